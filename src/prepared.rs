@@ -1,0 +1,241 @@
+//! `Prepared<M>`: a frozen, reusable command, and the run methods.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::command::Command;
+use crate::error::Error;
+use crate::mode::{Direct, Mode};
+use crate::plan::Plan;
+use crate::process::{Finished, Paused, Running};
+use crate::spawn;
+
+/// A built command: checked, serialised, reusable, `Send + Sync`.
+///
+/// Spawning a `Prepared` allocates nothing: argv, envp, the program path and
+/// the fd plan were all prepared by [`Command::build`]. One `Prepared` can be
+/// spawned any number of times, from many threads at once.
+///
+/// ```
+/// use safespawn::Command;
+/// let prepared = std::sync::Arc::new(Command::new("true").build()?);
+/// let threads: Vec<_> = (0..4).map(|_| {
+///     let p = prepared.clone();
+///     std::thread::spawn(move || p.status().map(|s| s.success()))
+/// }).collect();
+/// for t in threads {
+///     assert!(t.join().unwrap()?);
+/// }
+/// # Ok::<(), safespawn::Error>(())
+/// ```
+pub struct Prepared<M: Mode = Direct> {
+    pub(crate) plan: Arc<Plan>,
+    mode: PhantomData<M>,
+}
+
+static_assertions::assert_impl_all!(Prepared<Direct>: Send, Sync);
+static_assertions::assert_impl_all!(Prepared<crate::Buffered>: Send, Sync);
+static_assertions::assert_impl_all!(Prepared<crate::Daemon>: Send, Sync);
+static_assertions::assert_impl_all!(Error: Send, Sync);
+
+impl<M: Mode> Prepared<M> {
+    pub(crate) fn from_plan(plan: Plan) -> Prepared<M> {
+        Prepared {
+            plan: Arc::new(plan),
+            mode: PhantomData,
+        }
+    }
+}
+
+/// Per-spawn stdio pipes: the parent's ends, and the child's ends (closed in
+/// the parent once the child has them).
+struct StdioPipes {
+    parent: [Option<OwnedFd>; 3],
+    child: [Option<OwnedFd>; 3],
+}
+
+impl StdioPipes {
+    fn new(plan: &Plan) -> Result<StdioPipes, Error> {
+        let mut pipes = StdioPipes {
+            parent: [None, None, None],
+            child: [None, None, None],
+        };
+        for n in 0..3 {
+            if !plan.stdio_pipes[n] {
+                continue;
+            }
+            let (r, w) = spawn::pipe(rustix::pipe::PipeFlags::empty())?;
+            let (parent, child) = if n == 0 { (w, r) } else { (r, w) };
+            if plan.nonblocking_pipes {
+                rustix::io::ioctl_fionbio(&parent, true)
+                    .map_err(|e| Error::io("making a pipe non-blocking", e))?;
+            }
+            pipes.parent[n] = Some(parent);
+            pipes.child[n] = Some(child);
+        }
+        Ok(pipes)
+    }
+
+    fn child_fds(&self) -> [RawFd; 3] {
+        let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+        [raw(&self.child[0]), raw(&self.child[1]), raw(&self.child[2])]
+    }
+}
+
+impl Prepared<Direct> {
+    /// Starts the child and returns at once (libvirt's RunAsync). Allocates
+    /// nothing.
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("sleep").arg("0.01").build()?;
+    /// let child = p.spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn spawn(&self) -> Result<Running, Error> {
+        let pipes = StdioPipes::new(&self.plan)?;
+        let child = spawn::spawn(&self.plan, &pipes.child_fds())?;
+        Ok(Running::new(child, pipes.parent, self.plan.line.clone()))
+    }
+
+    /// Starts the child stopped just before exec (libvirt's handshake);
+    /// [`Paused::resume`] lets it exec. This takes the fork path.
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("true").build()?;
+    /// let paused = p.spawn_paused()?;
+    /// // ... move paused.pid() into a cgroup, say ...
+    /// assert!(paused.resume()?.wait()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn spawn_paused(&self) -> Result<Paused, Error> {
+        let pipes = StdioPipes::new(&self.plan)?;
+        let child = spawn::spawn_paused(&self.plan, &pipes.child_fds())?;
+        Ok(Paused {
+            child: Some(child),
+            plan: self.plan.clone(),
+            pipes: pipes.parent,
+        })
+    }
+
+    /// Spawns and waits; a non-zero exit or a death by signal is
+    /// [`Error::Exit`] with the quoted command line. Pipes are closed at
+    /// once (a synchronous run cannot service them).
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("false").build()?;
+    /// assert_eq!(p.run().unwrap_err().to_string(), "false exited with status 1");
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn run(&self) -> Result<Finished, Error> {
+        let finished = self.wait_timed()?;
+        finished.check()?;
+        Ok(finished)
+    }
+
+    /// Spawns and waits, without checking the status.
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("false").build()?;
+    /// assert_eq!(p.status()?.code(), Some(1));
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn status(&self) -> Result<ExitStatus, Error> {
+        Ok(self.wait_timed()?.status())
+    }
+
+    fn wait_timed(&self) -> Result<Finished, Error> {
+        let mut child = self.spawn()?;
+        child.close_pipes();
+        wait_with_timeout(child, self.plan.timeout, &self.plan.line)
+    }
+}
+
+/// Waits for `child`, aborting it past `timeout`.
+pub(crate) fn wait_with_timeout(
+    mut child: Running,
+    timeout: Option<Duration>,
+    line: &str,
+) -> Result<Finished, Error> {
+    let Some(timeout) = timeout else {
+        return child.wait();
+    };
+    if child.wait_timeout(timeout)?.is_some() {
+        return child.wait();
+    }
+    child.abort()?;
+    Err(Error::Timeout {
+        command: line.to_string(),
+        timeout,
+    })
+}
+
+impl Command<Direct> {
+    /// `build()?` then [`Prepared::spawn`]; fds passed with `pass_fd` are
+    /// closed in the parent once the child has them.
+    ///
+    /// ```
+    /// let child = safespawn::Command::new("true").spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn spawn(self) -> Result<Running, Error> {
+        self.build()?.spawn()
+    }
+
+    /// `build()?` then [`Prepared::spawn_paused`].
+    ///
+    /// ```
+    /// let paused = safespawn::Command::new("true").spawn_paused()?;
+    /// assert!(paused.resume()?.wait()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn spawn_paused(self) -> Result<Paused, Error> {
+        self.build()?.spawn_paused()
+    }
+
+    /// `build()?` then [`Prepared::run`].
+    ///
+    /// ```
+    /// assert!(safespawn::Command::new("true").run()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn run(self) -> Result<Finished, Error> {
+        self.build()?.run()
+    }
+
+    /// `build()?` then [`Prepared::status`].
+    ///
+    /// ```
+    /// assert_eq!(safespawn::Command::new("false").status()?.code(), Some(1));
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn status(self) -> Result<ExitStatus, Error> {
+        self.build()?.status()
+    }
+}
+
+/// The shell-quoted command line, as [`Command`]'s `Display`.
+///
+/// ```
+/// let p = safespawn::Command::new("echo").arg("a b").env("X", "1").build().unwrap();
+/// assert_eq!(p.to_string(), "X=1 echo 'a b'");
+/// ```
+impl<M: Mode> fmt::Display for Prepared<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.plan.line)
+    }
+}
+
+impl<M: Mode> fmt::Debug for Prepared<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("mode", &std::any::type_name::<M>())
+            .field("plan", &self.plan)
+            .finish()
+    }
+}

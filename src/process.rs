@@ -1,0 +1,488 @@
+//! Live and finished children: `Running`, `Paused`, `Detached`, `Finished`.
+//!
+//! A child is reaped exactly once, through its pidfd, so a recycled pid can
+//! never be waited for or signalled. Dropping a `Running` or `Paused` kills
+//! and reaps the child: no zombie, ever.
+
+use std::io::{PipeReader, PipeWriter};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::process::Signal;
+
+use crate::error::Error;
+use crate::spawn::{self, reap, try_reap, Spawned};
+
+/// How long `abort` waits after SIGTERM before SIGKILL.
+pub(crate) const ABORT_GRACE: Duration = Duration::from_millis(100);
+
+/// A running child (libvirt's RunAsync). Dropping it aborts the child.
+///
+/// ```
+/// use safespawn::Command;
+/// let child = Command::new("sleep").arg("0.01").spawn()?;
+/// assert!(child.pid() > 0);
+/// let finished = child.wait()?;
+/// assert!(finished.success());
+/// # Ok::<(), safespawn::Error>(())
+/// ```
+///
+/// A child cannot be waited twice: `wait` consumes it.
+///
+/// ```compile_fail
+/// let child = safespawn::Command::new("true").spawn().unwrap();
+/// let _ = child.wait();
+/// let _ = child.wait(); // error: use of moved value
+/// ```
+#[derive(Debug)]
+pub struct Running {
+    pid: i32,
+    pidfd: OwnedFd,
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    /// `Some` once reaped.
+    status: Option<ExitStatus>,
+    line: Arc<str>,
+}
+
+impl Running {
+    pub(crate) fn new(child: Spawned, pipes: [Option<OwnedFd>; 3], line: Arc<str>) -> Running {
+        let [stdin, stdout, stderr] = pipes;
+        Running {
+            pid: child.pid,
+            pidfd: child.pidfd,
+            stdin,
+            stdout,
+            stderr,
+            status: None,
+            line,
+        }
+    }
+
+    /// The child's pid.
+    ///
+    /// ```
+    /// let child = safespawn::Command::new("true").spawn().unwrap();
+    /// assert!(child.pid() > 0);
+    /// # child.wait().unwrap();
+    /// ```
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The child's pidfd, for `poll` or `pidfd_send_signal`.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// let child = safespawn::Command::new("true").spawn().unwrap();
+    /// assert!(child.pidfd().as_raw_fd() > 2);
+    /// # child.wait().unwrap();
+    /// ```
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// The parent's end of a piped stdin, once.
+    ///
+    /// ```
+    /// use safespawn::{Command, Stdio};
+    /// use std::io::Write;
+    /// let mut child = Command::new("cat").stdin(Stdio::piped()).spawn().unwrap();
+    /// child.take_stdin().unwrap().write_all(b"x").unwrap();
+    /// assert!(child.take_stdin().is_none());
+    /// # child.wait().unwrap();
+    /// ```
+    pub fn take_stdin(&mut self) -> Option<PipeWriter> {
+        self.stdin.take().map(PipeWriter::from)
+    }
+
+    /// The parent's end of a piped stdout, once.
+    ///
+    /// ```
+    /// use safespawn::{Command, Stdio};
+    /// let mut child = Command::new("true").stdout(Stdio::piped()).spawn().unwrap();
+    /// assert!(child.take_stdout().is_some());
+    /// # child.wait().unwrap();
+    /// ```
+    pub fn take_stdout(&mut self) -> Option<PipeReader> {
+        self.stdout.take().map(PipeReader::from)
+    }
+
+    /// The parent's end of a piped stderr, once.
+    ///
+    /// ```
+    /// use safespawn::{Command, Stdio};
+    /// let mut child = Command::new("true").stderr(Stdio::piped()).spawn().unwrap();
+    /// assert!(child.take_stderr().is_some());
+    /// # child.wait().unwrap();
+    /// ```
+    pub fn take_stderr(&mut self) -> Option<PipeReader> {
+        self.stderr.take().map(PipeReader::from)
+    }
+
+    /// Waits for the child to exit and reaps it. A piped stdin not taken is
+    /// closed first, so a child reading it sees end-of-file.
+    ///
+    /// ```
+    /// let child = safespawn::Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+    /// assert_eq!(child.wait().unwrap().code(), Some(7));
+    /// ```
+    pub fn wait(mut self) -> Result<Finished, Error> {
+        self.stdin = None;
+        let status = match self.status {
+            Some(s) => s,
+            None => reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?,
+        };
+        self.status = Some(status);
+        Ok(Finished::new(status, self.line.clone()))
+    }
+
+    /// The exit status if the child has ended (reaping it), without blocking.
+    ///
+    /// ```
+    /// let mut child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
+    /// assert!(child.try_wait().unwrap().is_none());
+    /// # child.abort().unwrap();
+    /// ```
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
+        if self.status.is_none() {
+            self.status = try_reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?;
+        }
+        Ok(self.status)
+    }
+
+    /// Waits at most `timeout` for the child to end (polling its pidfd).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
+    /// assert!(child.wait_timeout(Duration::from_millis(20)).unwrap().is_none());
+    /// child.signal(safespawn::Signal::KILL).unwrap();
+    /// let st = child.wait_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    /// assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(9));
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
+        if self.status.is_none() {
+            wait_readable(&self.pidfd, timeout).map_err(|e| Error::io("polling the pidfd", e))?;
+        }
+        self.try_wait()
+    }
+
+    /// Sends `signal` to the child through its pidfd. After the child has
+    /// been reaped this is an error (`ESRCH`), never a signal to another
+    /// process.
+    ///
+    /// ```
+    /// use safespawn::{Command, Signal};
+    /// let child = Command::new("sleep").arg("5").spawn().unwrap();
+    /// child.signal(Signal::TERM).unwrap();
+    /// assert_eq!(child.wait().unwrap().signal(), Some(15));
+    /// ```
+    pub fn signal(&self, signal: Signal) -> Result<(), Error> {
+        if self.status.is_some() {
+            return Err(Error::io("signalling the child", Errno::SRCH));
+        }
+        rustix::process::pidfd_send_signal(&self.pidfd, signal)
+            .map_err(|e| Error::io("signalling the child", e))
+    }
+
+    /// Ends the child: SIGTERM, a short grace, SIGKILL, reap (libvirt's
+    /// virCommandAbort).
+    ///
+    /// ```
+    /// let child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
+    /// let finished = child.abort().unwrap();
+    /// assert_eq!(finished.signal(), Some(15));
+    /// ```
+    pub fn abort(mut self) -> Result<Finished, Error> {
+        let status = self.abort_in_place()?;
+        Ok(Finished::new(status, self.line.clone()))
+    }
+
+    fn abort_in_place(&mut self) -> Result<ExitStatus, Error> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let status = abort_child(&self.pidfd).map_err(|e| Error::io("aborting the child", e))?;
+        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// Gives up ownership: the child is no longer aborted on drop, and the
+    /// caller waits for or aborts it through [`Detached`].
+    ///
+    /// ```
+    /// let detached = safespawn::Command::new("true").spawn().unwrap().detach();
+    /// assert!(detached.wait().unwrap().success());
+    /// ```
+    pub fn detach(self) -> Detached {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped or used again, so each field is
+        // moved out exactly once; the pipes not taken are closed here.
+        let (pidfd, line, pipes) = unsafe {
+            (
+                std::ptr::read(&this.pidfd),
+                std::ptr::read(&this.line),
+                [
+                    std::ptr::read(&this.stdin),
+                    std::ptr::read(&this.stdout),
+                    std::ptr::read(&this.stderr),
+                ],
+            )
+        };
+        drop(pipes);
+        Detached {
+            pid: this.pid,
+            pidfd,
+            status: this.status,
+            line,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.abort_in_place();
+    }
+}
+
+/// Polls `fd` for readability for at most `timeout` (EINTR-safe).
+pub(crate) fn wait_readable(fd: &OwnedFd, timeout: Duration) -> Result<bool, Errno> {
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        let left = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(i32::MAX as u64),
+        };
+        let ts = Timespec {
+            tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// TERM, grace, KILL, reap.
+pub(crate) fn abort_child(pidfd: &OwnedFd) -> Result<ExitStatus, Errno> {
+    if let Some(status) = try_reap(pidfd)? {
+        return Ok(status);
+    }
+    let _ = rustix::process::pidfd_send_signal(pidfd, Signal::TERM);
+    if wait_readable(pidfd, ABORT_GRACE)? {
+        if let Some(status) = try_reap(pidfd)? {
+            return Ok(status);
+        }
+    }
+    let _ = rustix::process::pidfd_send_signal(pidfd, Signal::KILL);
+    reap(pidfd)
+}
+
+/// A child the caller took over with [`Running::detach`] (libvirt's
+/// virProcessWait / virProcessAbort). Dropping it leaves the child alone.
+///
+/// ```
+/// let d = safespawn::Command::new("sleep").arg("5").spawn().unwrap().detach();
+/// assert!(d.pid() > 0);
+/// assert_eq!(d.abort().unwrap().signal(), Some(15));
+/// ```
+#[derive(Debug)]
+pub struct Detached {
+    pid: i32,
+    pidfd: OwnedFd,
+    status: Option<ExitStatus>,
+    line: Arc<str>,
+}
+
+impl Detached {
+    /// The child's pid.
+    ///
+    /// ```
+    /// let d = safespawn::Command::new("true").spawn().unwrap().detach();
+    /// assert!(d.pid() > 0);
+    /// # d.wait().unwrap();
+    /// ```
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits for the child to exit and reaps it.
+    ///
+    /// ```
+    /// let d = safespawn::Command::new("true").spawn().unwrap().detach();
+    /// assert!(d.wait().unwrap().success());
+    /// ```
+    pub fn wait(self) -> Result<Finished, Error> {
+        let status = match self.status {
+            Some(s) => s,
+            None => reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?,
+        };
+        Ok(Finished::new(status, self.line))
+    }
+
+    /// TERM, a short grace, KILL, reap.
+    ///
+    /// ```
+    /// let d = safespawn::Command::new("sleep").arg("5").spawn().unwrap().detach();
+    /// assert!(!d.abort().unwrap().success());
+    /// ```
+    pub fn abort(self) -> Result<Finished, Error> {
+        let status = match self.status {
+            Some(s) => s,
+            None => abort_child(&self.pidfd).map_err(|e| Error::io("aborting the child", e))?,
+        };
+        Ok(Finished::new(status, self.line))
+    }
+}
+
+/// A child stopped just before exec by
+/// [`spawn_paused`](crate::Prepared::spawn_paused) (libvirt's handshake), so
+/// the caller can, for example, move it into a cgroup. Dropping it kills and
+/// reaps the child.
+///
+/// ```
+/// let prepared = safespawn::Command::new("true").build().unwrap();
+/// let paused = prepared.spawn_paused().unwrap();
+/// assert!(paused.pid() > 0);
+/// let running = paused.resume().unwrap();
+/// assert!(running.wait().unwrap().success());
+/// ```
+#[derive(Debug)]
+pub struct Paused {
+    pub(crate) child: Option<spawn::PausedChild>,
+    pub(crate) plan: Arc<crate::plan::Plan>,
+    pub(crate) pipes: [Option<OwnedFd>; 3],
+}
+
+impl Paused {
+    /// The paused child's pid.
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("true").build().unwrap();
+    /// let paused = p.spawn_paused().unwrap();
+    /// assert!(paused.pid() > 0);
+    /// ```
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.child.pid)
+    }
+
+    /// Lets the child exec; reports exec errors as [`Error::Spawn`].
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("true").build().unwrap();
+    /// let running = p.spawn_paused().unwrap().resume().unwrap();
+    /// assert!(running.wait().unwrap().success());
+    /// ```
+    pub fn resume(mut self) -> Result<Running, Error> {
+        let Some(child) = self.child.take() else {
+            return Err(Error::io("resuming the child", Errno::CHILD));
+        };
+        let spawned = spawn::resume(&self.plan, child)?;
+        let pipes = std::mem::take(&mut self.pipes);
+        Ok(Running::new(spawned, pipes, self.plan.line.clone()))
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.take() {
+            spawn::kill_and_reap(&c.child);
+        }
+    }
+}
+
+/// A reaped child: its exit status, and the command line for messages.
+///
+/// ```
+/// let f = safespawn::Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap().wait().unwrap();
+/// assert_eq!(f.code(), Some(3));
+/// assert!(!f.success());
+/// assert!(f.check().unwrap_err().to_string().contains("exited with status 3"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Finished {
+    status: ExitStatus,
+    line: Arc<str>,
+}
+
+impl Finished {
+    pub(crate) fn new(status: ExitStatus, line: Arc<str>) -> Finished {
+        Finished { status, line }
+    }
+
+    /// The exit status.
+    ///
+    /// ```
+    /// let f = safespawn::Command::new("true").run().unwrap();
+    /// assert!(f.status().success());
+    /// ```
+    pub fn status(&self) -> ExitStatus {
+        self.status
+    }
+
+    /// Whether the child exited with status 0.
+    ///
+    /// ```
+    /// assert!(safespawn::Command::new("true").run().unwrap().success());
+    /// ```
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The exit code, or `None` after a death by signal.
+    ///
+    /// ```
+    /// let f = safespawn::Command::new("true").run().unwrap();
+    /// assert_eq!(f.code(), Some(0));
+    /// ```
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The signal that killed the child, if one did.
+    ///
+    /// ```
+    /// let f = safespawn::Command::new("sh").args(["-c", "kill -9 $$"]).spawn().unwrap().wait().unwrap();
+    /// assert_eq!(f.signal(), Some(9));
+    /// ```
+    pub fn signal(&self) -> Option<i32> {
+        std::os::unix::process::ExitStatusExt::signal(&self.status)
+    }
+
+    /// `Ok` on success, else [`Error::Exit`] with the quoted command line.
+    ///
+    /// ```
+    /// let f = safespawn::Command::new("false").spawn().unwrap().wait().unwrap();
+    /// let e = f.check().unwrap_err();
+    /// assert_eq!(e.to_string(), "false exited with status 1");
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
+        if self.success() {
+            Ok(())
+        } else {
+            Err(Error::Exit {
+                status: self.status,
+                command: self.line.to_string(),
+                stderr: String::new(),
+            })
+        }
+    }
+}
+
+impl Running {
+    /// Closes the parent's ends of any pipes not taken.
+    pub(crate) fn close_pipes(&mut self) {
+        self.stdin = None;
+        self.stdout = None;
+        self.stderr = None;
+    }
+}

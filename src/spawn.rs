@@ -1,0 +1,324 @@
+//! The parent side of spawning: pipes, the clone or fork, and the report.
+//!
+//! The default path is `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` with the
+//! child on a stack buffer in this frame: no page tables are copied (the cost
+//! is flat in the parent's memory size) and nothing is allocated. Because the
+//! parent is suspended until the child has exec'd or exited, the report pipe
+//! is read once, non-blocking: whatever the child had to say is already
+//! there. The fork path (for `pre_exec` hooks and paused spawns) reads it
+//! until end-of-file instead.
+
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::ExitStatus;
+
+use rustix::io::Errno;
+use rustix::pipe::PipeFlags;
+
+use crate::child::{self, ChildCtx, MSG_ERROR, MSG_LEN, MSG_PAUSED};
+use crate::error::{Error, Stage};
+use crate::plan::Plan;
+use crate::sys;
+
+/// The child stack for the vfork-style path, in the spawning frame. The
+/// child's steps are shallow; a test checks how much of it they use.
+pub(crate) const CHILD_STACK_SIZE: usize = 32 * 1024;
+
+#[repr(C, align(16))]
+pub(crate) struct ChildStack(MaybeUninit<[u8; CHILD_STACK_SIZE]>);
+
+impl ChildStack {
+    pub(crate) fn new() -> Self {
+        ChildStack(MaybeUninit::uninit())
+    }
+
+    /// The 16-byte aligned end of the buffer (stacks grow down).
+    pub(crate) fn top(&mut self) -> *mut u8 {
+        self.0.as_mut_ptr().cast::<u8>().wrapping_add(CHILD_STACK_SIZE)
+    }
+}
+
+/// A started child: its pid and pidfd.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+/// A child stopped before exec by `spawn_paused`.
+#[derive(Debug)]
+pub(crate) struct PausedChild {
+    pub child: Spawned,
+    pub report: OwnedFd,
+    pub resume: OwnedFd,
+}
+
+/// A new close-on-exec pipe whose ends are both above the standard streams.
+pub(crate) fn pipe(flags: PipeFlags) -> Result<(OwnedFd, OwnedFd), Error> {
+    let (r, w) = rustix::pipe::pipe_with(flags | PipeFlags::CLOEXEC)
+        .map_err(|e| Error::io("creating a pipe", e))?;
+    let r = crate::plan::above_stdio(r).map_err(|e| Error::io("moving a pipe fd", e))?;
+    let w = crate::plan::above_stdio(w).map_err(|e| Error::io("moving a pipe fd", e))?;
+    Ok((r, w))
+}
+
+/// Starts `plan` with the per-spawn fds `dynamic` and waits until it has
+/// exec'd (or failed, which is returned as `Error::Spawn`).
+pub(crate) fn spawn(plan: &Plan, dynamic: &[RawFd]) -> Result<Spawned, Error> {
+    if plan.needs_fork() {
+        let forked = fork_child(plan, dynamic, false)?;
+        finish_fork(plan, forked.child, forked.report)
+    } else {
+        clone_child(plan, dynamic)
+    }
+}
+
+/// Starts `plan` and stops it just before exec.
+pub(crate) fn spawn_paused(plan: &Plan, dynamic: &[RawFd]) -> Result<PausedChild, Error> {
+    let Forked {
+        child,
+        report,
+        resume: Some(resume),
+    } = fork_child(plan, dynamic, true)?
+    else {
+        return Err(Error::io("spawn_paused", Errno::INVAL));
+    };
+    // Wait for the child to reach the pause point (or fail before it).
+    let mut msg = [0u8; MSG_LEN];
+    match read_full(&report, &mut msg) {
+        Ok(true) if child::decode(&msg).0 == MSG_PAUSED => Ok(PausedChild {
+            child,
+            report,
+            resume,
+        }),
+        Ok(true) => Err(child_failed(plan, &child, &msg)),
+        Ok(false) => {
+            // It died without a word (killed by a signal, say).
+            let _ = reap(&child.pidfd);
+            Err(Error::io("waiting for the paused child", Errno::CHILD))
+        }
+        Err(e) => {
+            kill_and_reap(&child);
+            Err(Error::io("reading the child's report", e))
+        }
+    }
+}
+
+/// Lets a paused child exec; returns once it has (or has failed).
+pub(crate) fn resume(plan: &Plan, paused: PausedChild) -> Result<Spawned, Error> {
+    let PausedChild {
+        child,
+        report,
+        resume,
+    } = paused;
+    let written = rustix::io::retry_on_intr(|| rustix::io::write(&resume, b"1"));
+    drop(resume);
+    if let Err(e) = written {
+        kill_and_reap(&child);
+        return Err(Error::io("resuming the child", e));
+    }
+    finish_fork(plan, child, report)
+}
+
+fn clone_child(plan: &Plan, dynamic: &[RawFd]) -> Result<Spawned, Error> {
+    let (report_r, report_w) = pipe(PipeFlags::NONBLOCK)?;
+    let mut stack = ChildStack::new();
+    let old_mask = sys::block_all_signals();
+    let ctx = ChildCtx {
+        plan,
+        dynamic,
+        report: report_w.as_raw_fd(),
+        pause: -1,
+        parent_mask: old_mask,
+        parent_pid: parent_pid(plan),
+    };
+    // SAFETY: the stack is a fresh buffer in this frame, used by nothing
+    // else until clone returns; `vfork_entry` runs `child_main`, which keeps
+    // the child contract (see crate::child) and ends in execve or _exit;
+    // every signal is blocked; `ctx` lives in this frame until clone returns.
+    let cloned = unsafe {
+        sys::clone_vfork(
+            child::vfork_entry,
+            stack.top(),
+            &ctx as *const ChildCtx<'_> as *mut c_void,
+        )
+    };
+    // Restoring the mask cannot fail with a valid set.
+    let _ = sys::set_signal_mask(&old_mask);
+    drop(report_w);
+    let (pid, pidfd) = cloned.map_err(|e| Error::io("clone", e))?;
+    // SAFETY: with CLONE_PIDFD the kernel returned a new fd that we own.
+    let child = Spawned {
+        pid,
+        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+    };
+    // The child has exec'd or exited: its report, if any, is in the pipe.
+    let mut msg = [0u8; MSG_LEN];
+    match rustix::io::retry_on_intr(|| rustix::io::read(&report_r, &mut msg)) {
+        Ok(MSG_LEN) => Err(child_failed(plan, &child, &msg)),
+        Ok(_) | Err(Errno::AGAIN) => Ok(child),
+        Err(e) => {
+            kill_and_reap(&child);
+            Err(Error::io("reading the child's report", e))
+        }
+    }
+}
+
+/// A forked child, its report pipe and, when paused, the resume pipe.
+struct Forked {
+    child: Spawned,
+    report: OwnedFd,
+    resume: Option<OwnedFd>,
+}
+
+fn fork_child(plan: &Plan, dynamic: &[RawFd], paused: bool) -> Result<Forked, Error> {
+    if plan.forbid_fork {
+        return Err(Error::build(
+            "forbid_fork",
+            "this spawn needs the fork path (spawn_paused), which forbid_fork() refuses",
+        ));
+    }
+    let (report_r, report_w) = pipe(PipeFlags::empty())?;
+    let (resume_r, resume_w) = if paused {
+        let (r, w) = pipe(PipeFlags::empty())?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    let old_mask = sys::block_all_signals();
+    let ctx = ChildCtx {
+        plan,
+        dynamic,
+        report: report_w.as_raw_fd(),
+        pause: resume_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        parent_mask: old_mask,
+        parent_pid: parent_pid(plan),
+    };
+    // SAFETY: the child only runs `child_main`, which keeps the child
+    // contract (async-signal-safe raw calls, no allocation) until exec/_exit.
+    let forked = unsafe { sys::fork() };
+    if let Ok(0) = forked {
+        child::child_main(&ctx);
+    }
+    let _ = sys::set_signal_mask(&old_mask);
+    drop(report_w);
+    drop(resume_r);
+    let pid = forked.map_err(|e| Error::io("fork", e))?;
+    // Race-free: the child is not reaped until we have its pidfd.
+    let pidfd = match rustix::process::pidfd_open(pid_of(pid), rustix::process::PidfdFlags::empty())
+    {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = rustix::process::kill_process(pid_of(pid), rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid_of(pid)), rustix::process::WaitOptions::empty());
+            return Err(Error::io("pidfd_open", e));
+        }
+    };
+    Ok(Forked {
+        child: Spawned { pid, pidfd },
+        report: report_r,
+        resume: resume_w,
+    })
+}
+
+/// Reads the fork child's report until end-of-file (exec succeeded) or an
+/// error message.
+fn finish_fork(plan: &Plan, child: Spawned, report: OwnedFd) -> Result<Spawned, Error> {
+    let mut msg = [0u8; MSG_LEN];
+    match read_full(&report, &mut msg) {
+        Ok(false) => Ok(child),
+        Ok(true) => Err(child_failed(plan, &child, &msg)),
+        Err(e) => {
+            kill_and_reap(&child);
+            Err(Error::io("reading the child's report", e))
+        }
+    }
+}
+
+/// Reads one whole message; `Ok(false)` at end-of-file.
+fn read_full(fd: &OwnedFd, msg: &mut [u8; MSG_LEN]) -> Result<bool, Errno> {
+    let mut got = 0;
+    while got < MSG_LEN {
+        let n = rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut msg[got..]))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        got += n;
+    }
+    Ok(true)
+}
+
+/// Turns a child's error message into `Error::Spawn`, reaping the child.
+fn child_failed(plan: &Plan, child: &Spawned, msg: &[u8; MSG_LEN]) -> Error {
+    let (tag, stage, errno) = child::decode(msg);
+    // The child exits right after writing; reap it so no zombie is left.
+    let _ = reap(&child.pidfd);
+    match (tag, Stage::from_code(stage)) {
+        (MSG_ERROR, Some(stage)) => Error::Spawn {
+            stage,
+            errno: sys::errno_from_raw(errno),
+            program: plan.program.to_string(),
+        },
+        _ => Error::io("reading the child's report", Errno::PROTO),
+    }
+}
+
+fn parent_pid(plan: &Plan) -> i32 {
+    if plan.privileges.parent_death_signal.is_some() {
+        rustix::process::getpid().as_raw_nonzero().get()
+    } else {
+        0
+    }
+}
+
+pub(crate) fn pid_of(pid: i32) -> rustix::process::Pid {
+    // A pid from clone/fork is always positive; fall back to init's pid
+    // rather than panic (it is never signalled: every caller has a pidfd).
+    rustix::process::Pid::from_raw(pid).unwrap_or(rustix::process::Pid::INIT)
+}
+
+/// Waits for the child to end and reaps it, through its pidfd.
+pub(crate) fn reap(pidfd: &OwnedFd) -> Result<ExitStatus, Errno> {
+    wait_pidfd(pidfd, rustix::process::WaitIdOptions::EXITED).map(|s| s.unwrap_or_else(unknown_status))
+}
+
+/// Reaps the child if it has ended.
+pub(crate) fn try_reap(pidfd: &OwnedFd) -> Result<Option<ExitStatus>, Errno> {
+    wait_pidfd(
+        pidfd,
+        rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+    )
+}
+
+fn wait_pidfd(
+    pidfd: &OwnedFd,
+    options: rustix::process::WaitIdOptions,
+) -> Result<Option<ExitStatus>, Errno> {
+    use std::os::unix::process::ExitStatusExt;
+    let status = rustix::io::retry_on_intr(|| {
+        rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), options)
+    })?;
+    Ok(status.map(|s| {
+        let raw = if let Some(code) = s.exit_status() {
+            (code & 0xff) << 8
+        } else if let Some(sig) = s.terminating_signal() {
+            sig | if s.dumped() { 0x80 } else { 0 }
+        } else {
+            0
+        };
+        ExitStatus::from_raw(raw)
+    }))
+}
+
+fn unknown_status() -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    ExitStatus::from_raw(0)
+}
+
+/// Kills and reaps a child we give up on. Errors are ignored: there is
+/// nothing more to do, and the pidfd keeps the pid from being reused.
+pub(crate) fn kill_and_reap(child: &Spawned) {
+    let _ = rustix::process::pidfd_send_signal(&child.pidfd, rustix::process::Signal::KILL);
+    let _ = reap(&child.pidfd);
+}

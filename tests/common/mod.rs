@@ -1,0 +1,129 @@
+//! Shared by the integration tests: where the helper is, and its report.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use safespawn::{Command, Direct, Stdio};
+
+/// The path of the `safespawn-testhelper` binary cargo built for the tests.
+pub const HELPER: &str = env!("CARGO_BIN_EXE_safespawn-testhelper");
+
+/// A command running the helper with an action list (`"report"`, `"echo"`, ...).
+pub fn helper(actions: &str) -> Command<Direct> {
+    Command::new(HELPER).arg(format!("::{actions}"))
+}
+
+/// Undoes the helper's `%XX` escaping.
+pub fn unesc(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The helper's report, parsed.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub args: Vec<Vec<u8>>,
+    pub env: Vec<Vec<u8>>,
+    /// fd number -> link target
+    pub fds: BTreeMap<i32, String>,
+    pub fields: BTreeMap<String, String>,
+    pub rlimits: BTreeMap<String, (String, String)>,
+}
+
+impl Report {
+    pub fn parse(text: &str) -> Report {
+        let mut r = Report::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k {
+                "arg" => r.args.push(unesc(v)),
+                "env" => r.env.push(unesc(v)),
+                "fd" => {
+                    let (n, t) = v.split_once(' ').unwrap_or((v, ""));
+                    r.fds.insert(
+                        n.parse().unwrap(),
+                        String::from_utf8_lossy(&unesc(t)).into_owned(),
+                    );
+                }
+                "rlimit" => {
+                    let parts: Vec<&str> = v.split(' ').collect();
+                    r.rlimits
+                        .insert(parts[0].to_owned(), (parts[1].to_owned(), parts[2].to_owned()));
+                }
+                _ => {
+                    r.fields.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        r
+    }
+
+    pub fn field(&self, k: &str) -> &str {
+        self.fields.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn fd_numbers(&self) -> Vec<i32> {
+        self.fds.keys().copied().collect()
+    }
+
+    pub fn env_str(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect()
+    }
+}
+
+/// Runs `cmd` (whose stdout must not be set) and parses the helper's report.
+pub fn report_of(cmd: Command<Direct>) -> Report {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn helper");
+    let mut out = String::new();
+    child
+        .take_stdout()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let fin = child.wait().unwrap();
+    assert!(fin.success(), "helper failed: {:?}\n{out}", fin.status());
+    Report::parse(&out)
+}
+
+/// This process's zombie children (state Z), by scanning /proc.
+pub fn zombie_children() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let mut z = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        if f.first() == Some(&"Z") && f.get(1) == Some(&me.as_str()) {
+            z.push(pid);
+        }
+    }
+    z
+}
+
+/// Whether this process runs as root (capability and uid tests need it).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}

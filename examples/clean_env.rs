@@ -17,6 +17,6 @@ fn main() -> Result<(), safespawn::Error> {
         .build()?;
     eprintln!("+ {prepared}");
     let finished = prepared.status()?;
-    eprintln!("exit status: {finished}");
+    eprintln!("{finished}");
     std::process::exit(finished.code().unwrap_or(1));
 }

@@ -125,6 +125,7 @@
 mod capability;
 mod child;
 mod command;
+pub mod dry_run;
 mod env;
 mod error;
 mod mode;

@@ -97,6 +97,7 @@ impl Prepared<Direct> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn spawn(&self) -> Result<Running, Error> {
+        crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
         let child = spawn::spawn(&self.plan, &pipes.child_fds())?;
         Ok(Running::new(child, pipes.parent, self.plan.line.clone()))
@@ -113,6 +114,7 @@ impl Prepared<Direct> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn spawn_paused(&self) -> Result<Paused, Error> {
+        crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
         let child = spawn::spawn_paused(&self.plan, &pipes.child_fds())?;
         Ok(Paused {
@@ -149,6 +151,9 @@ impl Prepared<Direct> {
     }
 
     fn wait_timed(&self) -> Result<Finished, Error> {
+        if let Some(outcome) = crate::dry_run::intercept(&self.plan.line) {
+            return Ok(Finished::new(outcome.status, self.plan.line.clone()));
+        }
         let mut child = self.spawn()?;
         child.close_pipes();
         wait_with_timeout(child, self.plan.timeout, &self.plan.line)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use safespawn::{Command, Direct, Stdio};
+use safespawn::{Command, Direct, Prepared, Stdio};
 
 /// The path of the `safespawn-testhelper` binary cargo built for the tests.
 pub const HELPER: &str = env!("CARGO_BIN_EXE_safespawn-testhelper");
@@ -62,8 +62,10 @@ impl Report {
                 }
                 "rlimit" => {
                     let parts: Vec<&str> = v.split(' ').collect();
-                    r.rlimits
-                        .insert(parts[0].to_owned(), (parts[1].to_owned(), parts[2].to_owned()));
+                    r.rlimits.insert(
+                        parts[0].to_owned(),
+                        (parts[1].to_owned(), parts[2].to_owned()),
+                    );
                 }
                 _ => {
                     r.fields.insert(k.to_owned(), v.to_owned());
@@ -91,7 +93,16 @@ impl Report {
 
 /// Runs `cmd` (whose stdout must not be set) and parses the helper's report.
 pub fn report_of(cmd: Command<Direct>) -> Report {
-    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn helper");
+    report_from(
+        &cmd.stdout(Stdio::piped())
+            .build()
+            .expect("build helper command"),
+    )
+}
+
+/// Spawns `prepared` (whose stdout must be piped) and parses the report.
+pub fn report_from(prepared: &Prepared<Direct>) -> Report {
+    let mut child = prepared.spawn().expect("spawn helper");
     let mut out = String::new();
     child
         .take_stdout()

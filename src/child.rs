@@ -238,7 +238,12 @@ fn place_fds(ctx: &ChildCtx<'_>, carried: &mut Carried) -> Result<(), (Stage, Er
         if src != m.dst && plan.is_target(src) {
             match dup_onto(src, slot(i), DupFlags::CLOEXEC) {
                 Ok(()) => {}
-                Err(Errno::BADF) if m.optional => {}
+                // The parent lacks this inherited stream: make sure the slot
+                // holds nothing, so pass 2 fails the same way and closes dst.
+                Err(Errno::BADF) if m.optional => {
+                    let n = slot(i) as u32;
+                    let _ = sys::close_range(n, n);
+                }
                 Err(e) => return Err((m.stage, e)),
             }
         }
@@ -396,7 +401,7 @@ fn apply_privileges(ctx: &ChildCtx<'_>) -> Result<(), (Stage, Errno)> {
         rustix::process::umask(mask);
     }
     for (resource, limit) in p.rlimits.iter() {
-        rustix::process::setrlimit(*resource, limit.clone()).map_err(|e| (Stage::Rlimit, e))?;
+        rustix::process::setrlimit(*resource, *limit).map_err(|e| (Stage::Rlimit, e))?;
     }
     if let Some(allowed) = p.caps {
         drop_bounding_set(allowed).map_err(|e| (Stage::Caps, e))?;

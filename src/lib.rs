@@ -36,6 +36,13 @@
 //! child.wait(); // error: `child` was moved by the first wait
 //! ```
 //!
+//! nor can a [`Finished`] (it has no `wait`):
+//!
+//! ```compile_fail
+//! let finished = safespawn::Command::new("true").spawn().unwrap().wait().unwrap();
+//! finished.wait(); // error: no method named `wait` on `Finished`
+//! ```
+//!
 //! and `abort` consumes the child too:
 //!
 //! ```compile_fail
@@ -52,7 +59,7 @@
 //!
 //! // Build once, run many times.
 //! let prepared = Command::new("printf")
-//!     .args(["%s-%s\n", "a b", ""])
+//!     .args(["%s-%s|", "a b", ""])
 //!     .env_clear()
 //!     .stdout(Stdio::piped())
 //!     .build()?;
@@ -60,11 +67,11 @@
 //!     let mut child = prepared.spawn()?;
 //!     let mut out = String::new();
 //!     child.take_stdout().unwrap().read_to_string(&mut out).unwrap();
-//!     assert_eq!(out, "a b-\n");
+//!     assert_eq!(out, "a b-|");
 //!     child.wait()?.check()?;
 //! }
 //! // The command line as a shell would need it.
-//! assert_eq!(prepared.to_string(), "printf '%s-%s\\n' 'a b' ''");
+//! assert_eq!(prepared.to_string(), "printf '%s-%s|' 'a b' ''");
 //! # Ok::<(), safespawn::Error>(())
 //! ```
 //!

@@ -79,6 +79,7 @@ pub(crate) const SLOT_STDIN: usize = 0;
 pub(crate) const SLOT_STDOUT: usize = 1;
 pub(crate) const SLOT_STDERR: usize = 2;
 pub(crate) const SLOT_SEND_BUFFERS: usize = 3;
+const STDIO_SLOTS: [usize; 3] = [SLOT_STDIN, SLOT_STDOUT, SLOT_STDERR];
 
 /// One planned fd: `src` becomes `dst` in the child.
 #[derive(Debug, Clone, Copy)]
@@ -160,8 +161,9 @@ pub(crate) struct Plan {
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
     pub daemon: Option<DaemonPlan>,
-    /// Fds the plan owns: closed when the plan is dropped.
-    pub owned: Vec<OwnedFd>,
+    /// Fds the plan owns, kept open for the child to copy; closed when the
+    /// plan is dropped.
+    pub _owned: Vec<OwnedFd>,
 }
 
 impl Plan {
@@ -362,7 +364,7 @@ impl Config {
             timeout: self.timeout,
             buffered: std::mem::take(&mut self.buffered),
             daemon,
-            owned,
+            _owned: owned,
         })
     }
 
@@ -461,9 +463,9 @@ impl Config {
         let mut devnull: Option<RawFd> = None;
 
         let stdio = [
-            std::mem::replace(&mut self.stdin, crate::Stdio::null()),
-            std::mem::replace(&mut self.stdout, crate::Stdio::null()),
-            std::mem::replace(&mut self.stderr, crate::Stdio::null()),
+            std::mem::take(&mut self.stdin),
+            std::mem::take(&mut self.stdout),
+            std::mem::take(&mut self.stderr),
         ];
         let names = ["stdin", "stdout", "stderr"];
         let mut stdout_src = None;
@@ -498,7 +500,7 @@ impl Config {
                 StdioKind::Inherit => (Src::Fd(dst), true),
                 StdioKind::Piped => {
                     plan.pipes[n] = true;
-                    (Src::Dynamic(n), false)
+                    (Src::Dynamic(STDIO_SLOTS[n]), false)
                 }
                 StdioKind::Fd(fd) => {
                     let raw = fd.as_raw_fd();

@@ -22,7 +22,8 @@ use crate::plan::Plan;
 use crate::sys;
 
 /// The child stack for the vfork-style path, in the spawning frame. The
-/// child's steps are shallow; a test checks how much of it they use.
+/// child's steps are shallow: `tests::child_stack_use_is_small` measures the
+/// deepest use (a few KiB) and fails if it ever reaches half of this.
 pub(crate) const CHILD_STACK_SIZE: usize = 32 * 1024;
 
 #[repr(C, align(16))]
@@ -125,8 +126,16 @@ pub(crate) fn resume(plan: &Plan, paused: PausedChild) -> Result<Spawned, Error>
 }
 
 fn clone_child(plan: &Plan, dynamic: &[RawFd]) -> Result<Spawned, Error> {
+    clone_child_on(plan, dynamic, &mut ChildStack::new())
+}
+
+#[inline(always)]
+fn clone_child_on(
+    plan: &Plan,
+    dynamic: &[RawFd],
+    stack: &mut ChildStack,
+) -> Result<Spawned, Error> {
     let (report_r, report_w) = pipe(PipeFlags::NONBLOCK)?;
-    let mut stack = ChildStack::new();
     let old_mask = sys::block_all_signals();
     let ctx = ChildCtx {
         plan,
@@ -326,4 +335,55 @@ fn unknown_status() -> ExitStatus {
 pub(crate) fn kill_and_reap(child: &Spawned) {
     let _ = rustix::process::pidfd_send_signal(&child.pidfd, rustix::process::Signal::KILL);
     let _ = reap(&child.pidfd);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Command;
+
+    /// Fills the stack with a pattern, spawns, and counts how far down the
+    /// child wrote. Uses the deepest options: every privilege-free step, the
+    /// /proc walk with its buffer, and an exec failure report.
+    #[test]
+    fn child_stack_use_is_small() {
+        let plan = Command::new("/nonexistent/program")
+            .args(["a", "b"])
+            .env("A", "1")
+            .map_fd(std::fs::File::open("/dev/null").unwrap(), 9)
+            .current_dir("/")
+            .keep_ignored_signals()
+            .close_fds_by_proc_walk()
+            .cfg
+            .into_plan()
+            .unwrap();
+        let mut stack = ChildStack::new();
+        let bytes = stack.0.as_mut_ptr().cast::<u8>();
+        // SAFETY: writing the whole buffer, which we own, before the child uses it.
+        unsafe { std::ptr::write_bytes(bytes, 0xA5, CHILD_STACK_SIZE) };
+        let err = clone_child_on(&plan, &[], &mut stack).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Spawn {
+                    stage: Stage::Exec,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // SAFETY: the child is gone; the buffer is initialised (pattern or child data).
+        let buf = unsafe { std::slice::from_raw_parts(bytes, CHILD_STACK_SIZE) };
+        let untouched = buf.iter().take_while(|&&b| b == 0xA5).count();
+        let used = CHILD_STACK_SIZE - untouched;
+        assert!(
+            used > 256,
+            "the child did not run on this stack ({used} bytes)"
+        );
+        assert!(
+            used < CHILD_STACK_SIZE / 2,
+            "the child used {used} of {CHILD_STACK_SIZE} bytes"
+        );
+        eprintln!("child stack use: {used} bytes");
+    }
 }

@@ -213,6 +213,16 @@ fn nul_problem(bytes: &[u8]) -> Option<String> {
         .map(|at| format!("contains a NUL byte at offset {at}"))
 }
 
+/// Why a string of `len` bytes is too long for execve, if it is.
+fn too_long(len: usize, what: &str) -> Option<String> {
+    (len + 1 > MAX_ARG_STRLEN).then(|| {
+        format!(
+            "is {len} bytes; the kernel refuses a single {what} over {} bytes (E2BIG)",
+            MAX_ARG_STRLEN - 1
+        )
+    })
+}
+
 fn cstring(item: impl FnOnce() -> String, s: &OsStr) -> Result<CString, Error> {
     CString::new(s.as_bytes()).map_err(|e| {
         Error::build(
@@ -257,15 +267,8 @@ impl Config {
             if let Some(p) = nul_problem(a.as_bytes()) {
                 return Err(Error::build(item(), p));
             }
-            if a.len() + 1 > MAX_ARG_STRLEN {
-                return Err(Error::build(
-                    item(),
-                    format!(
-                        "is {} bytes; the kernel refuses a single argument over {} bytes (E2BIG)",
-                        a.len(),
-                        MAX_ARG_STRLEN - 1
-                    ),
-                ));
+            if let Some(p) = too_long(a.len(), "argument") {
+                return Err(Error::build(item(), p));
             }
         }
 
@@ -284,15 +287,8 @@ impl Config {
             entry.extend_from_slice(k.as_bytes());
             entry.push(b'=');
             entry.extend_from_slice(v.as_bytes());
-            if entry.len() + 1 > MAX_ARG_STRLEN {
-                return Err(Error::build(
-                    item(),
-                    format!(
-                        "is {} bytes; the kernel refuses a single variable over {} bytes (E2BIG)",
-                        entry.len(),
-                        MAX_ARG_STRLEN - 1
-                    ),
-                ));
+            if let Some(p) = too_long(entry.len(), "variable") {
+                return Err(Error::build(item(), p));
             }
             env_bytes.push(entry);
         }

@@ -196,15 +196,22 @@ struct DaemonCtx<'a, 'b> {
 /// on the second stack, then the daemon's pid to the parent and `_exit(0)`.
 ///
 /// The daemon is started with `clone(CLONE_VM | CLONE_VFORK)` like the
-/// intermediate itself, so no page table is copied at either level. Every
-/// signal disposition is already back to its default (step 1): no handler
-/// can run on the shared stack while the daemon is being started.
+/// intermediate itself, so no page table is copied at either level.
 fn intermediate_main(ctx: &ChildCtx<'_>, carried: Carried) -> ! {
     if let Err(e) = rustix::process::setsid() {
         fail(carried.report, Stage::Daemon, e);
     }
     if ctx.daemon_stack.is_null() {
         fail(carried.report, Stage::Daemon, Errno::INVAL);
+    }
+    // The daemon runs on memory of the spawning frame, which is released
+    // when this process ends: a signal that killed it early would let the
+    // parent return while the daemon still runs there. So everything that
+    // can be blocked is, until this process exits (the daemon restores the
+    // mask first thing). SIGKILL cannot be blocked: only a SIGKILL aimed at
+    // this pid during the daemon's set-up could still do that.
+    if let Err(e) = sys::set_signal_mask(&sys::full_sigset()) {
+        fail(carried.report, Stage::Signals, e);
     }
     let dctx = DaemonCtx {
         ctx,
@@ -214,7 +221,8 @@ fn intermediate_main(ctx: &ChildCtx<'_>, carried: Carried) -> ! {
     // SAFETY: `daemon_stack` is the top of a second child stack provided by
     // the spawning frame, used by nothing else (this process runs on the
     // first one); `daemon_entry` keeps the child contract and ends in execve
-    // or _exit; no signal handler is installed (step 1 reset them all);
+    // or _exit; every signal that can be is blocked, and no handler is
+    // installed anyway (step 1 reset them all);
     // `dctx` lives in this frame until clone returns, which is after the
     // daemon exec'd or exited.
     let cloned = unsafe {
@@ -262,11 +270,20 @@ extern "C" fn daemon_entry(arg: *mut c_void) -> c_int {
 
 /// Returns only on failure.
 fn daemon_steps(d: &DaemonCtx<'_, '_>) -> (Stage, Errno) {
+    if let Err(e) = set_final_mask(d.ctx) {
+        return (Stage::Signals, e);
+    }
     // A daemon always runs in "/": it must not keep a mount point busy.
     if let Err(e) = rustix::process::chdir(c"/") {
         return (Stage::Chdir, e);
     }
-    if let Some(path) = d.ctx.plan.daemon.as_ref().and_then(|p| p.pidfile.as_deref()) {
+    if let Some(path) = d
+        .ctx
+        .plan
+        .daemon
+        .as_ref()
+        .and_then(|p| p.pidfile.as_deref())
+    {
         if let Err(e) = acquire_pidfile(path) {
             return (Stage::Pidfile, e);
         }
@@ -386,7 +403,12 @@ fn reset_signals(ctx: &ChildCtx<'_>) -> Result<(), Errno> {
             sys::set_signal_ignored(sig)?;
         }
     }
-    if policy.keep_mask {
+    set_final_mask(ctx)
+}
+
+/// The signal mask the program starts with: empty, or the parent's.
+fn set_final_mask(ctx: &ChildCtx<'_>) -> Result<(), Errno> {
+    if ctx.plan.signals.keep_mask {
         sys::set_signal_mask(&ctx.parent_mask)
     } else {
         sys::set_signal_mask(&sys::empty_sigset())
@@ -502,7 +524,8 @@ struct Merged<'a> {
 
 impl Merged<'_> {
     fn contains(&self, fd: RawFd) -> bool {
-        self.a.binary_search(&fd).is_ok() || self.b.contains(&fd)
+        // A negative entry stands for "no such fd" (no pause pipe, say).
+        fd >= 0 && (self.a.binary_search(&fd).is_ok() || self.b.contains(&fd))
     }
 
     /// Calls `f` for each kept fd in increasing order (duplicates possible).
@@ -627,7 +650,7 @@ fn apply_privileges(ctx: &ChildCtx<'_>) -> Result<(), (Stage, Errno)> {
         rustix::process::umask(mask);
     }
     for (resource, limit) in p.rlimits.iter() {
-        rustix::process::setrlimit(*resource, limit.clone()).map_err(|e| (Stage::Rlimit, e))?;
+        rustix::process::setrlimit(*resource, *limit).map_err(|e| (Stage::Rlimit, e))?;
     }
     if let Some(allowed) = p.caps {
         drop_bounding_set(allowed).map_err(|e| (Stage::Caps, e))?;
@@ -747,6 +770,16 @@ mod tests {
     fn messages_round_trip() {
         let m = encode(MSG_ERROR, Stage::Chdir.code(), libc::ENOENT);
         assert_eq!(decode(&m), (MSG_ERROR, Stage::Chdir.code(), libc::ENOENT));
+    }
+
+    #[test]
+    fn pid_text_formats_without_allocating() {
+        let mut buf = [0u8; PID_TEXT_LEN];
+        assert_eq!(pid_text(1, &mut buf), b"1\n");
+        assert_eq!(pid_text(4_194_304, &mut buf), b"4194304\n");
+        assert_eq!(pid_text(i32::MAX, &mut buf), b"2147483647\n");
+        assert_eq!(pid_text(i32::MIN, &mut buf), b"-2147483648\n");
+        assert_eq!(pid_text(0, &mut buf), b"0\n");
     }
 
     #[test]

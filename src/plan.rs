@@ -6,9 +6,9 @@
 //! in which order; `/dev/null` is open.
 
 use std::ffi::{c_char, CString, OsStr, OsString};
-use std::path::PathBuf;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -297,7 +297,10 @@ impl Config {
         }
 
         // program path
-        let child_path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let child_path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
         let path = crate::resolve::program_path(&program, child_path)?;
         let path = cstring(|| format!("program {}", shown(&program)), path.as_os_str())?;
 
@@ -391,7 +394,10 @@ impl Config {
                 } else {
                     std::env::current_dir()
                         .map_err(|e| {
-                            Error::build(item(), format!("is relative and the working directory is unknown: {e}"))
+                            Error::build(
+                                item(),
+                                format!("is relative and the working directory is unknown: {e}"),
+                            )
                         })?
                         .join(&p)
                 };

@@ -81,9 +81,16 @@ fn pidfile_holds_the_daemon_pid_and_is_locked_while_it_lives() {
     let _serial = setup();
     let dir = temp_dir("lock");
     let pidfile = dir.join("d.pid");
-    let d = helper("sleep=30").daemonize().pidfile(&pidfile).run().unwrap();
+    let d = helper("sleep=30")
+        .daemonize()
+        .pidfile(&pidfile)
+        .run()
+        .unwrap();
     // Written before run returned.
-    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), format!("{}\n", d.daemon));
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", d.daemon)
+    );
     assert_ne!(d.daemon, d.intermediate);
     // Locked by the daemon itself.
     assert_eq!(lock_holder(&pidfile), Some(d.daemon));
@@ -105,14 +112,24 @@ fn pidfile_holds_the_daemon_pid_and_is_locked_while_it_lives() {
             panic!("second daemon: {other:?}");
         }
     }
-    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), format!("{}\n", d.daemon));
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", d.daemon)
+    );
     assert!(zombie_children().is_empty(), "{:?}", zombie_children());
 
     // The lock ends with the daemon; then the pidfile can be taken again.
     stop(&d);
     assert_eq!(lock_holder(&pidfile), None);
-    let again = helper("sleep=30").daemonize().pidfile(&pidfile).run().unwrap();
-    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), format!("{}\n", again.daemon));
+    let again = helper("sleep=30")
+        .daemonize()
+        .pidfile(&pidfile)
+        .run()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", again.daemon)
+    );
     stop(&again);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -122,7 +139,11 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
     let _serial = setup();
     let dir = temp_dir("session");
     let pidfile = dir.join("d.pid");
-    let d = helper("sleep=30").daemonize().pidfile(&pidfile).run().unwrap();
+    let d = helper("sleep=30")
+        .daemonize()
+        .pidfile(&pidfile)
+        .run()
+        .unwrap();
     let cwd = std::fs::read_link(format!("/proc/{}/cwd", d.daemon));
     let mut fds: Vec<(i32, PathBuf)> = std::fs::read_dir(format!("/proc/{}/fd", d.daemon))
         .unwrap()
@@ -134,9 +155,15 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
         .collect();
     fds.sort();
     let f = stat_fields(d.daemon);
-    let (ppid, pgrp, sid): (i32, i32, i32) =
-        (f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap());
-    let ours = rustix::process::getsid(None).unwrap().as_raw_nonzero().get();
+    let (ppid, pgrp, sid): (i32, i32, i32) = (
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[3].parse().unwrap(),
+    );
+    let ours = rustix::process::getsid(None)
+        .unwrap()
+        .as_raw_nonzero()
+        .get();
     stop(&d);
 
     assert_eq!(cwd.unwrap(), PathBuf::from("/"));
@@ -160,7 +187,9 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
 fn daemon_without_pidfile_has_only_stdio() {
     let _serial = setup();
     let d = helper("sleep=30").daemonize().run().unwrap();
-    let fds = std::fs::read_dir(format!("/proc/{}/fd", d.daemon)).unwrap().count();
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", d.daemon))
+        .unwrap()
+        .count();
     let cwd = std::fs::read_link(format!("/proc/{}/cwd", d.daemon)).unwrap();
     stop(&d);
     assert_eq!(fds, 3);
@@ -174,7 +203,11 @@ fn exec_failure_of_the_daemon_is_reported_and_nothing_is_left() {
     let not_executable = dir.join("script");
     std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
     let pidfile = dir.join("d.pid");
-    match Command::new(&not_executable).daemonize().pidfile(&pidfile).run() {
+    match Command::new(&not_executable)
+        .daemonize()
+        .pidfile(&pidfile)
+        .run()
+    {
         Err(Error::Spawn { stage, errno, .. }) => {
             assert_eq!((stage, errno), (Stage::Exec, Errno::ACCESS))
         }
@@ -214,11 +247,19 @@ fn daemon_with_a_hook_takes_the_fork_path() {
             })
     };
     let d = cmd.daemonize().pidfile(&pidfile).run().unwrap();
-    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), format!("{}\n", d.daemon));
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", d.daemon)
+    );
     assert_eq!(reap(&d), Some(0));
     let r = Report::parse(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(r.field("pid"), d.daemon.to_string());
     assert_eq!(r.field("umask"), "0077");
+    assert_eq!(
+        r.field("sigblk"),
+        "0000000000000000",
+        "the daemon's mask is emptied"
+    );
     assert_eq!(r.field("cwd"), "/");
     assert_eq!(r.field("sid"), d.intermediate.to_string());
     assert_eq!(r.fd_numbers().len(), 4, "{:?}", r.fds);
@@ -230,7 +271,9 @@ fn daemon_with_a_hook_takes_the_fork_path() {
 fn daemon_privileges_apply_to_the_daemon() {
     let _serial = setup();
     if !common::is_root() {
-        eprintln!("skipping daemon_privileges_apply_to_the_daemon: it needs root, and this is not root");
+        eprintln!(
+            "skipping daemon_privileges_apply_to_the_daemon: it needs root, and this is not root"
+        );
         return;
     }
     let dir = temp_dir("privs");
@@ -259,9 +302,17 @@ fn daemon_misconfigurations_are_build_errors() {
         Error::Build { item, .. } => item,
         other => panic!("{other:?}"),
     };
-    let e = helper("report").current_dir("/tmp").daemonize().build().unwrap_err();
+    let e = helper("report")
+        .current_dir("/tmp")
+        .daemonize()
+        .build()
+        .unwrap_err();
     assert!(item(e).starts_with("working directory"));
-    let e = helper("report").stdout(Stdio::piped()).daemonize().build().unwrap_err();
+    let e = helper("report")
+        .stdout(Stdio::piped())
+        .daemonize()
+        .build()
+        .unwrap_err();
     assert_eq!(item(e), "stdout");
     let e = helper("report")
         .parent_death_signal(Signal::KILL)
@@ -269,6 +320,10 @@ fn daemon_misconfigurations_are_build_errors() {
         .build()
         .unwrap_err();
     assert_eq!(item(e), "parent_death_signal");
-    let e = helper("report").daemonize().pidfile("").build().unwrap_err();
+    let e = helper("report")
+        .daemonize()
+        .pidfile("")
+        .build()
+        .unwrap_err();
     assert!(item(e).starts_with("pidfile"));
 }

@@ -10,7 +10,9 @@ use safespawn::{Capability, Error, Resource, Signal, Stage};
 /// Capability and credential tests need root; say so when skipping.
 fn root(test: &str) -> bool {
     if !is_root() {
-        eprintln!("skipping {test}: it needs root (capabilities and credentials), and this is not root");
+        eprintln!(
+            "skipping {test}: it needs root (capabilities and credentials), and this is not root"
+        );
     }
     is_root()
 }
@@ -27,7 +29,11 @@ fn clear_caps_empties_all_five_sets() {
         return;
     }
     let before = report_of(helper("report"));
-    assert_ne!(caps(&before, "capbnd"), 0, "the control child has a bounding set");
+    assert_ne!(
+        caps(&before, "capbnd"),
+        0,
+        "the control child has a bounding set"
+    );
     let r = report_of(helper("report").clear_caps());
     for set in CAP_SETS {
         assert_eq!(caps(&r, set), 0, "{set} after clear_caps");
@@ -103,7 +109,11 @@ fn uid_change_without_groups_clears_supplementary_groups() {
     std::thread::spawn(|| {
         rustix::thread::set_thread_groups(&[rustix::fs::Gid::from_raw(4242)]).unwrap();
         let control = report_of(helper("report"));
-        assert_eq!(groups_of(&control), vec![4242], "the spawning thread's groups");
+        assert_eq!(
+            groups_of(&control),
+            vec![4242],
+            "the spawning thread's groups"
+        );
         let r = report_of(helper("report").uid(65534).gid(65534));
         assert_eq!(r.field("uid"), "65534 65534 65534 65534");
         assert_eq!(r.field("gid"), "65534 65534 65534 65534");
@@ -119,7 +129,10 @@ fn uid_change_without_groups_clears_supplementary_groups() {
 fn umask_0002_and_0() {
     let control = report_of(helper("report").umask(0o022));
     assert_eq!(control.field("umask"), "0022");
-    assert_eq!(report_of(helper("report").umask(0o002)).field("umask"), "0002");
+    assert_eq!(
+        report_of(helper("report").umask(0o002)).field("umask"),
+        "0002"
+    );
     assert_eq!(report_of(helper("report").umask(0)).field("umask"), "0000");
 }
 
@@ -135,7 +148,10 @@ fn rlimit_nofile_256_512() {
 #[test]
 fn no_new_privs_is_set() {
     assert_eq!(report_of(helper("report")).field("nonewprivs"), "0");
-    assert_eq!(report_of(helper("report").no_new_privs()).field("nonewprivs"), "1");
+    assert_eq!(
+        report_of(helper("report").no_new_privs()).field("nonewprivs"),
+        "1"
+    );
 }
 
 #[test]
@@ -147,7 +163,11 @@ fn new_session_makes_the_child_session_and_group_leader() {
 
 #[test]
 fn process_group_zero_makes_the_child_group_leader_in_our_session() {
-    let ours = rustix::process::getsid(None).unwrap().as_raw_nonzero().get().to_string();
+    let ours = rustix::process::getsid(None)
+        .unwrap()
+        .as_raw_nonzero()
+        .get()
+        .to_string();
     let control = report_of(helper("report"));
     assert_ne!(control.field("pgid"), control.field("pid"));
     let r = report_of(helper("report").process_group(0));
@@ -158,9 +178,19 @@ fn process_group_zero_makes_the_child_group_leader_in_our_session() {
 #[test]
 fn bad_process_group_requests_are_build_errors() {
     let e = helper("report").process_group(-3).build().unwrap_err();
-    assert!(matches!(&e, Error::Build { item, .. } if item == "process_group -3"), "{e}");
-    let e = helper("report").new_session().process_group(0).build().unwrap_err();
-    assert!(matches!(&e, Error::Build { item, .. } if item == "process_group 0"), "{e}");
+    assert!(
+        matches!(&e, Error::Build { item, .. } if item == "process_group -3"),
+        "{e}"
+    );
+    let e = helper("report")
+        .new_session()
+        .process_group(0)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Build { item, .. } if item == "process_group 0"),
+        "{e}"
+    );
 }
 
 /// The parent-death signal fires when the spawning *thread* exits: spawn
@@ -177,7 +207,12 @@ fn parent_death_signal_fires_when_the_spawning_thread_exits() {
     .join()
     .unwrap();
     let finished = detached.wait().unwrap();
-    assert_eq!(finished.signal(), Some(libc::SIGUSR2), "{:?}", finished.status());
+    assert_eq!(
+        finished.signal(),
+        Some(libc::SIGUSR2),
+        "{:?}",
+        finished.status()
+    );
 }
 
 /// Privilege failures come back with their stage and errno. The spawning
@@ -190,8 +225,10 @@ fn privilege_failures_are_reported_with_stage_and_errno() {
     }
     std::thread::spawn(|| {
         let mut sets = rustix::thread::capabilities(None).unwrap();
-        sets.effective.remove(CapabilitySet::SETUID | CapabilitySet::SETPCAP);
-        sets.permitted.remove(CapabilitySet::SETUID | CapabilitySet::SETPCAP);
+        sets.effective
+            .remove(CapabilitySet::SETUID | CapabilitySet::SETPCAP);
+        sets.permitted
+            .remove(CapabilitySet::SETUID | CapabilitySet::SETPCAP);
         rustix::thread::set_capabilities(None, sets).unwrap();
 
         match helper("report").uid(65534).gid(65534).status() {
@@ -223,12 +260,17 @@ fn raising_a_hard_rlimit_without_privilege_is_reported() {
         let mut sets = rustix::thread::capabilities(None).unwrap();
         sets.effective.remove(CapabilitySet::SYS_RESOURCE);
         rustix::thread::set_capabilities(None, sets).unwrap();
-        let hard = rustix::process::getrlimit(Resource::Nofile).maximum.unwrap_or(u64::MAX);
+        let hard = rustix::process::getrlimit(Resource::Nofile)
+            .maximum
+            .unwrap_or(u64::MAX);
         if hard == u64::MAX {
             eprintln!("skipping: RLIMIT_NOFILE is unlimited here, nothing to raise");
             return;
         }
-        match helper("report").rlimit(Resource::Nofile, 16, hard + 1).status() {
+        match helper("report")
+            .rlimit(Resource::Nofile, 16, hard + 1)
+            .status()
+        {
             Err(Error::Spawn { stage, errno, .. }) => {
                 assert_eq!((stage, errno), (Stage::Rlimit, rustix::io::Errno::PERM))
             }

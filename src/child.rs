@@ -17,7 +17,9 @@
 //!   unchecked value;
 //! * **touches no thread-local** except the C library's `errno`, which the
 //!   suspended parent thread does not read until the child is gone;
-//! * **writes no parent memory** except its own stack;
+//! * **writes no parent memory** except its own stack (and, for a daemon,
+//!   one flag in the frame of its intermediate, which is suspended while the
+//!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `execve`
 //!   and `_exit` (see [`crate::sys`]).
@@ -40,16 +42,23 @@
 //!    cleared only on the kept ones;
 //! 3. every other fd closed (`close_range` over the gaps, or a
 //!    `/proc/self/fd` walk into a stack buffer);
-//! 4. umask, rlimits, bounding set, groups, gid, uid, capabilities,
-//!    no_new_privs, parent-death signal, session, process group;
-//! 5. working directory;
-//! 6. `pre_exec` hooks;
-//! 7. the pause of `spawn_paused`;
-//! 8. exec.
+//! 4. daemon mode only: the child is the *intermediate*: it calls `setsid`,
+//!    starts the daemon with a second `clone(CLONE_VM | CLONE_VFORK)` on a
+//!    second stack region, sends the daemon's pid to the parent and exits.
+//!    The daemon changes to "/", acquires the pidfile (create, lock, truncate,
+//!    write its pid, keep the fd across exec) and goes on with step 5;
+//! 5. umask, rlimits, bounding set, KEEPCAPS, groups, gid, uid, capability
+//!    sets and ambient set, no_new_privs, parent-death signal, session,
+//!    process group (see [`apply_privileges`]);
+//! 6. working directory;
+//! 7. `pre_exec` hooks;
+//! 8. the pause of `spawn_paused`;
+//! 9. exec.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void, CStr};
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::io::{DupFlags, Errno, FdFlags};
 
@@ -59,6 +68,8 @@ use crate::sys;
 
 /// Message tags on the report pipe.
 pub(crate) const MSG_ERROR: u32 = 1;
+/// Daemon mode: the intermediate started the daemon; the value is its pid.
+pub(crate) const MSG_DAEMON: u32 = 2;
 /// The child reached the pause point of `spawn_paused`.
 pub(crate) const MSG_PAUSED: u32 = 3;
 
@@ -99,9 +110,13 @@ pub(crate) struct ChildCtx<'a> {
     pub parent_mask: sys::SigSet,
     /// The parent's pid, to notice its death when a parent-death signal is set.
     pub parent_pid: i32,
+    /// Daemon mode: the 16-byte aligned top of the second stack region the
+    /// intermediate starts the daemon on; null otherwise.
+    pub daemon_stack: *mut u8,
 }
 
 /// The fds the child carries through its steps; they may move (see `place_fds`).
+#[derive(Clone, Copy)]
 struct Carried {
     report: RawFd,
     pause: RawFd,
@@ -131,28 +146,234 @@ pub(crate) fn child_main(ctx: &ChildCtx<'_>) -> ! {
     if let Err(e) = close_other_fds(plan, &carried) {
         fail(carried.report, Stage::CloseFds, e);
     }
-    if let Err((stage, e)) = apply_privileges(ctx) {
-        fail(carried.report, stage, e);
+    if plan.daemon.is_some() {
+        intermediate_main(ctx, carried);
     }
-    if let Some(cwd) = &plan.cwd {
-        if let Err(e) = rustix::process::chdir(cwd.as_c_str()) {
-            fail(carried.report, Stage::Chdir, e);
+    let (stage, e) = finish(ctx, &carried, plan.cwd.as_deref());
+    fail(carried.report, stage, e)
+}
+
+/// Steps 5 to 9: privileges, working directory `cwd`, hooks, pause, exec.
+/// Returns only on failure.
+fn finish(ctx: &ChildCtx<'_>, carried: &Carried, cwd: Option<&CStr>) -> (Stage, Errno) {
+    let plan = ctx.plan;
+    if let Err(failure) = apply_privileges(ctx) {
+        return failure;
+    }
+    if let Some(cwd) = cwd {
+        if let Err(e) = rustix::process::chdir(cwd) {
+            return (Stage::Chdir, e);
         }
     }
     for hook in plan.hooks.iter() {
         if let Err(e) = hook() {
-            fail(carried.report, Stage::Hook, e);
+            return (Stage::Hook, e);
         }
     }
     if carried.pause >= 0 {
-        if let Err(e) = wait_for_resume(&carried) {
-            fail(carried.report, Stage::Handshake, e);
+        if let Err(e) = wait_for_resume(carried) {
+            return (Stage::Handshake, e);
         }
     }
     // SAFETY: argv and envp are the null-terminated pointer arrays of the
     // plan, which outlives this call.
     let e = unsafe { sys::execve(&plan.path, plan.argv.as_ptr(), plan.envp.as_ptr()) };
-    fail(carried.report, Stage::Exec, e)
+    (Stage::Exec, e)
+}
+
+/// What the intermediate hands the daemon it starts.
+struct DaemonCtx<'a, 'b> {
+    ctx: &'a ChildCtx<'b>,
+    carried: Carried,
+    /// Set by the daemon just before it exits on a failure, so that the
+    /// intermediate knows to reap it. The only memory outside its own stack
+    /// the daemon writes: it lives in the intermediate's frame, and the
+    /// intermediate is suspended (`CLONE_VFORK`) until the daemon is done.
+    failed: AtomicBool,
+}
+
+/// Daemon mode, in the intermediate process: a new session, then the daemon
+/// on the second stack, then the daemon's pid to the parent and `_exit(0)`.
+///
+/// The daemon is started with `clone(CLONE_VM | CLONE_VFORK)` like the
+/// intermediate itself, so no page table is copied at either level.
+fn intermediate_main(ctx: &ChildCtx<'_>, carried: Carried) -> ! {
+    if let Err(e) = rustix::process::setsid() {
+        fail(carried.report, Stage::Daemon, e);
+    }
+    if ctx.daemon_stack.is_null() {
+        fail(carried.report, Stage::Daemon, Errno::INVAL);
+    }
+    // The daemon runs on memory of the spawning frame, which is released
+    // when this process ends: a signal that killed it early would let the
+    // parent return while the daemon still runs there. So everything that
+    // can be blocked is, until this process exits (the daemon restores the
+    // mask first thing). SIGKILL cannot be blocked: only a SIGKILL aimed at
+    // this pid during the daemon's set-up could still do that.
+    if let Err(e) = sys::set_signal_mask(&sys::full_sigset()) {
+        fail(carried.report, Stage::Signals, e);
+    }
+    let dctx = DaemonCtx {
+        ctx,
+        carried,
+        failed: AtomicBool::new(false),
+    };
+    // SAFETY: `daemon_stack` is the top of a second child stack provided by
+    // the spawning frame, used by nothing else (this process runs on the
+    // first one); `daemon_entry` keeps the child contract and ends in execve
+    // or _exit; every signal that can be is blocked, and no handler is
+    // installed anyway (step 1 reset them all);
+    // `dctx` lives in this frame until clone returns, which is after the
+    // daemon exec'd or exited.
+    let cloned = unsafe {
+        sys::clone_vfork(
+            daemon_entry,
+            ctx.daemon_stack,
+            &dctx as *const DaemonCtx<'_, '_> as *mut c_void,
+        )
+    };
+    let (pid, pidfd) = match cloned {
+        Ok(started) => started,
+        Err(e) => fail(carried.report, Stage::Daemon, e),
+    };
+    if dctx.failed.load(Ordering::SeqCst) {
+        // The daemon reported its failure and is exiting: reap it here, or
+        // it would become a zombie of whoever inherits it.
+        // SAFETY: CLONE_PIDFD gave this process a new fd, owned here.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        let _ = rustix::io::retry_on_intr(|| {
+            rustix::process::waitid(
+                rustix::process::WaitId::PidFd(pidfd.as_fd()),
+                rustix::process::WaitIdOptions::EXITED,
+            )
+        });
+    }
+    let msg = encode(MSG_DAEMON, Stage::Daemon.code(), pid);
+    // SAFETY: `report` is open in this process until it exits.
+    let fd = unsafe { BorrowedFd::borrow_raw(carried.report) };
+    match rustix::io::retry_on_intr(|| rustix::io::write(fd, &msg)) {
+        Ok(_) => sys::exit_now(0),
+        Err(_) => sys::exit_now(125),
+    }
+}
+
+/// The daemon's `clone` entry point: chdir("/"), the pidfile, then steps 4
+/// to 9 like any child.
+extern "C" fn daemon_entry(arg: *mut c_void) -> c_int {
+    // SAFETY: the intermediate passes a pointer to a live DaemonCtx and is
+    // suspended (CLONE_VFORK) until this process execs or exits.
+    let d = unsafe { &*(arg as *const DaemonCtx<'_, '_>) };
+    let (stage, e) = daemon_steps(d);
+    d.failed.store(true, Ordering::SeqCst);
+    fail(d.carried.report, stage, e)
+}
+
+/// Returns only on failure.
+fn daemon_steps(d: &DaemonCtx<'_, '_>) -> (Stage, Errno) {
+    if let Err(e) = set_final_mask(d.ctx) {
+        return (Stage::Signals, e);
+    }
+    // A daemon always runs in "/": it must not keep a mount point busy.
+    if let Err(e) = rustix::process::chdir(c"/") {
+        return (Stage::Chdir, e);
+    }
+    if let Some(path) = d
+        .ctx
+        .plan
+        .daemon
+        .as_ref()
+        .and_then(|p| p.pidfile.as_deref())
+    {
+        if let Err(e) = acquire_pidfile(path) {
+            return (Stage::Pidfile, e);
+        }
+    }
+    finish(d.ctx, &d.carried, None)
+}
+
+/// How often a pidfile replaced between open and lock is tried again.
+const PIDFILE_ATTEMPTS: u32 = 8;
+
+/// Creates `path`, takes a POSIX write lock on the whole file (`F_SETLK`,
+/// `F_WRLCK`, start 0, length 0: rustix's `fcntl_lock`), truncates it,
+/// writes this process's pid and a newline, and clears close-on-exec on the
+/// fd so the lock lives exactly as long as this process, across exec.
+///
+/// A POSIX lock belongs to the process (here the daemon, which does not
+/// share its fd table) and is released when the process ends or closes any
+/// fd of that file. If another live process holds the lock, `F_SETLK`
+/// fails at once with `EAGAIN` (or `EACCES`). A file unlinked or replaced
+/// between open and lock (a previous daemon cleaning up) is detected by
+/// comparing device and inode with the path's, and opened again.
+fn acquire_pidfile(path: &CStr) -> Result<(), Errno> {
+    use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, CWD};
+    let mut attempts = 0u32;
+    let fd = loop {
+        let fd = rustix::fs::openat(
+            CWD,
+            path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::from_raw_mode(0o644),
+        )?;
+        rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingLockExclusive)?;
+        let held = rustix::fs::fstat(&fd)?;
+        match rustix::fs::statat(CWD, path, AtFlags::empty()) {
+            Ok(now) if now.st_dev == held.st_dev && now.st_ino == held.st_ino => break fd,
+            Ok(_) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(e),
+        }
+        attempts = attempts.saturating_add(1);
+        if attempts >= PIDFILE_ATTEMPTS {
+            return Err(Errno::AGAIN);
+        }
+        // `fd` is closed here, which drops the lock on the stale file.
+    };
+    rustix::fs::ftruncate(&fd, 0)?;
+    let mut buf = [0u8; PID_TEXT_LEN];
+    let text = pid_text(rustix::process::getpid().as_raw_nonzero().get(), &mut buf);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let n = rustix::io::retry_on_intr(|| rustix::io::write(&fd, rest))?;
+        if n == 0 {
+            return Err(Errno::IO);
+        }
+        rest = rest.get(n..).unwrap_or(&[]);
+    }
+    rustix::io::fcntl_setfd(&fd, FdFlags::empty())?;
+    // Kept open on purpose: closing it would release the lock.
+    let _ = fd.into_raw_fd();
+    Ok(())
+}
+
+/// Enough for any `i32` and a newline.
+const PID_TEXT_LEN: usize = 12;
+
+/// Formats `pid` and a newline into `buf` without allocating; returns the
+/// used tail of `buf`. Child-safe.
+fn pid_text(pid: i32, buf: &mut [u8; PID_TEXT_LEN]) -> &[u8] {
+    let mut n = pid.unsigned_abs();
+    let mut start = PID_TEXT_LEN;
+    let mut push = |b: u8| {
+        if let Some(i) = start.checked_sub(1) {
+            if let Some(slot) = buf.get_mut(i) {
+                *slot = b;
+                start = i;
+            }
+        }
+    };
+    push(b'\n');
+    loop {
+        // `n % 10` is below 10: the cast and the addition cannot overflow.
+        push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if pid < 0 {
+        push(b'-');
+    }
+    buf.get(start..).unwrap_or(&[])
 }
 
 /// Reports `(stage, errno)` to the parent and exits.
@@ -182,7 +403,12 @@ fn reset_signals(ctx: &ChildCtx<'_>) -> Result<(), Errno> {
             sys::set_signal_ignored(sig)?;
         }
     }
-    if policy.keep_mask {
+    set_final_mask(ctx)
+}
+
+/// The signal mask the program starts with: empty, or the parent's.
+fn set_final_mask(ctx: &ChildCtx<'_>) -> Result<(), Errno> {
+    if ctx.plan.signals.keep_mask {
         sys::set_signal_mask(&ctx.parent_mask)
     } else {
         sys::set_signal_mask(&sys::empty_sigset())
@@ -303,7 +529,8 @@ struct Merged<'a> {
 
 impl Merged<'_> {
     fn contains(&self, fd: RawFd) -> bool {
-        self.a.binary_search(&fd).is_ok() || self.b.contains(&fd)
+        // A negative entry stands for "no such fd" (no pause pipe, say).
+        fd >= 0 && (self.a.binary_search(&fd).is_ok() || self.b.contains(&fd))
     }
 
     /// Calls `f` for each kept fd in increasing order (duplicates possible).
@@ -393,7 +620,34 @@ fn parse_fd(name: &[u8]) -> Option<RawFd> {
     Some(n)
 }
 
-/// Step 4: process attributes and privileges, in libvirt's order.
+/// Step 5: process attributes and privileges, in this order, each with a raw
+/// system call:
+///
+/// 1. **umask** (`umask(2)`; 0 is a valid mask);
+/// 2. **rlimits** (`setrlimit(2)`, in the order given), before the uid
+///    change so a hard limit can still be raised;
+/// 3. **bounding set**: every capability not allowed is dropped with
+///    `PR_CAPBSET_DROP`. This needs `CAP_SETPCAP`, so it comes before the
+///    uid change; a capability that cannot be dropped is an `EPERM` (one
+///    already absent is fine);
+/// 4. **KEEPCAPS** (`PR_SET_KEEPCAPS`), only when capabilities are allowed
+///    and the uid changes: otherwise `setuid` away from root empties the
+///    permitted set;
+/// 5. **supplementary groups** (`setgroups(2)`; cleared when the uid or gid
+///    changes without `.groups`, see CPython's CVE-2023-6507), then the
+///    **gid**, then the **uid**: groups and gid first, while the child still
+///    has `CAP_SETGID`. These are rustix's per-thread raw calls, never the C
+///    library's set*id broadcast to threads the child does not have;
+/// 6. **capability sets**: effective, permitted and inheritable set to
+///    exactly the allowed ones (`capset(2)`), the ambient set cleared and the
+///    allowed ones raised into it, so they survive exec under a non-root
+///    uid; KEEPCAPS cleared again;
+/// 7. **no_new_privs** (`PR_SET_NO_NEW_PRIVS`);
+/// 8. **parent-death signal** (`PR_SET_PDEATHSIG`), after the credential
+///    changes because changing them resets it; then `getppid` is compared
+///    with the parent's pid, since a parent that died before the signal was
+///    armed would never send it (Go's approach);
+/// 9. **session** (`setsid(2)`), then **process group** (`setpgid(0, pgid)`).
 fn apply_privileges(ctx: &ChildCtx<'_>) -> Result<(), (Stage, Errno)> {
     use rustix::thread as t;
     let p = &ctx.plan.privileges;
@@ -521,6 +775,16 @@ mod tests {
     fn messages_round_trip() {
         let m = encode(MSG_ERROR, Stage::Chdir.code(), libc::ENOENT);
         assert_eq!(decode(&m), (MSG_ERROR, Stage::Chdir.code(), libc::ENOENT));
+    }
+
+    #[test]
+    fn pid_text_formats_without_allocating() {
+        let mut buf = [0u8; PID_TEXT_LEN];
+        assert_eq!(pid_text(1, &mut buf), b"1\n");
+        assert_eq!(pid_text(4_194_304, &mut buf), b"4194304\n");
+        assert_eq!(pid_text(i32::MAX, &mut buf), b"2147483647\n");
+        assert_eq!(pid_text(i32::MIN, &mut buf), b"-2147483648\n");
+        assert_eq!(pid_text(0, &mut buf), b"0\n");
     }
 
     #[test]

@@ -448,6 +448,10 @@ impl<M: Mode> Command<M> {
     /// capabilities allowed with [`allow_cap`](Command::allow_cap) (libvirt's
     /// ClearCaps).
     ///
+    /// Dropping from the bounding set needs `CAP_SETPCAP`: a caller without
+    /// it gets [`Error::Spawn`] at stage [`Caps`](crate::Stage::Caps) with
+    /// `EPERM` rather than a child that silently kept its bounding set.
+    ///
     /// ```
     /// let cmd = safespawn::Command::new("true").clear_caps();
     /// # drop(cmd);

@@ -25,6 +25,37 @@
 //!   child over as a [`Detached`].
 //! * [`Finished`] is the reaped status.
 //!
+//! # Daemons
+//!
+//! [`Command::daemonize`] turns a command into a [`Daemon`]: the child calls
+//! `setsid` and starts the daemon itself (a double fork, done with two
+//! `clone(CLONE_VM | CLONE_VFORK)` so the cost stays flat in the parent's
+//! size); the daemon runs in "/", with `/dev/null` as stdio unless set
+//! otherwise, and with [`Command::pidfile`] it creates, locks (a POSIX
+//! `fcntl` write lock held across exec, for the daemon's lifetime) and writes
+//! its pidfile before it execs. [`Prepared::run`] returns [`Daemonized`]
+//! with both pids once the intermediate process is reaped and the pidfile
+//! written; a second daemon on a locked pidfile, or a daemon that cannot
+//! exec, is an [`Error::Spawn`].
+//!
+//! ```
+//! use safespawn::Command;
+//! let d = Command::new("sleep").arg("0.1").daemonize().run()?;
+//! assert!(d.daemon > 0);
+//! # Ok::<(), safespawn::Error>(())
+//! ```
+//!
+//! # Privileges
+//!
+//! The child applies, with raw system calls and in this order: umask,
+//! rlimits, the capability bounding set, `PR_SET_KEEPCAPS`, supplementary
+//! groups, gid, uid, the capability sets and the ambient set,
+//! `no_new_privs`, the parent-death signal (then a check that the parent is
+//! still there), a new session, a process group; then the working
+//! directory, the `pre_exec` hooks in order, the pause of
+//! [`Prepared::spawn_paused`], and exec. Changing the uid or gid without
+//! [`Command::groups`] clears the supplementary groups.
+//!
 //! The mode `M` decides what a command can do, at compile time:
 //! [`Direct`] (caller-managed stdio, `spawn`/`run`/`status`),
 //! [`Buffered`] (in-memory I/O, synchronous only) and [`Daemon`]. For
@@ -125,6 +156,7 @@
 //! | `Abort`, `Free` of an unreaped child | [`Running::abort`], dropping a [`Running`] |
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
 //! | `ToString` | `Display` of [`Command`] and [`Prepared`] |
+//! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -132,6 +164,7 @@
 mod capability;
 mod child;
 mod command;
+mod daemon;
 pub mod dry_run;
 mod env;
 mod error;
@@ -147,6 +180,7 @@ mod sys;
 
 pub use capability::{Capability, UnknownCapability};
 pub use command::Command;
+pub use daemon::Daemonized;
 pub use error::{Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
 pub use prepared::Prepared;

@@ -8,6 +8,7 @@
 use std::ffi::{c_char, CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -324,16 +325,8 @@ impl Config {
         let mut owned = Vec::new();
         let fds = self.fd_plan(&mut owned)?;
 
-        let daemon = match self.daemon {
-            Some(pidfile) => Some(DaemonPlan {
-                pidfile: match pidfile {
-                    Some(p) => Some(cstring(
-                        || format!("pidfile {}", shown(p.as_os_str())),
-                        p.as_os_str(),
-                    )?),
-                    None => None,
-                },
-            }),
+        let daemon = match self.daemon.take() {
+            Some(pidfile) => Some(self.daemon_plan(pidfile, &fds)?),
             None => None,
         };
 
@@ -362,6 +355,55 @@ impl Config {
             daemon,
             _owned: owned,
         })
+    }
+
+    /// Daemon mode's checks, and the pidfile path made absolute: the daemon
+    /// opens it after changing to "/", so a relative path is resolved here,
+    /// against the caller's working directory.
+    fn daemon_plan(&self, pidfile: Option<PathBuf>, fds: &FdPlan) -> Result<DaemonPlan, Error> {
+        if let Some(dir) = &self.cwd {
+            return Err(Error::build(
+                format!("working directory {}", shown(dir.as_os_str())),
+                "a daemon always runs in \"/\"; current_dir cannot be combined with daemonize",
+            ));
+        }
+        for (n, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
+            if fds.pipes[n] {
+                return Err(Error::build(
+                    *name,
+                    "a daemon cannot use Stdio::piped(): nothing would service the pipe",
+                ));
+            }
+        }
+        if self.parent_death_signal.is_some() {
+            return Err(Error::build(
+                "parent_death_signal",
+                "a daemon's parent is the intermediate process, which exits at once",
+            ));
+        }
+        let pidfile = match pidfile {
+            Some(p) => {
+                let item = || format!("pidfile {}", shown(p.as_os_str()));
+                if p.as_os_str().is_empty() {
+                    return Err(Error::build(item(), "is empty"));
+                }
+                let absolute = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    std::env::current_dir()
+                        .map_err(|e| {
+                            Error::build(
+                                item(),
+                                format!("is relative and the working directory is unknown: {e}"),
+                            )
+                        })?
+                        .join(&p)
+                };
+                Some(cstring(item, absolute.as_os_str())?)
+            }
+            None => None,
+        };
+        Ok(DaemonPlan { pidfile })
     }
 
     /// The argv+envp size check of execve(2) (`E2BIG`).
@@ -435,6 +477,21 @@ impl Config {
             None if self.uid.is_some() || self.gid.is_some() => Some(Box::default()),
             None => None,
         };
+        match self.process_group {
+            Some(pgid) if pgid < 0 => {
+                return Err(Error::build(
+                    format!("process_group {pgid}"),
+                    "is negative; use 0 for a new group led by the child",
+                ))
+            }
+            Some(pgid) if self.new_session => {
+                return Err(Error::build(
+                    format!("process_group {pgid}"),
+                    "new_session already makes the child lead a new process group; a session leader cannot change it",
+                ))
+            }
+            _ => {}
+        }
         let caps = (self.clear_caps || self.allowed_caps != 0).then_some(self.allowed_caps);
         Ok(Privileges {
             umask,

@@ -16,7 +16,7 @@ use std::process::ExitStatus;
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
-use crate::child::{self, ChildCtx, MSG_ERROR, MSG_LEN, MSG_PAUSED};
+use crate::child::{self, ChildCtx, MSG_DAEMON, MSG_ERROR, MSG_LEN, MSG_PAUSED};
 use crate::error::{Error, Stage};
 use crate::plan::Plan;
 use crate::sys;
@@ -71,7 +71,7 @@ pub(crate) fn pipe(flags: PipeFlags) -> Result<(OwnedFd, OwnedFd), Error> {
 /// exec'd (or failed, which is returned as `Error::Spawn`).
 pub(crate) fn spawn(plan: &Plan, dynamic: &[RawFd]) -> Result<Spawned, Error> {
     if plan.needs_fork() {
-        let forked = fork_child(plan, dynamic, false)?;
+        let forked = fork_child(plan, dynamic, false, std::ptr::null_mut())?;
         finish_fork(plan, forked.child, forked.report)
     } else {
         clone_child(plan, dynamic)
@@ -84,7 +84,7 @@ pub(crate) fn spawn_paused(plan: &Plan, dynamic: &[RawFd]) -> Result<PausedChild
         child,
         report,
         resume: Some(resume),
-    } = fork_child(plan, dynamic, true)?
+    } = fork_child(plan, dynamic, true, std::ptr::null_mut())?
     else {
         return Err(Error::io("spawn_paused", Errno::INVAL));
     };
@@ -135,6 +135,29 @@ fn clone_child_on(
     dynamic: &[RawFd],
     stack: &mut ChildStack,
 ) -> Result<Spawned, Error> {
+    let (child, report_r) = clone_on(plan, dynamic, stack, std::ptr::null_mut())?;
+    // The child has exec'd or exited: its report, if any, is in the pipe.
+    let mut msg = [0u8; MSG_LEN];
+    match rustix::io::retry_on_intr(|| rustix::io::read(&report_r, &mut msg)) {
+        Ok(MSG_LEN) => Err(child_failed(plan, &child, &msg)),
+        Ok(_) | Err(Errno::AGAIN) => Ok(child),
+        Err(e) => {
+            kill_and_reap(&child);
+            Err(Error::io("reading the child's report", e))
+        }
+    }
+}
+
+/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of `child_main` on `stack`;
+/// returns once the child has exec'd or exited, with the read end of its
+/// (non-blocking) report pipe. `daemon_stack` is the second stack of daemon
+/// mode, or null.
+fn clone_on(
+    plan: &Plan,
+    dynamic: &[RawFd],
+    stack: &mut ChildStack,
+    daemon_stack: *mut u8,
+) -> Result<(Spawned, OwnedFd), Error> {
     let (report_r, report_w) = pipe(PipeFlags::NONBLOCK)?;
     let old_mask = sys::block_all_signals();
     let ctx = ChildCtx {
@@ -144,11 +167,13 @@ fn clone_child_on(
         pause: -1,
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
+        daemon_stack,
     };
-    // SAFETY: the stack is a fresh buffer in this frame, used by nothing
-    // else until clone returns; `vfork_entry` runs `child_main`, which keeps
-    // the child contract (see crate::child) and ends in execve or _exit;
-    // every signal is blocked; `ctx` lives in this frame until clone returns.
+    // SAFETY: the stack is a buffer of the caller's frame, used by nothing
+    // else until clone returns (`daemon_stack`, if set, is another one);
+    // `vfork_entry` runs `child_main`, which keeps the child contract (see
+    // crate::child) and ends in execve or _exit; every signal is blocked;
+    // `ctx` lives in this frame until clone returns.
     let cloned = unsafe {
         sys::clone_vfork(
             child::vfork_entry,
@@ -165,15 +190,78 @@ fn clone_child_on(
         pid,
         pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
     };
-    // The child has exec'd or exited: its report, if any, is in the pipe.
+    Ok((child, report_r))
+}
+
+/// The pids of a started daemon: the intermediate (already reaped) and the
+/// daemon itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DaemonPids {
+    pub intermediate: i32,
+    pub daemon: i32,
+}
+
+/// Daemon mode: starts the intermediate, which starts the daemon, and
+/// returns once the intermediate has exited (and is reaped) and the daemon
+/// has exec'd, its pidfile written.
+///
+/// Both processes are `clone(CLONE_VM | CLONE_VFORK)` children on two stack
+/// regions of this frame, so the cost stays flat in the parent's memory
+/// size; only `pre_exec` hooks make the intermediate a `fork`.
+pub(crate) fn spawn_daemon(plan: &Plan, dynamic: &[RawFd]) -> Result<DaemonPids, Error> {
+    let (intermediate, report) = if plan.needs_fork() {
+        // The forked intermediate has its own copy of this frame, so the
+        // daemon's stack can be a buffer here.
+        let mut daemon_stack = ChildStack::new();
+        let forked = fork_child(plan, dynamic, false, daemon_stack.top())?;
+        (forked.child, forked.report)
+    } else {
+        let mut stacks = [ChildStack::new(), ChildStack::new()];
+        let [first, second] = &mut stacks;
+        clone_on(plan, dynamic, first, second.top())?
+    };
+    let mut daemon = None;
+    let mut failure = None;
     let mut msg = [0u8; MSG_LEN];
-    match rustix::io::retry_on_intr(|| rustix::io::read(&report_r, &mut msg)) {
-        Ok(MSG_LEN) => Err(child_failed(plan, &child, &msg)),
-        Ok(_) | Err(Errno::AGAIN) => Ok(child),
-        Err(e) => {
-            kill_and_reap(&child);
-            Err(Error::io("reading the child's report", e))
+    loop {
+        match read_full(&report, &mut msg) {
+            Ok(true) => match child::decode(&msg) {
+                (MSG_DAEMON, _, pid) if pid > 0 => daemon = Some(pid),
+                (MSG_ERROR, stage, errno) => {
+                    failure.get_or_insert((stage, errno));
+                }
+                _ => failure = Some((u32::MAX, 0)),
+            },
+            // End of file, or (clone path) nothing more: both processes
+            // have exec'd or exited by now.
+            Ok(false) | Err(Errno::AGAIN) => break,
+            Err(e) => {
+                kill_and_reap(&intermediate);
+                return Err(Error::io("reading the daemon's report", e));
+            }
         }
+    }
+    let status = reap(&intermediate.pidfd)
+        .map_err(|e| Error::io("waiting for the intermediate process", e))?;
+    if let Some((stage, errno)) = failure {
+        return Err(match Stage::from_code(stage) {
+            Some(stage) => Error::Spawn {
+                stage,
+                errno: sys::errno_from_raw(errno),
+                program: plan.program.to_string(),
+            },
+            None => Error::io("reading the daemon's report", Errno::PROTO),
+        });
+    }
+    match daemon {
+        Some(daemon) if status.success() => Ok(DaemonPids {
+            intermediate: intermediate.pid,
+            daemon,
+        }),
+        _ => Err(Error::io(
+            "the intermediate process ended without starting the daemon",
+            Errno::CHILD,
+        )),
     }
 }
 
@@ -184,7 +272,14 @@ struct Forked {
     resume: Option<OwnedFd>,
 }
 
-fn fork_child(plan: &Plan, dynamic: &[RawFd], paused: bool) -> Result<Forked, Error> {
+/// Forks the child; `daemon_stack` is the daemon's stack in daemon mode
+/// (a buffer of the caller's frame, copied into the child), or null.
+fn fork_child(
+    plan: &Plan,
+    dynamic: &[RawFd],
+    paused: bool,
+    daemon_stack: *mut u8,
+) -> Result<Forked, Error> {
     if plan.forbid_fork {
         return Err(Error::build(
             "forbid_fork",
@@ -206,6 +301,7 @@ fn fork_child(plan: &Plan, dynamic: &[RawFd], paused: bool) -> Result<Forked, Er
         pause: resume_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
+        daemon_stack,
     };
     // SAFETY: the child only runs `child_main`, which keeps the child
     // contract (async-signal-safe raw calls, no allocation) until exec/_exit.

@@ -35,7 +35,7 @@ pub(crate) fn last_errno() -> Errno {
     errno_from_raw(unsafe { *libc::__errno_location() })
 }
 
-/// A set with every signal in it.
+/// A set with every signal in it. Child-safe.
 pub(crate) fn full_sigset() -> SigSet {
     let mut set = MaybeUninit::<SigSet>::uninit();
     // SAFETY: sigfillset initialises the whole set it is given.

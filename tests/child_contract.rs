@@ -171,3 +171,52 @@ fn every_core_option_runs_without_allocating() {
     let paused = helper("exit=0").spawn_paused().unwrap();
     assert!(paused.resume().unwrap().wait().unwrap().success());
 }
+
+#[test]
+fn privileges_and_daemons_run_without_allocating() {
+    if !common::is_root() {
+        eprintln!("skipped: privilege options need root, and this test is not running as root");
+        return;
+    }
+    use safespawn::{Capability, Resource, Signal};
+    let st = helper("exit=0")
+        .umask(0)
+        .rlimit(Resource::Nofile, 256, 512)
+        .uid(65534)
+        .gid(65534)
+        .groups(&[65534])
+        .allow_cap(Capability::NetBindService)
+        .no_new_privs()
+        .parent_death_signal(Signal::KILL)
+        .new_session()
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(helper("exit=0")
+        .clear_caps()
+        .process_group(0)
+        .status()
+        .unwrap()
+        .success());
+
+    // A daemon with a pidfile: both processes of the double clone obey the
+    // contract. This process adopts the daemon so it can reap it.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    let dir = std::env::temp_dir().join(format!("safespawn-contract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("daemon.pid");
+    let d = helper("sleep=30")
+        .daemonize()
+        .pidfile(&pidfile)
+        .run()
+        .unwrap();
+    let text = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(text.trim(), d.daemon.to_string());
+    let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.terminating_signal(), Some(libc::SIGKILL));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

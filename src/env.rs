@@ -74,6 +74,11 @@ impl EnvPlan {
         self.removed.clear();
     }
 
+    /// Whether no environment call was made (the parent's is inherited).
+    pub(crate) fn inherits(&self) -> bool {
+        self.inherit
+    }
+
     /// The variables the command sets itself (what `Display` shows).
     pub(crate) fn explicit(&self) -> &[(OsString, OsString)] {
         &self.entries
@@ -134,7 +139,10 @@ mod tests {
 
     #[test]
     fn split_at_first_equals() {
-        assert_eq!(split_env_string(OsStr::new("K=V=W")), Some((os("K"), os("V=W"))));
+        assert_eq!(
+            split_env_string(OsStr::new("K=V=W")),
+            Some((os("K"), os("V=W")))
+        );
         assert_eq!(split_env_string(OsStr::new("K=")), Some((os("K"), os(""))));
         assert_eq!(split_env_string(OsStr::new("=V")), Some((os(""), os("V"))));
         assert_eq!(split_env_string(OsStr::new("KV")), None);

@@ -85,7 +85,7 @@ struct Cli {
     gid: Option<u32>,
     /// Supplementary groups: comma-separated numeric ids ('' for none).
     #[arg(long, value_name = "GID,...", value_parser = parse::groups)]
-    groups: Option<Vec<u32>>,
+    groups: Option<parse::Groups>,
     /// Set a resource limit: NAME is as, core, cpu, data, fsize, locks,
     /// memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime,
     /// sigpending or stack; values are numbers or 'unlimited'; without
@@ -139,8 +139,7 @@ struct Cli {
     #[arg(
         value_name = "PROGRAM [ARGS]...",
         required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        trailing_var_arg = true
     )]
     command: Vec<OsString>,
 }
@@ -227,7 +226,7 @@ fn configure(cli: &Cli) -> Result<Command, Failure> {
         cmd = cmd.gid(gid);
     }
     if let Some(groups) = &cli.groups {
-        cmd = cmd.groups(groups);
+        cmd = cmd.groups(&groups.0);
     }
     if let Some(uid) = cli.uid {
         cmd = cmd.uid(uid);

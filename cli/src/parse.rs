@@ -35,10 +35,14 @@ pub fn umask(s: &str) -> Result<u32, String> {
     Ok(mode)
 }
 
+/// Supplementary group ids (one option value, not a repeated option).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Groups(pub Vec<u32>);
+
 /// A comma-separated list of numeric group ids; empty means none.
-pub fn groups(s: &str) -> Result<Vec<u32>, String> {
+pub fn groups(s: &str) -> Result<Groups, String> {
     if s.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Groups(Vec::new()));
     }
     s.split(',')
         .map(|g| {
@@ -46,7 +50,8 @@ pub fn groups(s: &str) -> Result<Vec<u32>, String> {
                 .parse()
                 .map_err(|_| format!("'{g}' is not a numeric group id"))
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Groups)
 }
 
 /// A resource limit: the resource and its soft and hard values
@@ -201,8 +206,8 @@ mod tests {
 
     #[test]
     fn group_lists() {
-        assert_eq!(groups("1,2, 3"), Ok(vec![1, 2, 3]));
-        assert_eq!(groups(""), Ok(vec![]));
+        assert_eq!(groups("1,2, 3"), Ok(Groups(vec![1, 2, 3])));
+        assert_eq!(groups(""), Ok(Groups(vec![])));
         assert!(groups("wheel").is_err());
     }
 

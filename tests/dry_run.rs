@@ -4,7 +4,7 @@
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use safespawn::dry_run::{self, Outcome};
 use safespawn::{Command, Error};
@@ -15,7 +15,7 @@ fn marker(name: &str) -> PathBuf {
     p
 }
 
-fn touch(p: &PathBuf) -> Command {
+fn touch(p: &Path) -> Command {
     Command::new("/bin/sh")
         .arg("-c")
         .arg(format!("touch '{}'", p.display()))
@@ -32,7 +32,7 @@ fn capture_records_and_runs_nothing() {
             .map(|s| s.code());
         (a, b)
     });
-    assert_eq!(result.0.unwrap(), true);
+    assert!(result.0.unwrap());
     assert_eq!(result.1.unwrap(), Some(0), "a dry run succeeds with exit 0");
     assert_eq!(
         lines,

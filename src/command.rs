@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -689,6 +689,46 @@ impl<M: Mode> Command<M> {
     /// ```
     pub fn build(self) -> Result<Prepared<M>, Error> {
         Ok(Prepared::from_plan(self.cfg.into_plan()?))
+    }
+}
+
+impl<M: Mode> Command<M> {
+    /// The command line broken over lines the way libvirt logs it: one
+    /// environment entry per line, then the program, then one line per
+    /// option together with its values, each line but the last ending in
+    /// ` \`, so the text can be pasted into a shell. Quoting is as in
+    /// `Display`.
+    ///
+    /// ```
+    /// let cmd = safespawn::Command::new("iptables")
+    ///     .env("LC_ALL", "C")
+    ///     .args(["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]);
+    /// assert_eq!(
+    ///     cmd.display_multiline(),
+    ///     "LC_ALL=C \\\niptables \\\n-A INPUT \\\n-p tcp \\\n--dport 22 \\\n-j ACCEPT"
+    /// );
+    /// ```
+    pub fn display_multiline(&self) -> String {
+        self.cfg.display_multiline()
+    }
+
+    /// Writes the command line unquoted on one line, plus a newline, to `fd`
+    /// (libvirt's WriteArgLog): the variables the command sets as `K=V`,
+    /// then argv, separated by spaces, bytes as they are. Meant for log
+    /// files read by people; use `Display` for a line a shell can run.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let (mut r, w) = std::io::pipe()?;
+    /// safespawn::Command::new("echo").env("A", "b c").arg("x y").write_arg_log(&w)?;
+    /// drop(w);
+    /// let mut log = String::new();
+    /// r.read_to_string(&mut log)?;
+    /// assert_eq!(log, "A=b c echo x y\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_arg_log(&self, fd: impl AsFd) -> Result<(), Error> {
+        crate::quote::write_all(fd.as_fd(), &self.cfg.arg_log())
     }
 }
 

@@ -74,6 +74,11 @@ impl EnvPlan {
         self.removed.clear();
     }
 
+    /// Whether no environment call was made (the parent's is inherited).
+    pub(crate) fn inherits(&self) -> bool {
+        self.inherit
+    }
+
     /// The variables the command sets itself (what `Display` shows).
     pub(crate) fn explicit(&self) -> &[(OsString, OsString)] {
         &self.entries

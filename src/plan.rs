@@ -27,12 +27,13 @@ pub(crate) type Hook = Arc<dyn Fn() -> Result<(), Errno> + Send + Sync + 'static
 /// NUL-terminated strings in one buffer, with a null-terminated pointer array
 /// into it: exactly what `execve` takes.
 pub(crate) struct CStrArray {
-    /// Never read directly: `ptrs` points into it, so it must live as long.
-    _buf: Box<[u8]>,
+    /// The strings, each followed by a NUL; `ptrs` points into it, so it
+    /// must live as long.
+    buf: Box<[u8]>,
     ptrs: Box<[*const c_char]>,
 }
 
-// SAFETY: the pointers point into `_buf`, a heap allocation owned by the same
+// SAFETY: the pointers point into `buf`, a heap allocation owned by the same
 // value and never written after construction; moving the value does not move
 // the heap data, and sharing it only ever reads it.
 unsafe impl Send for CStrArray {}
@@ -57,11 +58,18 @@ impl CStrArray {
             .map(|&off| base.wrapping_add(off).cast::<c_char>())
             .chain(std::iter::once(std::ptr::null()))
             .collect();
-        CStrArray { _buf: buf, ptrs }
+        CStrArray { buf, ptrs }
     }
 
     pub(crate) fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
+    }
+
+    /// The strings, without their NULs (for display; never in the child).
+    pub(crate) fn items(&self) -> impl Iterator<Item = &OsStr> {
+        let count = self.ptrs.len() - 1;
+        let body = &self.buf[..self.buf.len().saturating_sub(1)];
+        body.split(|&b| b == 0).take(count).map(OsStr::from_bytes)
     }
 }
 
@@ -140,6 +148,9 @@ pub(crate) struct Plan {
     pub program: Arc<str>,
     /// The shell-quoted command line.
     pub line: Arc<str>,
+    /// Whether `envp` is the command's own list (shown in its line), not an
+    /// inherited environment (never shown).
+    pub env_shown: bool,
     /// The resolved program path passed to execve.
     pub path: CString,
     pub argv: CStrArray,
@@ -299,7 +310,13 @@ impl Config {
             .iter()
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.clone());
-        let path = crate::resolve::program_path(&program, child_path)?;
+        let path = match crate::resolve::program_path(&program, child_path) {
+            Ok(path) => path,
+            // A dry run records lines; it must not depend on what this
+            // machine has installed.
+            Err(_) if crate::dry_run::active() => std::path::PathBuf::from(&program),
+            Err(e) => return Err(e),
+        };
         let path = cstring(|| format!("program {}", shown(&program)), path.as_os_str())?;
 
         // the kernel's total limit
@@ -333,6 +350,7 @@ impl Config {
         Ok(Plan {
             program: program_shown,
             line,
+            env_shown: !self.env.inherits(),
             path,
             argv: CStrArray::new(self.argv.iter().map(|a| a.as_bytes())),
             envp: CStrArray::new(env_bytes.iter().map(|e| e.as_slice())),
@@ -664,18 +682,70 @@ impl FdPlan {
     }
 }
 
+impl Plan {
+    /// The variables shown in the command line: the command's own list, in
+    /// order, or nothing when it inherits.
+    pub(crate) fn shown_env(&self) -> Vec<(&OsStr, &OsStr)> {
+        if !self.env_shown {
+            return Vec::new();
+        }
+        self.envp
+            .items()
+            .filter_map(|entry| {
+                let b = entry.as_bytes();
+                // `build()` checked that every name is non-empty and has no '='.
+                let eq = b.iter().position(|&c| c == b'=')?;
+                Some((OsStr::from_bytes(&b[..eq]), OsStr::from_bytes(&b[eq + 1..])))
+            })
+            .collect()
+    }
+
+    /// The line-broken form (see [`quote::write_multiline`]).
+    pub(crate) fn display_multiline(&self) -> String {
+        let argv: Vec<&OsStr> = self.argv.items().collect();
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = quote::write_multiline(self.shown_env(), &argv, &mut s);
+        s
+    }
+
+    /// The unquoted one-line form plus a newline.
+    pub(crate) fn arg_log(&self) -> Vec<u8> {
+        quote::arg_log(self.shown_env(), self.argv.items())
+    }
+}
+
 impl Config {
+    /// The unquoted one-line form plus a newline.
+    pub(crate) fn arg_log(&self) -> Vec<u8> {
+        quote::arg_log(self.shown_env(), self.argv.iter().map(OsString::as_os_str))
+    }
+
+    /// The variables the command sets, in order.
+    pub(crate) fn shown_env(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.env
+            .explicit()
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+    }
+
     /// The shell-quoted line: the variables the command sets, then argv.
     pub(crate) fn display_line(&self) -> String {
         let mut s = String::new();
+        // Writing to a String cannot fail.
         let _ = quote::write_line(
-            self.env
-                .explicit()
-                .iter()
-                .map(|(k, v)| (k.as_os_str(), v.as_os_str())),
+            self.shown_env(),
             self.argv.iter().map(OsString::as_os_str),
             &mut s,
         );
+        s
+    }
+
+    /// The line-broken form (see [`quote::write_multiline`]).
+    pub(crate) fn display_multiline(&self) -> String {
+        let argv: Vec<&OsStr> = self.argv.iter().map(OsString::as_os_str).collect();
+        let mut s = String::new();
+        let _ = quote::write_multiline(self.shown_env(), &argv, &mut s);
         s
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,6 +225,32 @@ impl Command<Direct> {
     /// ```
     pub fn status(self) -> Result<ExitStatus, Error> {
         self.build()?.status()
+    }
+}
+
+impl<M: Mode> Prepared<M> {
+    /// The line-broken command line, as [`Command::display_multiline`].
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("true").env("A", "1").args(["--opt", "v", "pos"]).build()?;
+    /// assert_eq!(p.display_multiline(), "A=1 \\\ntrue \\\n--opt v \\\npos");
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn display_multiline(&self) -> String {
+        self.plan.display_multiline()
+    }
+
+    /// Writes the unquoted one-line form plus a newline to `fd`, as
+    /// [`Command::write_arg_log`].
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("true").arg("a b").build()?;
+    /// let file = std::fs::File::create(std::env::temp_dir().join("safespawn-doc-arglog"))?;
+    /// p.write_arg_log(&file)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_arg_log(&self, fd: impl AsFd) -> Result<(), Error> {
+        crate::quote::write_all(fd.as_fd(), &self.plan.arg_log())
     }
 }
 

@@ -1,0 +1,230 @@
+//! `safespawn::dry_run`: commands are recorded, not run; scopes are per
+//! thread, nest, and survive panics.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use safespawn::dry_run::{self, Outcome};
+use safespawn::{Command, Error};
+
+fn marker(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("safespawn-dry-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn touch(p: &Path) -> Command {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("touch '{}'", p.display()))
+}
+
+#[test]
+fn capture_records_and_runs_nothing() {
+    let m = marker("nothing");
+    let (lines, result) = dry_run::capture(|| {
+        let a = touch(&m).run().map(|f| f.success());
+        let b = Command::new("false")
+            .env("A", "b c")
+            .status()
+            .map(|s| s.code());
+        (a, b)
+    });
+    assert!(result.0.unwrap());
+    assert_eq!(result.1.unwrap(), Some(0), "a dry run succeeds with exit 0");
+    assert_eq!(
+        lines,
+        [
+            format!("/bin/sh -c 'touch '\\''{}'\\'''", m.display()),
+            "A='b c' false".to_string()
+        ]
+    );
+    assert!(!m.exists(), "the command must not have run");
+    // Outside the scope it runs for real.
+    touch(&m).run().unwrap();
+    assert!(m.exists());
+    std::fs::remove_file(&m).unwrap();
+}
+
+#[test]
+fn prepared_runs_are_recorded_each_time() {
+    let p = Command::new("true").arg("x").build().unwrap();
+    let (lines, ()) = dry_run::capture(|| {
+        for _ in 0..3 {
+            p.run().unwrap();
+        }
+    });
+    assert_eq!(lines, ["true x"; 3]);
+}
+
+#[test]
+fn handler_chooses_outcome_and_run_checks_it() {
+    let (lines, (st, run, killed)) = dry_run::capture_with(
+        |line| match line {
+            "prog a" => Outcome::exit(3),
+            "prog k" => Outcome::killed(9),
+            _ => Outcome::success(),
+        },
+        || {
+            let st = Command::new("prog").arg("a").status().map(|s| s.code());
+            let run = Command::new("prog").arg("a").run();
+            let killed = Command::new("prog").arg("k").run();
+            (st, run, killed)
+        },
+    );
+    assert_eq!(lines, ["prog a", "prog a", "prog k"]);
+    assert_eq!(st.unwrap(), Some(3));
+    match run {
+        Err(Error::Exit {
+            status, command, ..
+        }) => {
+            assert_eq!(status.code(), Some(3));
+            assert_eq!(command, "prog a");
+        }
+        other => panic!("expected Error::Exit, got {other:?}"),
+    }
+    assert_eq!(
+        killed.unwrap_err().to_string(),
+        "prog k was killed by signal 9"
+    );
+}
+
+#[test]
+fn handler_sees_every_line_in_order() {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let (lines, ()) = dry_run::capture_with(
+        move |line| {
+            s2.lock().unwrap().push(line.to_owned());
+            Outcome::success()
+        },
+        || {
+            Command::new("one").run().unwrap();
+            Command::new("two").arg("2").run().unwrap();
+        },
+    );
+    assert_eq!(lines, ["one", "two 2"]);
+    assert_eq!(*seen.lock().unwrap(), lines);
+}
+
+#[test]
+fn spawn_is_refused_with_a_clear_error() {
+    let (lines, (spawn, paused)) = dry_run::capture(|| {
+        (
+            Command::new("true").spawn().map(|_| ()),
+            Command::new("true").spawn_paused().map(|_| ()),
+        )
+    });
+    assert!(
+        lines.is_empty(),
+        "a refused spawn records nothing: {lines:?}"
+    );
+    for err in [spawn.unwrap_err(), paused.unwrap_err()] {
+        assert!(matches!(err, Error::Build { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("cannot fake a live child"), "{msg}");
+        assert!(msg.contains("command true"), "{msg}");
+    }
+}
+
+#[test]
+fn scopes_nest_and_restore_the_outer_one() {
+    let (outer, inner) = dry_run::capture_with(
+        |_| Outcome::exit(7),
+        || {
+            Command::new("a").status().unwrap();
+            let (inner, code) = dry_run::capture(|| Command::new("b").status().unwrap().code());
+            assert_eq!(
+                code,
+                Some(0),
+                "the inner scope uses its own (default) outcome"
+            );
+            let code = Command::new("c").status().unwrap().code();
+            assert_eq!(code, Some(7), "the outer handler is back");
+            inner
+        },
+    );
+    assert_eq!(outer, ["a", "c"]);
+    assert_eq!(inner, ["b"]);
+}
+
+#[test]
+fn scope_is_restored_when_f_panics() {
+    let m = marker("panic");
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        dry_run::capture(|| {
+            Command::new("x").run().unwrap();
+            panic!("boom");
+        })
+    }));
+    assert!(caught.is_err());
+    // No scope left: spawning works and commands run for real.
+    let child = Command::new("true").spawn().unwrap();
+    assert!(child.wait().unwrap().success());
+    touch(&m).run().unwrap();
+    assert!(m.exists());
+    std::fs::remove_file(&m).unwrap();
+
+    // A panicking inner scope caught inside an outer one gives the outer back.
+    let (outer, ()) = dry_run::capture(|| {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            dry_run::capture(|| {
+                Command::new("inner").run().unwrap();
+                panic!("inner boom");
+            })
+        }));
+        assert!(r.is_err());
+        Command::new("after").run().unwrap();
+    });
+    assert_eq!(outer, ["after"]);
+}
+
+#[test]
+fn scope_is_per_thread() {
+    let m = marker("thread");
+    let m2 = m.clone();
+    let (lines, ()) = dry_run::capture(|| {
+        std::thread::spawn(move || touch(&m2).run().unwrap())
+            .join()
+            .unwrap();
+    });
+    assert!(lines.is_empty(), "{lines:?}");
+    assert!(m.exists(), "another thread runs for real");
+    std::fs::remove_file(&m).unwrap();
+}
+
+#[test]
+fn helper_runs_inside_handler_are_recorded_too() {
+    let (lines, ()) = dry_run::capture_with(
+        |line| {
+            if line == "outer" {
+                // A handler may run commands; they land in the same scope.
+                Command::new("from-handler").run().unwrap();
+            }
+            Outcome::success()
+        },
+        || Command::new("outer").run().map(drop).unwrap(),
+    );
+    assert_eq!(lines, ["outer", "from-handler"]);
+}
+
+#[test]
+fn helper_binary_not_started() {
+    // The real helper would print a report; in a dry run nothing runs at all.
+    let (lines, st) = dry_run::capture(|| common::helper("exit=9").status().unwrap());
+    assert!(st.success());
+    assert_eq!(lines, [format!("{} ::exit=9", common::HELPER)]);
+}
+
+#[test]
+fn missing_program_is_accepted_only_inside_a_scope() {
+    let name = "safespawn-no-such-program-xyz";
+    let (lines, st) = dry_run::capture(|| Command::new(name).arg("-v").status());
+    assert!(st.unwrap().success());
+    assert_eq!(lines, [format!("{name} -v")]);
+    let err = Command::new(name).status().unwrap_err();
+    assert!(matches!(err, Error::Build { .. }), "{err:?}");
+}

@@ -50,7 +50,14 @@ fn sections(quick: bool) -> Vec<Section> {
     vec![
         s("mem0", 0, 0, 0, V_STATIC, 2000),
         s("mem0-fork", 0, 0, 0, F_STATIC, 1000),
-        s("true", 0, 0, 0, &["raw_true", "prepared_true", "std_true"], 300),
+        s(
+            "true",
+            0,
+            0,
+            0,
+            &["raw_true", "prepared_true", "std_true"],
+            300,
+        ),
         s("mem2g", m2, 0, 0, V_STATIC, 2000),
         s("mem2g-fork", m2, 0, 0, F_STATIC, 20),
         s("mem8g", m8, 0, 0, V_STATIC, 2000),
@@ -63,7 +70,14 @@ fn sections(quick: bool) -> Vec<Section> {
             &["raw", "prepared", "std", "std_pre_exec"],
             500,
         ),
-        s("fd0", 0, 0, 0, &["raw", "raw_close_range", "prepared"], 2000),
+        s(
+            "fd0",
+            0,
+            0,
+            0,
+            &["raw", "raw_close_range", "prepared"],
+            2000,
+        ),
         s(
             "fd1000",
             0,
@@ -81,7 +95,10 @@ fn main() {
         || std::env::var_os("SAFESPAWN_BENCH_QUICK").is_some_and(|v| v != "0");
     if let Some(i) = args.iter().position(|a| a == "--loop") {
         let method = args.get(i + 1).expect("--loop METHOD N");
-        let n: usize = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+        let n: usize = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
         return run_loop(method, n);
     }
     if let Some(i) = args.iter().position(|a| a == "--section") {
@@ -194,7 +211,15 @@ fn run_section(s: &Section, quick: bool) {
             let v = &mut samples[i];
             let med = median(v);
             let p99 = percentile(v, 0.99);
-            println!("RESULT {} {} {} {} {:.2} {:.1}", s.name, m, rep, v.len(), med, p99);
+            println!(
+                "RESULT {} {} {} {} {:.2} {:.1}",
+                s.name,
+                m,
+                rep,
+                v.len(),
+                med,
+                p99
+            );
         }
     }
 }
@@ -202,14 +227,18 @@ fn run_section(s: &Section, quick: bool) {
 /// Heap allocations of spawn, wait and abort of a `Prepared`: all must be 0.
 fn allocation_check(targets: &support::Targets) -> bool {
     let p = methods::prepared(&targets.noop);
-    let sleeper = safespawn::Command::new("sleep").arg("10").build().expect("build sleep");
+    let sleeper = safespawn::Command::new("sleep")
+        .arg("10")
+        .build()
+        .expect("build sleep");
     // Warm up: lazily initialised statics (the close_range probe and the
     // like) belong to the first spawn of the process.
     methods::safespawn_prepared(&p);
     let mut child = None;
     let spawn = support::allocations_in(|| child = Some(p.spawn().expect("spawn")));
     let mut finished = None;
-    let wait = support::allocations_in(|| finished = Some(child.take().unwrap().wait().expect("wait")));
+    let wait =
+        support::allocations_in(|| finished = Some(child.take().unwrap().wait().expect("wait")));
     assert!(finished.unwrap().success());
     let running = sleeper.spawn().expect("spawn sleep");
     let abort = support::allocations_in(|| {
@@ -279,38 +308,84 @@ fn run_all(quick: bool) {
             .map(|e| e.0)
             .unwrap_or(f64::NAN)
     };
-    let (m8, m8fork) = if quick { ("mem8g (256 MiB in --quick)", "") } else { ("mem8g", "") };
+    let (m8, m8fork) = if quick {
+        ("mem8g (256 MiB in --quick)", "")
+    } else {
+        ("mem8g", "")
+    };
     let _ = m8fork;
     println!();
     println!("| ratio | value | goal | met |");
     println!("|---|---|---|---|");
     let row = |name: &str, v: f64, goal: &str, ok: bool| {
-        println!("| {name} | {v:.2} | {goal} | {} |", if ok { "yes" } else { "NO" });
+        println!(
+            "| {name} | {v:.2} | {goal} | {} |",
+            if ok { "yes" } else { "NO" }
+        );
     };
     let r1 = get("mem0", "prepared") / get("mem0", "raw");
-    row("safespawn Prepared / raw clone (static, 0 MiB)", r1, "≤ 1.10", r1 <= 1.10);
+    row(
+        "safespawn Prepared / raw clone (static, 0 MiB)",
+        r1,
+        "≤ 1.10",
+        r1 <= 1.10,
+    );
     let r2 = get("mem0", "prepared") / get("mem0", "std");
-    row("safespawn Prepared / std status() (static, 0 MiB)", r2, "≈ 0.70", r2 <= 0.75);
+    row(
+        "safespawn Prepared / std status() (static, 0 MiB)",
+        r2,
+        "≈ 0.70",
+        r2 <= 0.75,
+    );
     let r2b = get("mem0", "command") / get("mem0", "std");
     row("safespawn Command each time / std", r2b, "(info)", true);
     let r2c = get("true", "prepared_true") / get("true", "std_true");
     row("safespawn / std, /bin/true", r2c, "(info)", true);
     let r3 = get("mem8g", "prepared") / get("mem0", "prepared");
-    row(&format!("{m8} parent / empty parent, safespawn"), r3, "≤ 1.10", r3 <= 1.10);
+    row(
+        &format!("{m8} parent / empty parent, safespawn"),
+        r3,
+        "≤ 1.10",
+        r3 <= 1.10,
+    );
     let r3b = get("mem8g-fork", "std_pre_exec") / get("mem0-fork", "std_pre_exec");
-    row(&format!("{m8} parent / empty parent, std pre_exec (fork)"), r3b, "(info)", true);
+    row(
+        &format!("{m8} parent / empty parent, std pre_exec (fork)"),
+        r3b,
+        "(info)",
+        true,
+    );
     let r4 = get("busy8", "prepared") / get("busy8", "std");
     row("8 busy threads: safespawn / std", r4, "≤ 0.60", r4 <= 0.60);
     let fd_extra = get("fd0", "raw_close_range") - get("fd0", "raw");
-    row("close_range(3, ~0) in the raw child, 0 extra fds: extra µs", fd_extra, "≤ 2 µs", fd_extra <= 2.0);
+    row(
+        "close_range(3, ~0) in the raw child, 0 extra fds: extra µs",
+        fd_extra,
+        "≤ 2 µs",
+        fd_extra <= 2.0,
+    );
     let fd_ss = get("fd0", "prepared") - get("fd0", "raw");
-    row("safespawn − raw clone (all its extra work), 0 extra fds: µs", fd_ss, "(info)", true);
+    row(
+        "safespawn − raw clone (all its extra work), 0 extra fds: µs",
+        fd_ss,
+        "(info)",
+        true,
+    );
     let fd1000 = get("fd1000", "prepared") - get("fd1000", "raw");
-    row("safespawn − raw clone, 1000 inherited fds: µs", fd1000, "(info)", true);
+    row(
+        "safespawn − raw clone, 1000 inherited fds: µs",
+        fd1000,
+        "(info)",
+        true,
+    );
     println!();
     println!(
         "allocations: {}",
-        if allocations_ok { "0 per spawn, wait and abort (goal met)" } else { "NON-ZERO (goal missed)" }
+        if allocations_ok {
+            "0 per spawn, wait and abort (goal met)"
+        } else {
+            "NON-ZERO (goal missed)"
+        }
     );
     if !allocations_ok {
         std::process::exit(1);

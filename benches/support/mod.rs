@@ -135,7 +135,12 @@ extern "C" fn raw_child(arg: *mut c_void) -> c_int {
     unsafe {
         let a = &*(arg as *const RawArgs);
         if a.close_fds {
-            libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, !0 as libc::c_uint, 0 as libc::c_uint);
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                !0 as libc::c_uint,
+                0 as libc::c_uint,
+            );
         }
         libc::execve(a.path, a.argv, a.envp);
         libc::_exit(127)

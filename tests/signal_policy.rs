@@ -88,7 +88,7 @@ fn signal_policy_holds_on_every_path() {
     // The parent: a handler on SIGUSR1, SIGUSR2 and SIGHUP ignored (SIGPIPE
     // is ignored already by the Rust runtime), SIGTERM blocked in this
     // thread. Commands are built after this, as the policy documents.
-    set_disposition(libc::SIGUSR1, handler as libc::sighandler_t);
+    set_disposition(libc::SIGUSR1, handler as *const () as libc::sighandler_t);
     set_disposition(libc::SIGUSR2, libc::SIG_IGN);
     set_disposition(libc::SIGHUP, libc::SIG_IGN);
     block(libc::SIGTERM);

@@ -130,14 +130,27 @@ pub(crate) extern "C" fn vfork_entry(arg: *mut std::ffi::c_void) -> c_int {
     child_main(ctx)
 }
 
+/// The `clone3` entry point: like [`vfork_entry`], in a child whose signal
+/// handlers the kernel has already reset (`CLONE_CLEAR_SIGHAND`).
+pub(crate) extern "C" fn clear_sighand_entry(arg: *mut std::ffi::c_void) -> c_int {
+    // SAFETY: as in `vfork_entry`: a live ChildCtx in the suspended frame.
+    let ctx = unsafe { &*(arg as *const ChildCtx<'_>) };
+    child_steps(ctx, true)
+}
+
 /// Runs every step of the child and execs; never returns.
 pub(crate) fn child_main(ctx: &ChildCtx<'_>) -> ! {
+    child_steps(ctx, false)
+}
+
+/// The steps; `handlers_cleared` says the kernel has reset every handler.
+fn child_steps(ctx: &ChildCtx<'_>, handlers_cleared: bool) -> ! {
     let plan = ctx.plan;
     let mut carried = Carried {
         report: ctx.report,
         pause: ctx.pause,
     };
-    if let Err(e) = reset_signals(ctx) {
+    if let Err(e) = reset_signals(ctx, handlers_cleared) {
         fail(carried.report, Stage::Signals, e);
     }
     if let Err((stage, e)) = place_fds(ctx, &mut carried) {
@@ -392,15 +405,54 @@ fn fail(report: RawFd, stage: Stage, errno: Errno) -> ! {
 }
 
 /// Step 1: default dispositions, then the mask.
-fn reset_signals(ctx: &ChildCtx<'_>) -> Result<(), Errno> {
+///
+/// Which dispositions need a system call:
+/// * a **handler** must be reset before the mask is opened, or a signal
+///   arriving before exec would run the parent's handler in this process.
+///   With `handlers_cleared` (the `clone3` path, `CLONE_CLEAR_SIGHAND`) the
+///   kernel has reset all of them atomically at clone time: nothing to do;
+/// * an **ignored** signal survives both that flag and exec, so it is reset
+///   here unless `keep_ignored`. On the `clone3` path these are the signals
+///   ignored when `build()` ran (`ignored_at_build`): querying all 64
+///   dispositions per spawn would cost more than the rest of the spawn;
+/// * SIGKILL and SIGSTOP cannot change. 32 and 33 belong to the C library,
+///   whose `sigaction` refuses them; on the `clone3` path an inherited
+///   `SIG_IGN` on them is reset too, through the raw system call.
+///
+/// Without `handlers_cleared` (fork path, or a kernel without `clone3`)
+/// every disposition is queried and reset here, at spawn time (32 and 33
+/// through the kernel, on x86_64; kept as they are elsewhere).
+fn reset_signals(ctx: &ChildCtx<'_>, handlers_cleared: bool) -> Result<(), Errno> {
     let policy = ctx.plan.signals;
-    for sig in 1..=sys::SIGNAL_MAX {
-        if sys::signal_is_reserved(sig) {
-            continue;
+    if handlers_cleared {
+        let mut ignored = policy.ignored_at_build;
+        if policy.keep_ignored {
+            ignored = 0;
         }
-        let was_ignored = sys::set_signal_default(sig)?;
-        if was_ignored && policy.keep_ignored {
-            sys::set_signal_ignored(sig)?;
+        while ignored != 0 {
+            let sig = ignored.trailing_zeros() as c_int + 1;
+            ignored &= ignored - 1;
+            // The clone3 path exists on x86_64 only (see `sys::clone3_usable`).
+            #[cfg(target_arch = "x86_64")]
+            sys::kernel_set_default(sig, true)?;
+            #[cfg(not(target_arch = "x86_64"))]
+            sys::set_signal_default(sig)?;
+        }
+    } else {
+        for sig in 1..=sys::SIGNAL_MAX {
+            if sys::signal_is_reserved(sig) {
+                // The C library's two signals: reset through the kernel
+                // (an inherited SIG_IGN would survive exec otherwise).
+                #[cfg(target_arch = "x86_64")]
+                if (sig == 32 || sig == 33) && !policy.keep_ignored {
+                    sys::kernel_set_default(sig, true)?;
+                }
+                continue;
+            }
+            let was_ignored = sys::set_signal_default(sig)?;
+            if was_ignored && policy.keep_ignored {
+                sys::set_signal_ignored(sig)?;
+            }
         }
     }
     set_final_mask(ctx)

@@ -130,7 +130,15 @@
 //!   `/proc/self/fd` walk; never a loop up to `RLIMIT_NOFILE`).
 //! * **Signals:** the child starts with every handler at `SIG_DFL` and an
 //!   empty mask, unless [`Command::keep_signal_mask`] or
-//!   [`Command::keep_ignored_signals`] say otherwise.
+//!   [`Command::keep_ignored_signals`] say otherwise. Ignored signals are
+//!   reset as the parent had them when [`Command::build`] ran: on Linux
+//!   ≥ 5.5 (x86_64) the kernel resets every handler at clone time
+//!   (`CLONE_CLEAR_SIGHAND`) and the child resets only the signals that
+//!   were ignored at `build()`, because asking the kernel about all 64 per
+//!   spawn would cost more than the rest of the spawn. A signal the parent
+//!   starts ignoring *after* `build()` may stay ignored in children of that
+//!   [`Prepared`]: build again after changing dispositions. (Elsewhere, and
+//!   on the fork path, every disposition is read and reset at spawn time.)
 //! * **Errors:** a failure in the child travels back as stage + errno on a
 //!   close-on-exec pipe ([`Error::Spawn`]); the child exits 125, 126 or 127.
 //!

@@ -106,6 +106,11 @@ pub(crate) struct FdMap {
 pub(crate) struct SignalPolicy {
     pub keep_mask: bool,
     pub keep_ignored: bool,
+    /// The signals the parent ignored when `build()` ran (bit `n - 1` for
+    /// signal `n`); empty with `keep_ignored`. On the `clone3` path the
+    /// kernel resets every handler, so these are the only dispositions the
+    /// child still sets (see `child::reset_signals`).
+    pub ignored_at_build: u64,
 }
 
 /// Process attributes and privileges, applied in this order by the child.
@@ -364,6 +369,11 @@ impl Config {
             signals: SignalPolicy {
                 keep_mask: self.keep_signal_mask,
                 keep_ignored: self.keep_ignored_signals,
+                ignored_at_build: if self.keep_ignored_signals {
+                    0
+                } else {
+                    crate::sys::ignored_signals()
+                },
             },
             privileges,
             hooks,

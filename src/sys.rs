@@ -115,6 +115,82 @@ pub(crate) fn set_signal_ignored(sig: c_int) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The signals this process ignores now, as a bit set (bit `n - 1` for
+/// signal `n`). Read in the parent by `build()`: one `sigaction` query per
+/// signal, which is why the child does not do it per spawn.
+pub(crate) fn ignored_signals() -> u64 {
+    let mut set = 0u64;
+    for sig in 1..=SIGNAL_MAX {
+        if signal_is_reserved(sig) {
+            continue;
+        }
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a null new action only queries; `old` is valid for writes.
+        let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
+        // SAFETY: sigaction filled `old` on success (and it was zeroed before).
+        if rc == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN {
+            set |= 1u64 << (sig - 1);
+        }
+    }
+    // The C library refuses its own two signals; an ignored one may still
+    // be inherited from whoever started this process. Ask the kernel.
+    #[cfg(target_arch = "x86_64")]
+    for sig in [32, 33] {
+        if let Ok(libc::SIG_IGN) = kernel_set_default(sig, false) {
+            set |= 1u64 << (sig - 1);
+        }
+    }
+    set
+}
+
+/// The kernel's `struct sigaction` on x86_64 (`rt_sigaction(2)`).
+#[cfg(target_arch = "x86_64")]
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `rt_sigaction` straight to the kernel: when `set`, makes `sig` `SIG_DFL`;
+/// returns the previous handler value. Unlike the C library's `sigaction`
+/// it also works on the two real-time signals the C library keeps (32, 33),
+/// which a parent may have inherited ignored. Child-safe.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn kernel_set_default(sig: c_int, set: bool) -> Result<libc::sighandler_t, Errno> {
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let mut old = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let new: *const KernelSigaction = if set { &dfl } else { std::ptr::null() };
+    // SAFETY: both structs have the kernel's layout and size (the mask is
+    // 8 bytes, the size passed); `new` may be null (query only). SIG_DFL
+    // needs no restorer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new,
+            &mut old as *mut KernelSigaction,
+            8usize,
+        )
+    };
+    if rc == 0 {
+        Ok(old.handler)
+    } else {
+        Err(last_errno())
+    }
+}
+
 /// `execve(2)`; returns only on failure. Child-safe.
 ///
 /// # Safety
@@ -214,6 +290,149 @@ pub(crate) unsafe fn clone_vfork(
     }
 }
 
+/// `CLONE_CLEAR_SIGHAND` (Linux 5.5): the kernel resets every handled
+/// signal of the new process to `SIG_DFL`; ignored ones stay ignored.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+
+/// `struct clone_args`, version 0 (64 bytes), as `clone3(2)` reads it.
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// Whether `clone3` with `CLONE_CLEAR_SIGHAND` may be used: 0 = not tried
+/// yet, 1 = it works, 2 = refused (old kernel, seccomp filter, valgrind).
+/// Learned from the first real call and cached, like [`have_close_range`].
+static CLONE3_STATE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the `clone3` path is worth trying (not refused before, and this
+/// architecture has the trampoline).
+pub(crate) fn clone3_usable() -> bool {
+    cfg!(target_arch = "x86_64") && CLONE3_STATE.load(Ordering::Relaxed) != 2
+}
+
+/// Whether the `clone3` path has been used successfully in this process.
+#[cfg(test)]
+pub(crate) fn clone3_in_use() -> bool {
+    CLONE3_STATE.load(Ordering::Relaxed) == 1
+}
+
+/// Whether `clone3` failed because this system does not offer it (ENOSYS:
+/// kernel < 5.3 or a seccomp filter; EPERM: a filter; EINVAL: a kernel
+/// without `CLONE_CLEAR_SIGHAND`), which is remembered; no child was
+/// created in any of these cases, so the caller falls back to [`clone_vfork`].
+pub(crate) fn clone3_refused(e: Errno) -> bool {
+    let refused = matches!(e, Errno::NOSYS | Errno::PERM | Errno::INVAL);
+    if refused {
+        CLONE3_STATE.store(2, Ordering::Relaxed);
+    }
+    refused
+}
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND,
+/// exit_signal = SIGCHLD)` running `entry(arg)` on the stack
+/// `[stack, stack + stack_size)`. Returns the child's pid and pidfd once
+/// the child has exec'd or exited. With `CLONE_CLEAR_SIGHAND` the kernel
+/// resets every signal handler in the child atomically, so the child does
+/// not have to query and reset dispositions one system call at a time.
+///
+/// `clone3` has no C library wrapper that takes an entry function, and a
+/// raw `syscall()` would make the child resume inside the C library's frame
+/// on an empty stack, so a few instructions of assembly start the child
+/// instead: they call `entry(arg)` on the new stack and `exit_group` if it
+/// ever returns.
+///
+/// # Safety
+/// The same as [`clone_vfork`]: `stack .. stack + stack_size` is writable,
+/// 16-byte aligned at both ends, large enough for `entry` and unused by
+/// anything else until this returns; `entry` keeps the child contract and
+/// ends in `execve` or `_exit`; every signal is blocked in the calling
+/// thread.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn clone3_vfork(
+    entry: ChildEntry,
+    stack: *mut u8,
+    stack_size: usize,
+    arg: *mut c_void,
+) -> Result<(libc::pid_t, c_int), Errno> {
+    let mut pidfd: c_int = -1;
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_CLEAR_SIGHAND,
+        pidfd: &mut pidfd as *mut c_int as u64,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack as u64,
+        stack_size: stack_size as u64,
+        tls: 0,
+    };
+    let ret: isize;
+    // SAFETY: the syscall reads `args` (valid, 64 bytes) and writes the
+    // pidfd through `args.pidfd`; it clobbers rax (result), rcx and r11.
+    // In the parent (rax != 0) the block ends there, every other register
+    // intact. In the child (rax == 0) the kernel has switched to the new
+    // stack, whose top is 16-byte aligned as the ABI wants before `call`;
+    // rbp is cleared so nothing unwinds into the parent's frames; the child
+    // calls `entry(arg)` (r12, r13 survive the syscall) and never comes back
+    // to Rust code here: `entry` ends in execve or _exit, and should it
+    // return, exit_group(its value) ends the process. The child touches no
+    // memory of the parent's frame but what `entry` is allowed to (see the
+    // caller's contract), and the parent is suspended until it execs or
+    // exits (CLONE_VFORK). The default memory clobber makes the compiler
+    // reload `pidfd` after the block.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r13",
+            "call r12",
+            "mov edi, eax",
+            "mov eax, 231", // exit_group
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => ret,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") entry,
+            in("r13") arg,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        Err(errno_from_raw(ret.unsigned_abs().min(4095) as c_int))
+    } else {
+        CLONE3_STATE.store(1, Ordering::Relaxed);
+        Ok((ret as libc::pid_t, pidfd))
+    }
+}
+
+/// Elsewhere the `clone3` path is never taken ([`clone3_usable`] is false).
+///
+/// # Safety
+/// Never called; see the x86_64 version.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn clone3_vfork(
+    _entry: ChildEntry,
+    _stack: *mut u8,
+    _stack_size: usize,
+    _arg: *mut c_void,
+) -> Result<(libc::pid_t, c_int), Errno> {
+    Err(Errno::NOSYS)
+}
+
 /// `fork(2)`: `Ok(0)` in the child, `Ok(pid)` in the parent.
 ///
 /// # Safety
@@ -239,6 +458,33 @@ mod tests {
         assert_eq!(errno_from_raw(-5), Errno::IO);
         assert_eq!(errno_from_raw(100_000), Errno::IO);
         assert_eq!(errno_from_raw(libc::ENOENT), Errno::NOENT);
+    }
+
+    #[test]
+    fn ignored_signals_sees_sigpipe() {
+        // The Rust runtime ignores SIGPIPE before main.
+        assert_ne!(ignored_signals() & (1 << (libc::SIGPIPE - 1)), 0);
+        assert_eq!(ignored_signals() & (1 << (libc::SIGKILL - 1)), 0);
+    }
+
+    #[test]
+    fn clone3_path_is_taken_where_the_kernel_has_it() {
+        let status = crate::Command::new("true").status().unwrap();
+        assert!(status.success());
+        // CLONE_CLEAR_SIGHAND is Linux 5.5; a refusal there means a seccomp
+        // filter, and the fallback path is the one in use.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if cfg!(target_arch = "x86_64") && (major, minor) >= (5, 5) {
+            assert!(
+                clone3_in_use(),
+                "clone3 was refused on Linux {release}: a seccomp filter?"
+            );
+        } else {
+            assert!(!clone3_usable() || !clone3_in_use());
+        }
     }
 
     #[test]

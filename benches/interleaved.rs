@@ -1,0 +1,393 @@
+//! Interleaved spawn benchmark: every method runs once per round, in
+//! alternating order (A B C, C B A, ...), so the drift of a shared machine
+//! hits every method alike. Each section runs in its own process (fork-based
+//! methods apart from the others, see BENCHMARKS.md), three repetitions; a
+//! figure is the minimum over repetitions of the per-repetition median.
+//!
+//! ```text
+//! cargo bench --bench interleaved              # full run (~4 minutes)
+//! cargo bench --bench interleaved -- --quick   # smoke run (seconds); or SAFESPAWN_BENCH_QUICK=1
+//! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
+//! ```
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use support::methods;
+
+#[global_allocator]
+static ALLOC: support::CountingAlloc = support::CountingAlloc;
+
+/// One section: the parent's condition and the methods it compares.
+struct Section {
+    name: &'static str,
+    mem_mib: usize,
+    threads: usize,
+    fds: usize,
+    methods: &'static [&'static str],
+    /// Samples per repetition (full run).
+    rounds: usize,
+}
+
+const V_STATIC: &[&str] = &["raw", "prepared", "command", "std"];
+const F_STATIC: &[&str] = &["std_pre_exec"];
+
+fn sections(quick: bool) -> Vec<Section> {
+    // The quick run keeps the shape with small parents and few samples.
+    let (m2, m8) = if quick { (64, 256) } else { (2048, 8192) };
+    let s = |name, mem_mib, threads, fds, methods, rounds| Section {
+        name,
+        mem_mib,
+        threads,
+        fds,
+        methods,
+        rounds,
+    };
+    vec![
+        s("mem0", 0, 0, 0, V_STATIC, 2000),
+        s("mem0-fork", 0, 0, 0, F_STATIC, 1000),
+        s(
+            "true",
+            0,
+            0,
+            0,
+            &["raw_true", "prepared_true", "std_true"],
+            300,
+        ),
+        s("mem2g", m2, 0, 0, V_STATIC, 2000),
+        s("mem2g-fork", m2, 0, 0, F_STATIC, 20),
+        s("mem8g", m8, 0, 0, V_STATIC, 2000),
+        s("mem8g-fork", m8, 0, 0, F_STATIC, 8),
+        s(
+            "busy8",
+            0,
+            8,
+            0,
+            &["raw", "prepared", "std", "std_pre_exec"],
+            500,
+        ),
+        s(
+            "fd0",
+            0,
+            0,
+            0,
+            &["raw", "raw_close_range", "prepared"],
+            2000,
+        ),
+        s(
+            "fd1000",
+            0,
+            0,
+            1000,
+            &["raw", "raw_close_range", "prepared", "std"],
+            2000,
+        ),
+    ]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick")
+        || std::env::var_os("SAFESPAWN_BENCH_QUICK").is_some_and(|v| v != "0");
+    if let Some(i) = args.iter().position(|a| a == "--loop") {
+        let method = args.get(i + 1).expect("--loop METHOD N");
+        let n: usize = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        return run_loop(method, n);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--section") {
+        let name = args.get(i + 1).expect("--section NAME");
+        let section = sections(quick)
+            .into_iter()
+            .find(|s| s.name == name)
+            .expect("unknown section");
+        return run_section(&section, quick);
+    }
+    // `cargo bench` passes `--bench`; anything else is ignored.
+    run_all(quick);
+}
+
+/// Runs one method `n` times, for strace/callgrind/perf.
+fn run_loop(method: &str, n: usize) {
+    let targets = support::Targets::new();
+    let mut runner = Runner::new(&targets);
+    for _ in 0..n {
+        runner.run(method);
+    }
+}
+
+/// Every prepared thing a method needs, built once per process.
+struct Runner<'a> {
+    targets: &'a support::Targets,
+    raw: support::RawClone,
+    raw_true: support::RawClone,
+    prepared: safespawn::Prepared,
+    prepared_true: safespawn::Prepared,
+}
+
+impl<'a> Runner<'a> {
+    fn new(targets: &'a support::Targets) -> Runner<'a> {
+        Runner {
+            targets,
+            raw: support::RawClone::new(&targets.noop),
+            raw_true: support::RawClone::new(&targets.bin_true),
+            prepared: methods::prepared(&targets.noop),
+            prepared_true: methods::prepared(&targets.bin_true),
+        }
+    }
+
+    fn run(&mut self, method: &str) {
+        let noop: &Path = &self.targets.noop;
+        match method {
+            "raw" => assert_eq!(self.raw.run(), 0),
+            "raw_close_range" => assert_eq!(self.raw.run_closing_fds(), 0),
+            "raw_true" => assert_eq!(self.raw_true.run(), 0),
+            "prepared" => methods::safespawn_prepared(&self.prepared),
+            "prepared_true" => methods::safespawn_prepared(&self.prepared_true),
+            "command" => methods::safespawn_command(noop),
+            "std" => methods::std_status(noop),
+            "std_true" => methods::std_status(&self.targets.bin_true),
+            "std_pre_exec" => methods::std_pre_exec(noop),
+            other => panic!("unknown method {other}"),
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    // `v` is sorted by `median`.
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Runs one section in this process: prints one line per method and rep:
+/// `RESULT section method rep n median_us p99_us`.
+fn run_section(s: &Section, quick: bool) {
+    let targets = support::Targets::new();
+    let mut runner = Runner::new(&targets);
+    let _ballast = support::Ballast::new(s.mem_mib);
+    let _fds = support::OpenFds::new(s.fds);
+    let _threads = support::BusyThreads::new(s.threads);
+    let reps = if quick { 1 } else { 3 };
+    let rounds = if quick {
+        (s.rounds / 20).max(3)
+    } else {
+        s.rounds
+    };
+    let warmup = if s.mem_mib >= 1024 && s.methods == F_STATIC {
+        2
+    } else if quick {
+        3
+    } else {
+        20
+    };
+    for rep in 1..=reps {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); s.methods.len()];
+        for round in 0..warmup + rounds {
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..s.methods.len()).collect()
+            } else {
+                (0..s.methods.len()).rev().collect()
+            };
+            for i in order {
+                let t = Instant::now();
+                runner.run(s.methods[i]);
+                let us = t.elapsed().as_secs_f64() * 1e6;
+                if round >= warmup {
+                    samples[i].push(us);
+                }
+            }
+        }
+        for (i, m) in s.methods.iter().enumerate() {
+            let v = &mut samples[i];
+            let med = median(v);
+            let p99 = percentile(v, 0.99);
+            println!(
+                "RESULT {} {} {} {} {:.2} {:.1}",
+                s.name,
+                m,
+                rep,
+                v.len(),
+                med,
+                p99
+            );
+        }
+    }
+}
+
+/// Heap allocations of spawn, wait and abort of a `Prepared`: all must be 0.
+fn allocation_check(targets: &support::Targets) -> bool {
+    let p = methods::prepared(&targets.noop);
+    let sleeper = safespawn::Command::new("sleep")
+        .arg("10")
+        .build()
+        .expect("build sleep");
+    // Warm up: lazily initialised statics (the close_range probe and the
+    // like) belong to the first spawn of the process.
+    methods::safespawn_prepared(&p);
+    let mut child = None;
+    let spawn = support::allocations_in(|| child = Some(p.spawn().expect("spawn")));
+    let mut finished = None;
+    let wait =
+        support::allocations_in(|| finished = Some(child.take().unwrap().wait().expect("wait")));
+    assert!(finished.unwrap().success());
+    let running = sleeper.spawn().expect("spawn sleep");
+    let abort = support::allocations_in(|| {
+        running.abort().expect("abort");
+    });
+    let mut status = None;
+    let status_n = support::allocations_in(|| status = Some(p.status().expect("status")));
+    println!("heap allocations per spawn: {spawn}, per wait: {wait}, per abort: {abort}, per status(): {status_n}");
+    spawn == 0 && wait == 0 && abort == 0 && status_n == 0
+}
+
+fn run_all(quick: bool) {
+    let targets = support::Targets::new();
+    println!(
+        "safespawn interleaved spawn benchmark ({} run); static no-op target: {}",
+        if quick { "quick smoke" } else { "full" },
+        if targets.noop_is_static {
+            "hand-assembled x86_64 ELF"
+        } else {
+            "/bin/true (not x86_64)"
+        }
+    );
+    let allocations_ok = allocation_check(&targets);
+    drop(targets);
+
+    let exe = std::env::current_exe().expect("current_exe");
+    // (section, method) -> min over reps of the median; and median p99.
+    let mut best: BTreeMap<(String, String), (f64, Vec<f64>)> = BTreeMap::new();
+    for s in sections(quick) {
+        eprintln!("section {} ...", s.name);
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["--section", s.name]);
+        if quick {
+            cmd.arg("--quick");
+        }
+        let out = cmd.output().expect("running a section");
+        assert!(
+            out.status.success(),
+            "section {} failed: {}",
+            s.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() != 7 || f[0] != "RESULT" {
+                continue;
+            }
+            let med: f64 = f[5].parse().unwrap();
+            let p99: f64 = f[6].parse().unwrap();
+            let e = best
+                .entry((f[1].to_string(), f[2].to_string()))
+                .or_insert((f64::INFINITY, Vec::new()));
+            e.0 = e.0.min(med);
+            e.1.push(p99);
+        }
+    }
+
+    println!();
+    println!("| section | method | min of medians (µs) | median p99 (µs) |");
+    println!("|---|---|---|---|");
+    for ((sec, m), (med, p99s)) in &best {
+        let mut p = p99s.clone();
+        println!("| {sec} | {m} | {med:.1} | {:.0} |", median(&mut p));
+    }
+    let get = |sec: &str, m: &str| {
+        best.get(&(sec.to_string(), m.to_string()))
+            .map(|e| e.0)
+            .unwrap_or(f64::NAN)
+    };
+    let (m8, m8fork) = if quick {
+        ("mem8g (256 MiB in --quick)", "")
+    } else {
+        ("mem8g", "")
+    };
+    let _ = m8fork;
+    println!();
+    println!("| ratio | value | goal | met |");
+    println!("|---|---|---|---|");
+    let row = |name: &str, v: f64, goal: &str, ok: bool| {
+        println!(
+            "| {name} | {v:.2} | {goal} | {} |",
+            if ok { "yes" } else { "NO" }
+        );
+    };
+    let r1 = get("mem0", "prepared") / get("mem0", "raw");
+    row(
+        "safespawn Prepared / raw clone (static, 0 MiB)",
+        r1,
+        "≤ 1.10",
+        r1 <= 1.10,
+    );
+    let r2 = get("mem0", "prepared") / get("mem0", "std");
+    row(
+        "safespawn Prepared / std status() (static, 0 MiB)",
+        r2,
+        "≈ 0.70",
+        r2 <= 0.75,
+    );
+    let r2b = get("mem0", "command") / get("mem0", "std");
+    row("safespawn Command each time / std", r2b, "(info)", true);
+    let r2c = get("true", "prepared_true") / get("true", "std_true");
+    row("safespawn / std, /bin/true", r2c, "(info)", true);
+    let r3 = get("mem8g", "prepared") / get("mem0", "prepared");
+    row(
+        &format!("{m8} parent / empty parent, safespawn"),
+        r3,
+        "≤ 1.10",
+        r3 <= 1.10,
+    );
+    let r3b = get("mem8g-fork", "std_pre_exec") / get("mem0-fork", "std_pre_exec");
+    row(
+        &format!("{m8} parent / empty parent, std pre_exec (fork)"),
+        r3b,
+        "(info)",
+        true,
+    );
+    let r4 = get("busy8", "prepared") / get("busy8", "std");
+    row("8 busy threads: safespawn / std", r4, "≤ 0.60", r4 <= 0.60);
+    let fd_extra = get("fd0", "raw_close_range") - get("fd0", "raw");
+    row(
+        "close_range(3, ~0) in the raw child, 0 extra fds: extra µs",
+        fd_extra,
+        "≤ 2 µs",
+        fd_extra <= 2.0,
+    );
+    let fd_ss = get("fd0", "prepared") - get("fd0", "raw");
+    row(
+        "safespawn − raw clone (all its extra work), 0 extra fds: µs",
+        fd_ss,
+        "(info)",
+        true,
+    );
+    let fd1000 = get("fd1000", "prepared") - get("fd1000", "raw");
+    row(
+        "safespawn − raw clone, 1000 inherited fds: µs",
+        fd1000,
+        "(info)",
+        true,
+    );
+    println!();
+    println!(
+        "allocations: {}",
+        if allocations_ok {
+            "0 per spawn, wait and abort (goal met)"
+        } else {
+            "NON-ZERO (goal missed)"
+        }
+    );
+    if !allocations_ok {
+        std::process::exit(1);
+    }
+}

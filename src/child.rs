@@ -57,7 +57,7 @@
 
 use std::ffi::{c_int, c_void, CStr};
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::io::{DupFlags, Errno, FdFlags};
@@ -110,9 +110,29 @@ pub(crate) struct ChildCtx<'a> {
     pub parent_mask: sys::SigSet,
     /// The parent's pid, to notice its death when a parent-death signal is set.
     pub parent_pid: i32,
-    /// Daemon mode: the 16-byte aligned top of the second stack region the
-    /// intermediate starts the daemon on; null otherwise.
-    pub daemon_stack: *mut u8,
+    /// Daemon mode's places in the spawning frame; null pointers otherwise.
+    pub daemon: DaemonSlots,
+}
+
+/// Daemon mode's two places in the spawning frame.
+#[derive(Clone, Copy)]
+pub(crate) struct DaemonSlots {
+    /// The 16-byte aligned top of the second stack region the intermediate
+    /// starts the daemon on.
+    pub stack: *mut u8,
+    /// Where the kernel stores the daemon's pid (`CLONE_PARENT_SETTID`)
+    /// before the daemon runs: if the intermediate is killed while the daemon
+    /// still runs on the spawning frame's memory, the parent finds the
+    /// daemon there and stops it before that memory is reused.
+    pub pid: *mut c_int,
+}
+
+impl DaemonSlots {
+    /// Not a daemon.
+    pub(crate) const NONE: DaemonSlots = DaemonSlots {
+        stack: std::ptr::null_mut(),
+        pid: std::ptr::null_mut(),
+    };
 }
 
 /// The fds the child carries through its steps; they may move (see `place_fds`).
@@ -214,15 +234,17 @@ fn intermediate_main(ctx: &ChildCtx<'_>, carried: Carried) -> ! {
     if let Err(e) = rustix::process::setsid() {
         fail(carried.report, Stage::Daemon, e);
     }
-    if ctx.daemon_stack.is_null() {
+    let slots = ctx.daemon;
+    if slots.stack.is_null() || slots.pid.is_null() {
         fail(carried.report, Stage::Daemon, Errno::INVAL);
     }
     // The daemon runs on memory of the spawning frame, which is released
     // when this process ends: a signal that killed it early would let the
     // parent return while the daemon still runs there. So everything that
     // can be blocked is, until this process exits (the daemon restores the
-    // mask first thing). SIGKILL cannot be blocked: only a SIGKILL aimed at
-    // this pid during the daemon's set-up could still do that.
+    // mask first thing). SIGKILL cannot be blocked: for that case the kernel
+    // records the daemon's pid in the spawning frame (`slots.pid`), where the
+    // parent finds it and stops the daemon before returning.
     if let Err(e) = sys::set_signal_mask(&sys::full_sigset()) {
         fail(carried.report, Stage::Signals, e);
     }
@@ -231,33 +253,33 @@ fn intermediate_main(ctx: &ChildCtx<'_>, carried: Carried) -> ! {
         carried,
         failed: AtomicBool::new(false),
     };
-    // SAFETY: `daemon_stack` is the top of a second child stack provided by
+    // SAFETY: `slots.stack` is the top of a second child stack provided by
     // the spawning frame, used by nothing else (this process runs on the
-    // first one); `daemon_entry` keeps the child contract and ends in execve
-    // or _exit; every signal that can be is blocked, and no handler is
-    // installed anyway (step 1 reset them all);
-    // `dctx` lives in this frame until clone returns, which is after the
-    // daemon exec'd or exited.
+    // first one); `slots.pid` is a writable int in that frame;
+    // `daemon_entry` keeps the child contract and ends in execve or _exit;
+    // every signal that can be is blocked, and no handler is installed
+    // anyway (step 1 reset them all); `dctx` lives in this frame until clone
+    // returns, which is after the daemon exec'd or exited.
     let cloned = unsafe {
-        sys::clone_vfork(
+        sys::clone_vfork_settid(
             daemon_entry,
-            ctx.daemon_stack,
+            slots.stack,
             &dctx as *const DaemonCtx<'_, '_> as *mut c_void,
+            slots.pid,
         )
     };
-    let (pid, pidfd) = match cloned {
-        Ok(started) => started,
+    let pid = match cloned {
+        Ok(pid) => pid,
         Err(e) => fail(carried.report, Stage::Daemon, e),
     };
     if dctx.failed.load(Ordering::SeqCst) {
         // The daemon reported its failure and is exiting: reap it here, or
-        // it would become a zombie of whoever inherits it.
-        // SAFETY: CLONE_PIDFD gave this process a new fd, owned here.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+        // it would become a zombie of whoever inherits it. It is this
+        // process's unreaped child, so its pid cannot have been reused.
         let _ = rustix::io::retry_on_intr(|| {
-            rustix::process::waitid(
-                rustix::process::WaitId::PidFd(pidfd.as_fd()),
-                rustix::process::WaitIdOptions::EXITED,
+            rustix::process::waitpid(
+                rustix::process::Pid::from_raw(pid),
+                rustix::process::WaitOptions::empty(),
             )
         });
     }

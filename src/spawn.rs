@@ -8,7 +8,7 @@
 //! there. The fork path (for `pre_exec` hooks and paused spawns) reads it
 //! until end-of-file instead.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
@@ -16,7 +16,7 @@ use std::process::ExitStatus;
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
-use crate::child::{self, ChildCtx, MSG_DAEMON, MSG_ERROR, MSG_LEN, MSG_PAUSED};
+use crate::child::{self, ChildCtx, DaemonSlots, MSG_DAEMON, MSG_ERROR, MSG_LEN, MSG_PAUSED};
 use crate::error::{Error, Stage};
 use crate::plan::Plan;
 use crate::sys;
@@ -78,7 +78,7 @@ pub(crate) fn pipe(flags: PipeFlags) -> Result<(OwnedFd, OwnedFd), Error> {
 /// exec'd (or failed, which is returned as `Error::Spawn`).
 pub(crate) fn spawn(plan: &Plan, dynamic: &[RawFd]) -> Result<Spawned, Error> {
     if plan.needs_fork() {
-        let forked = fork_child(plan, dynamic, false, std::ptr::null_mut())?;
+        let forked = fork_child(plan, dynamic, false, DaemonSlots::NONE)?;
         finish_fork(plan, forked.child, forked.report)
     } else {
         clone_child(plan, dynamic)
@@ -91,7 +91,7 @@ pub(crate) fn spawn_paused(plan: &Plan, dynamic: &[RawFd]) -> Result<PausedChild
         child,
         report,
         resume: Some(resume),
-    } = fork_child(plan, dynamic, true, std::ptr::null_mut())?
+    } = fork_child(plan, dynamic, true, DaemonSlots::NONE)?
     else {
         return Err(Error::io("spawn_paused", Errno::INVAL));
     };
@@ -142,7 +142,7 @@ fn clone_child_on(
     dynamic: &[RawFd],
     stack: &mut ChildStack,
 ) -> Result<Spawned, Error> {
-    let (child, report_r) = clone_on(plan, dynamic, stack, std::ptr::null_mut())?;
+    let (child, report_r) = clone_on(plan, dynamic, stack, DaemonSlots::NONE)?;
     // The child has exec'd or exited: its report, if any, is in the pipe.
     let mut msg = [0u8; MSG_LEN];
     match rustix::io::retry_on_intr(|| rustix::io::read(&report_r, &mut msg)) {
@@ -157,13 +157,13 @@ fn clone_child_on(
 
 /// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of `child_main` on `stack`;
 /// returns once the child has exec'd or exited, with the read end of its
-/// (non-blocking) report pipe. `daemon_stack` is the second stack of daemon
-/// mode, or null.
+/// (non-blocking) report pipe. `daemon` holds daemon mode's places in the
+/// caller's frame, or null pointers.
 fn clone_on(
     plan: &Plan,
     dynamic: &[RawFd],
     stack: &mut ChildStack,
-    daemon_stack: *mut u8,
+    daemon: DaemonSlots,
 ) -> Result<(Spawned, OwnedFd), Error> {
     let (report_r, report_w) = pipe(PipeFlags::NONBLOCK)?;
     let old_mask = sys::block_all_signals();
@@ -174,7 +174,7 @@ fn clone_on(
         pause: -1,
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
-        daemon_stack,
+        daemon,
     };
     let arg = &ctx as *const ChildCtx<'_> as *mut c_void;
     // Preferably clone3 with CLONE_CLEAR_SIGHAND: the kernel resets the
@@ -231,16 +231,26 @@ pub(crate) struct DaemonPids {
 /// regions of this frame, so the cost stays flat in the parent's memory
 /// size; only `pre_exec` hooks make the intermediate a `fork`.
 pub(crate) fn spawn_daemon(plan: &Plan, dynamic: &[RawFd]) -> Result<DaemonPids, Error> {
+    // Where the kernel records the daemon's pid (see `DaemonSlots::pid`).
+    let mut daemon_pid: c_int = 0;
     let (intermediate, report) = if plan.needs_fork() {
         // The forked intermediate has its own copy of this frame, so the
-        // daemon's stack can be a buffer here.
+        // daemon's stack can be a buffer here (and the pid lands in the copy).
         let mut daemon_stack = ChildStack::new();
-        let forked = fork_child(plan, dynamic, false, daemon_stack.top())?;
+        let slots = DaemonSlots {
+            stack: daemon_stack.top(),
+            pid: &mut daemon_pid,
+        };
+        let forked = fork_child(plan, dynamic, false, slots)?;
         (forked.child, forked.report)
     } else {
         let mut stacks = [ChildStack::new(), ChildStack::new()];
         let [first, second] = &mut stacks;
-        clone_on(plan, dynamic, first, second.top())?
+        let slots = DaemonSlots {
+            stack: second.top(),
+            pid: &mut daemon_pid,
+        };
+        clone_on(plan, dynamic, first, slots)?
     };
     let mut daemon = None;
     let mut failure = None;
@@ -265,6 +275,23 @@ pub(crate) fn spawn_daemon(plan: &Plan, dynamic: &[RawFd]) -> Result<DaemonPids,
     }
     let status = reap(&intermediate.pidfd)
         .map_err(|e| Error::io("waiting for the intermediate process", e))?;
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        // Killed before it could see the daemon through (only SIGKILL can:
+        // it blocks everything else). On the clone path the daemon may still
+        // run on the second stack of this frame: stop it before returning.
+        // SAFETY: the kernel wrote the slot, if at all, before the daemon
+        // ran; nothing writes it any more (the intermediate is gone).
+        let pid = unsafe { std::ptr::read_volatile(&daemon_pid) };
+        if pid > 0 && !plan.needs_fork() {
+            stop_stray_daemon(pid);
+        }
+        return Err(Error::io(
+            &format!(
+                "the intermediate process was killed by signal {signal} before the daemon started"
+            ),
+            Errno::CHILD,
+        ));
+    }
     if let Some((stage, errno)) = failure {
         return Err(match Stage::from_code(stage) {
             Some(stage) => Error::Spawn {
@@ -294,13 +321,27 @@ struct Forked {
     resume: Option<OwnedFd>,
 }
 
-/// Forks the child; `daemon_stack` is the daemon's stack in daemon mode
-/// (a buffer of the caller's frame, copied into the child), or null.
+/// Kills a daemon whose intermediate was killed, and waits until it has
+/// exited, so that the memory it may still run on can be reused. A pidfd
+/// of a process that is not our child becomes readable when it exits.
+fn stop_stray_daemon(pid: i32) {
+    let Ok(pidfd) = rustix::process::pidfd_open(pid_of(pid), rustix::process::PidfdFlags::empty())
+    else {
+        return; // already gone
+    };
+    let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+    // SIGKILL cannot be caught or blocked: the wait ends, whatever the daemon did.
+    while let Ok(false) = crate::process::wait_readable(&pidfd, std::time::Duration::from_secs(1)) {
+    }
+}
+
+/// Forks the child; `daemon` holds daemon mode's places (in the caller's
+/// frame, which the child gets a copy of), or null pointers.
 fn fork_child(
     plan: &Plan,
     dynamic: &[RawFd],
     paused: bool,
-    daemon_stack: *mut u8,
+    daemon: DaemonSlots,
 ) -> Result<Forked, Error> {
     if plan.forbid_fork {
         return Err(Error::build(
@@ -323,7 +364,7 @@ fn fork_child(
         pause: resume_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
-        daemon_stack,
+        daemon,
     };
     // SAFETY: the child only runs `child_main`, which keeps the child
     // contract (async-signal-safe raw calls, no allocation) until exec/_exit.

@@ -433,6 +433,31 @@ pub(crate) unsafe fn clone3_vfork(
     Err(Errno::NOSYS)
 }
 
+/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | SIGCHLD)` running
+/// `entry(arg)` on the stack that ends at `stack_top`; the kernel stores the
+/// child's pid at `pid_slot` before the child runs. Returns the pid once the
+/// child has exec'd or exited. (No pidfd: the legacy `clone` passes both
+/// through the same argument.) Child-safe: the intermediate of daemon mode
+/// starts the daemon with it.
+///
+/// # Safety
+/// As [`clone_vfork`]; `pid_slot` must be valid for a 4-byte write.
+pub(crate) unsafe fn clone_vfork_settid(
+    entry: ChildEntry,
+    stack_top: *mut u8,
+    arg: *mut c_void,
+    pid_slot: *mut c_int,
+) -> Result<libc::pid_t, Errno> {
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID | libc::SIGCHLD;
+    // SAFETY: upheld by the caller; the kernel writes the pid to `pid_slot`.
+    let pid = unsafe { libc::clone(entry, stack_top.cast::<c_void>(), flags, arg, pid_slot) };
+    if pid < 0 {
+        Err(last_errno())
+    } else {
+        Ok(pid)
+    }
+}
+
 /// `fork(2)`: `Ok(0)` in the child, `Ok(pid)` in the parent.
 ///
 /// # Safety

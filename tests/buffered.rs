@@ -174,9 +174,20 @@ fn child_closing_stdin_at_once_while_100_mib_wait() {
 #[test]
 fn child_exiting_without_reading() {
     sigpipe_default();
-    let out = helper("exit=0").input(vec![1u8; 8 * MIB]).capture_stdout().run().unwrap();
+    // A long wait_delay: the call must end because the pipes report EPIPE
+    // and end-of-file, which they only do if the parent closed its copies
+    // of the child's ends before writing.
+    let start = Instant::now();
+    let out = helper("exit=0")
+        .input(vec![1u8; 8 * MIB])
+        .capture_stdout()
+        .wait_delay(Duration::from_secs(60))
+        .run()
+        .unwrap();
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}: waited out wait_delay");
     let out = helper("exit=3").input(vec![1u8; 8 * MIB]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     // A send buffer nobody reads is the same: EPIPE, not an error.

@@ -37,7 +37,11 @@ fn safespawn_cat(p: &safespawn::Prepared<safespawn::Buffered>) -> Vec<u8> {
     p.run().expect("run cat").stdout
 }
 
-fn bench(c: &mut Criterion, data: &Arc<Vec<u8>>, prepared: &safespawn::Prepared<safespawn::Buffered>) {
+fn bench(
+    c: &mut Criterion,
+    data: &Arc<Vec<u8>>,
+    prepared: &safespawn::Prepared<safespawn::Buffered>,
+) {
     let mut g = c.benchmark_group("cat_256MiB");
     g.throughput(Throughput::Bytes(SIZE as u64));
     g.sample_size(10);

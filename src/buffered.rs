@@ -301,7 +301,10 @@ impl Command<Buffered> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn send_buffer(mut self, child_fd: RawFd, bytes: impl Into<Vec<u8>>) -> Self {
-        self.cfg.buffered.send_buffers.push((child_fd, bytes.into()));
+        self.cfg
+            .buffered
+            .send_buffers
+            .push((child_fd, bytes.into()));
         self
     }
 
@@ -486,10 +489,15 @@ impl<'d> Pipes<'d> {
         for slot in [SLOT_STDOUT, SLOT_STDERR] {
             if plan.stdio_pipes[slot] {
                 let (parent, child) = spawn::pipe(PipeFlags::empty())?;
-                pipes.add(slot, parent, child, Role::Read {
-                    buf: Vec::new(),
+                pipes.add(
                     slot,
-                })?;
+                    parent,
+                    child,
+                    Role::Read {
+                        buf: Vec::new(),
+                        slot,
+                    },
+                )?;
             }
         }
         for (i, (_, data)) in sends.iter().enumerate() {

@@ -88,15 +88,30 @@ fn sigpipe_state() -> (bool, bool) {
 #[test]
 fn hello_world_into_separate_buffers() {
     sigpipe_default();
-    let out = helper("echo").input("Hello World\n").capture_stdout().capture_stderr().run().unwrap();
+    let out = helper("echo")
+        .input("Hello World\n")
+        .capture_stdout()
+        .capture_stderr()
+        .run()
+        .unwrap();
     assert_eq!(out.stdout, b"Hello World\n");
     assert_eq!(out.stderr, b"");
 
-    let out = helper("echo-err").input("Hello World\n").capture_stdout().capture_stderr().run().unwrap();
+    let out = helper("echo-err")
+        .input("Hello World\n")
+        .capture_stdout()
+        .capture_stderr()
+        .run()
+        .unwrap();
     assert_eq!(out.stdout, b"");
     assert_eq!(out.stderr, b"Hello World\n");
 
-    let out = helper("echo-both").input("Hello World\n").capture_stdout().capture_stderr().run().unwrap();
+    let out = helper("echo-both")
+        .input("Hello World\n")
+        .capture_stdout()
+        .capture_stderr()
+        .run()
+        .unwrap();
     assert_eq!(out.stdout, b"Hello World\n");
     assert_eq!(out.stderr, b"Hello World\n");
     assert!(out.status.success());
@@ -105,7 +120,11 @@ fn hello_world_into_separate_buffers() {
 #[test]
 fn hello_world_into_one_interleaved_buffer_in_write_order() {
     sigpipe_default();
-    let out = helper("echo-both").input("Hello World\n").capture_interleaved().run().unwrap();
+    let out = helper("echo-both")
+        .input("Hello World\n")
+        .capture_interleaved()
+        .run()
+        .unwrap();
     assert_eq!(out.stdout, b"Hello World\nHello World\n");
     assert_eq!(out.stderr, b"");
 
@@ -125,7 +144,11 @@ fn streams_not_captured_are_dev_null() {
     assert!(report.fds[&1].starts_with("pipe:"), "{:?}", report.fds);
     assert_eq!(report.fds.get(&2).map(String::as_str), Some("/dev/null"));
     // Interleaved: one pipe on both 1 and 2; no other fd leaks in.
-    let out = helper("report").capture_interleaved().input("").run().unwrap();
+    let out = helper("report")
+        .capture_interleaved()
+        .input("")
+        .run()
+        .unwrap();
     let report = Report::parse(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(report.fds[&1], report.fds[&2]);
     assert!(report.fds[&0].starts_with("pipe:"));
@@ -137,7 +160,11 @@ fn binary_input_with_nul_bytes_round_trips() {
     sigpipe_default();
     let mut input: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
     input.extend_from_slice(b"\0\0end\0");
-    let out = helper("echo").input(input.clone()).capture_stdout().run().unwrap();
+    let out = helper("echo")
+        .input(input.clone())
+        .capture_stdout()
+        .run()
+        .unwrap();
     assert_same("stdout", &out.stdout, &input);
 }
 
@@ -187,11 +214,17 @@ fn child_exiting_without_reading() {
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
     let elapsed = start.elapsed();
-    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}: waited out wait_delay");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "took {elapsed:?}: waited out wait_delay"
+    );
     let out = helper("exit=3").input(vec![1u8; 8 * MIB]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     // A send buffer nobody reads is the same: EPIPE, not an error.
-    let out = helper("exit=0").send_buffer(3, vec![2u8; 4 * MIB]).run().unwrap();
+    let out = helper("exit=0")
+        .send_buffer(3, vec![2u8; 4 * MIB])
+        .run()
+        .unwrap();
     assert!(out.status.success());
 }
 
@@ -204,9 +237,16 @@ fn parent_survives_sigpipe_at_default_action() {
         libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old);
         old.sa_sigaction
     };
-    assert_eq!(disposition, libc::SIG_DFL, "the test must run with SIGPIPE at default");
+    assert_eq!(
+        disposition,
+        libc::SIG_DFL,
+        "the test must run with SIGPIPE at default"
+    );
     for _ in 0..20 {
-        let out = helper("close-stdin").input(vec![7u8; 4 * MIB]).output().unwrap();
+        let out = helper("close-stdin")
+            .input(vec![7u8; 4 * MIB])
+            .output()
+            .unwrap();
         assert!(out.status.success());
     }
     // Still alive, and no SIGPIPE left to kill us once unblocked.
@@ -230,7 +270,10 @@ fn grandchild_holding_the_pipe_does_not_hang_the_call() {
     let grandchild: i32 = lines.next().unwrap().parse().unwrap();
     // SAFETY: kill(2) on the sleep the shell started for this test.
     unsafe { libc::kill(grandchild, libc::SIGKILL) };
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?} (sleep 30 held the pipe)");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "took {elapsed:?} (sleep 30 held the pipe)"
+    );
 }
 
 #[test]
@@ -269,15 +312,25 @@ fn two_send_buffers_on_fds_3_and_5() {
 #[test]
 fn send_buffer_collisions_are_build_errors() {
     let err = helper("exit=0").send_buffer(1, "x").build().unwrap_err();
-    assert!(err.to_string().contains("child fd 1 (send_buffer)"), "{err}");
+    assert!(
+        err.to_string().contains("child fd 1 (send_buffer)"),
+        "{err}"
+    );
     let err = helper("exit=0")
         .send_buffer(4, "x")
         .send_buffer(4, "y")
         .build()
         .unwrap_err();
-    assert!(err.to_string().contains("child fd 4 (send_buffer)"), "{err}");
+    assert!(
+        err.to_string().contains("child fd 4 (send_buffer)"),
+        "{err}"
+    );
     let file = std::fs::File::open("/dev/null").unwrap();
-    let err = helper("exit=0").map_fd(file, 6).send_buffer(6, "x").build().unwrap_err();
+    let err = helper("exit=0")
+        .map_fd(file, 6)
+        .send_buffer(6, "x")
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("child fd 6"), "{err}");
     let err = helper("exit=0").send_buffer(-1, "x").build().unwrap_err();
     assert!(matches!(err, Error::Build { .. }));
@@ -300,14 +353,20 @@ fn sigalrm_every_100_microseconds_loses_nothing() {
         act.sa_sigaction = count_alarm as extern "C" fn(libc::c_int) as usize;
         libc::sigemptyset(&mut act.sa_mask);
         act.sa_flags = 0;
-        assert_eq!(libc::sigaction(libc::SIGALRM, &act, std::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::sigaction(libc::SIGALRM, &act, std::ptr::null_mut()),
+            0
+        );
 
         let mut sev: libc::sigevent = std::mem::zeroed();
         sev.sigev_notify = libc::SIGEV_THREAD_ID;
         sev.sigev_signo = libc::SIGALRM;
         sev.sigev_notify_thread_id = libc::gettid();
         let mut timer: libc::timer_t = std::mem::zeroed();
-        assert_eq!(libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut timer), 0);
+        assert_eq!(
+            libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut timer),
+            0
+        );
         let every = libc::timespec {
             tv_sec: 0,
             tv_nsec: 100_000,
@@ -316,19 +375,29 @@ fn sigalrm_every_100_microseconds_loses_nothing() {
             it_interval: every,
             it_value: every,
         };
-        assert_eq!(libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::timer_settime(timer, 0, &spec, std::ptr::null_mut()),
+            0
+        );
         timer
     };
     let input = pattern(16 * MIB, 16);
     let before = ALARMS.load(Ordering::Relaxed);
-    let result = helper("tee").input(input.clone()).capture_stdout().capture_stderr().run();
+    let result = helper("tee")
+        .input(input.clone())
+        .capture_stdout()
+        .capture_stderr()
+        .run();
     let alarms = ALARMS.load(Ordering::Relaxed) - before;
     // SAFETY: deletes the timer created above (which stops it).
     unsafe { libc::timer_delete(timer) };
     let out = result.unwrap();
     assert_same("stdout", &out.stdout, &input);
     assert_same("stderr", &out.stderr, &input);
-    assert!(alarms > 10, "only {alarms} SIGALRMs arrived: the test proved nothing");
+    assert!(
+        alarms > 10,
+        "only {alarms} SIGALRMs arrived: the test proved nothing"
+    );
 }
 
 #[test]
@@ -339,17 +408,28 @@ fn run_error_carries_the_captured_stderr() {
         .capture_stderr()
         .run()
         .unwrap_err();
-    let Error::Exit { status, stderr, command } = &err else {
+    let Error::Exit {
+        status,
+        stderr,
+        command,
+    } = &err
+    else {
         panic!("not an exit error: {err}");
     };
     assert_eq!(status.code(), Some(3));
     assert_eq!(stderr, "disk full\n");
     assert!(command.contains("::out=fine,err="), "{command}");
     let msg = err.to_string();
-    assert!(msg.contains("exited with status 3; stderr:\ndisk full"), "{msg}");
+    assert!(
+        msg.contains("exited with status 3; stderr:\ndisk full"),
+        "{msg}"
+    );
 
     // Interleaved: the message shows the shared buffer's end.
-    let err = helper("err=bad input\\n,exit=1").capture_interleaved().run().unwrap_err();
+    let err = helper("err=bad input\\n,exit=1")
+        .capture_interleaved()
+        .run()
+        .unwrap_err();
     assert!(err.to_string().contains("bad input"), "{err}");
 
     // A long stderr is cut to its end.
@@ -362,11 +442,18 @@ fn run_error_carries_the_captured_stderr() {
     let Error::Exit { stderr, .. } = &err else {
         panic!("{err}");
     };
-    assert!(stderr.len() <= 4096 && stderr.ends_with("END\n"), "{} bytes", stderr.len());
+    assert!(
+        stderr.len() <= 4096 && stderr.ends_with("END\n"),
+        "{} bytes",
+        stderr.len()
+    );
 
     // `output` does not check.
     let out = helper("err=e,exit=4").capture_stderr().output().unwrap();
-    assert_eq!((out.status.code(), out.stderr.as_slice()), (Some(4), &b"e"[..]));
+    assert_eq!(
+        (out.status.code(), out.stderr.as_slice()),
+        (Some(4), &b"e"[..])
+    );
 }
 
 #[test]
@@ -399,7 +486,13 @@ fn spawn_failure_is_reported() {
         .run()
         .unwrap_err();
     assert!(
-        matches!(err, Error::Spawn { stage: safespawn::Stage::Chdir, .. }),
+        matches!(
+            err,
+            Error::Spawn {
+                stage: safespawn::Stage::Chdir,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -407,7 +500,11 @@ fn spawn_failure_is_reported() {
 #[test]
 fn prepared_runs_again_with_fresh_buffers() {
     sigpipe_default();
-    let p = helper("echo").input("again\n").capture_stdout().build().unwrap();
+    let p = helper("echo")
+        .input("again\n")
+        .capture_stdout()
+        .build()
+        .unwrap();
     for _ in 0..5 {
         assert_eq!(p.run().unwrap().stdout, b"again\n");
     }

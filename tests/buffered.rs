@@ -12,6 +12,44 @@ use safespawn::{Command, Error};
 
 const MIB: usize = 1024 * 1024;
 
+/// Counts the allocations (and reallocations) each thread makes, so a test
+/// can see how many a run makes without other tests' threads mixing in.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_one() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs_so_far() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a const-initialised thread-local Cell, which never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
 /// Every test runs with SIGPIPE at its default action (death), as in a C
 /// program: Rust's runtime ignores it, which would hide a library that lets
 /// a write to a closed pipe raise it.
@@ -508,4 +546,29 @@ fn prepared_runs_again_with_fresh_buffers() {
     for _ in 0..5 {
         assert_eq!(p.run().unwrap().stdout, b"again\n");
     }
+}
+
+#[test]
+fn allocations_do_not_grow_with_the_data() {
+    sigpipe_default();
+    let count = |len: usize| {
+        let p = helper("echo")
+            .input(vec![9u8; len])
+            .capture_stdout()
+            .build()
+            .unwrap();
+        let before = allocs_so_far();
+        let out = p.run().unwrap();
+        let n = allocs_so_far() - before;
+        assert_eq!(out.stdout.len(), len);
+        n
+    };
+    let small = count(MIB);
+    let big = count(64 * MIB);
+    // 64 times the data: only the output buffer's doublings (6 more) may be
+    // added; a loop that grew per chunk would make about a thousand more.
+    assert!(
+        big <= small + 8,
+        "1 MiB: {small} allocations, 64 MiB: {big}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The few primitives rustix does not expose publicly, taken from the `libc`
-//! crate: `clone`, `fork`, `execve`, `_exit`, `sigaction`, the signal mask and
-//! the `close_range` system call, and the pending-signal calls
-//! (`sigpending`, `sigtimedwait`) that rustix keeps private. Everything else goes through rustix.
+//! crate: `clone`, `fork`, `execve`, `_exit`, `sigaction`, the signal mask,
+//! the pending-signal calls (`sigpending`, `sigtimedwait`) and the
+//! `close_range` system call. Everything else goes through rustix.
 //!
 //! Functions marked "child-safe" are async-signal-safe and allocation-free:
 //! they may run in the child between clone/fork and exec.

@@ -160,6 +160,8 @@
 //! | `ClearCaps`, `AllowCap` | [`Command::clear_caps`], [`Command::allow_cap`] |
 //! | `SetPreExecHook` | [`Command::pre_exec`] |
 //! | `RequireHandshake`, `HandshakeWait`, `HandshakeNotify` | [`Prepared::spawn_paused`], [`Paused::resume`] |
+//! | `SetInputBuffer`, `SetOutputBuffer`, `SetErrorBuffer` | [`Command::input`], [`Command::capture_stdout`], [`Command::capture_stderr`], [`Command::capture_interleaved`] ([`Buffered`] mode, [`Output`]) |
+//! | `SetSendBuffer` | [`Command::send_buffer`] |
 //! | `Run` / `RunAsync` + `Wait` | [`Prepared::run`] / [`Prepared::spawn`] + [`Running::wait`] |
 //! | `Abort`, `Free` of an unreaped child | [`Running::abort`], dropping a [`Running`] |
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
@@ -169,6 +171,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod buffered;
 mod capability;
 mod child;
 mod command;
@@ -186,6 +189,7 @@ mod spawn;
 mod stdio;
 mod sys;
 
+pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
 pub use command::Command;
 pub use daemon::Daemonized;

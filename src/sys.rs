@@ -1,6 +1,7 @@
 //! The few primitives rustix does not expose publicly, taken from the `libc`
-//! crate: `clone`, `fork`, `execve`, `_exit`, `sigaction`, the signal mask and
-//! the `close_range` system call. Everything else goes through rustix.
+//! crate: `clone`, `fork`, `execve`, `_exit`, `sigaction`, the signal mask,
+//! the pending-signal calls (`sigpending`, `sigtimedwait`) and the
+//! `close_range` system call. Everything else goes through rustix.
 //!
 //! Functions marked "child-safe" are async-signal-safe and allocation-free:
 //! they may run in the child between clone/fork and exec.
@@ -75,6 +76,51 @@ pub(crate) fn set_signal_mask(set: &SigSet) -> Result<(), Errno> {
         Ok(())
     } else {
         Err(errno_from_raw(rc))
+    }
+}
+
+/// A set holding only `sig`.
+fn sigset_of(sig: c_int) -> SigSet {
+    let mut set = empty_sigset();
+    // SAFETY: `set` is initialised; an invalid signal number is an error
+    // return, never undefined behaviour.
+    unsafe { libc::sigaddset(&mut set, sig) };
+    set
+}
+
+/// Blocks `sig` in the calling thread and returns the previous mask.
+pub(crate) fn block_signal(sig: c_int) -> SigSet {
+    let set = sigset_of(sig);
+    let mut old = empty_sigset();
+    // SAFETY: both pointers are to initialised sigsets; SIG_BLOCK is valid.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    old
+}
+
+/// Whether `sig` is pending for the calling thread or the process.
+pub(crate) fn signal_pending(sig: c_int) -> bool {
+    let mut set = empty_sigset();
+    // SAFETY: `set` is an initialised sigset that sigpending fills.
+    let rc = unsafe { libc::sigpending(&mut set) };
+    // SAFETY: `set` is initialised.
+    rc == 0 && unsafe { libc::sigismember(&set, sig) } == 1
+}
+
+/// Takes one pending `sig` off the calling thread (or the process) without
+/// waiting; nothing happens when none is pending. `sig` must be blocked.
+pub(crate) fn discard_pending_signal(sig: c_int) {
+    let set = sigset_of(sig);
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        // SAFETY: `set` and `zero` are valid for the call; the siginfo
+        // pointer may be null.
+        let rc = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
+        if rc >= 0 || last_errno() != Errno::INTR {
+            return;
+        }
     }
 }
 

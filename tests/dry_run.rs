@@ -228,3 +228,45 @@ fn missing_program_is_accepted_only_inside_a_scope() {
     let err = Command::new(name).status().unwrap_err();
     assert!(matches!(err, Error::Build { .. }), "{err:?}");
 }
+
+#[test]
+fn buffered_and_daemon_runs_are_faked_too() {
+    let mark = marker("buffered");
+    let (lines, out) = dry_run::capture_with(
+        |_| {
+            Outcome::exit(0)
+                .with_stdout("faked out")
+                .with_stderr("faked err")
+        },
+        || {
+            Command::new("sh")
+                .args(["-c", &format!("touch {}", mark.display())])
+                .input("ignored input")
+                .capture_stdout()
+                .capture_stderr()
+                .output()
+        },
+    );
+    let out = out.unwrap();
+    assert_eq!(out.stdout, b"faked out");
+    assert_eq!(out.stderr, b"faked err");
+    assert_eq!(lines.len(), 1);
+    assert!(!mark.exists(), "a buffered dry run ran the command");
+
+    // run() checks the fake status and carries the fake stderr.
+    let (_, err) = dry_run::capture_with(
+        |_| Outcome::exit(2).with_stderr("no such table"),
+        || Command::new("psql").capture_stdout().capture_stderr().run(),
+    );
+    let err = err.unwrap_err();
+    assert!(matches!(err, Error::Exit { .. }), "{err:?}");
+    assert!(err.to_string().contains("no such table"), "{err}");
+
+    // A daemon's run is recorded, not started.
+    let (lines, started) =
+        dry_run::capture(|| touch(&mark).daemonize().pidfile("/run/x.pid").run());
+    let started = started.unwrap();
+    assert_eq!((started.intermediate, started.daemon), (0, 0));
+    assert_eq!(lines.len(), 1);
+    assert!(!mark.exists(), "a daemon dry run ran the command");
+}

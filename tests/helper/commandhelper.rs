@@ -10,6 +10,8 @@
 //! * `report`: print the report (below) on stdout;
 //! * `echo`: copy stdin to stdout; `echo-err`: copy stdin to stderr;
 //! * `echo-both`: copy stdin to stdout, then the same bytes to stderr;
+//! * `tee`: copy stdin to stdout and to stderr chunk by chunk while reading
+//!   (all three streams busy at once);
 //! * `out=TEXT`, `err=TEXT`: write TEXT (`\n` and `\\` escapes) to stdout/stderr;
 //! * `drain`: read stdin to end-of-file and print `drained=N`;
 //! * `close-stdin`: close fd 0;
@@ -188,6 +190,23 @@ fn main() {
                     stdout.write_all(&buf)?;
                     stdout.flush()?;
                     std::io::stderr().write_all(&buf)
+                }
+                "tee" => {
+                    let mut stdin = std::io::stdin().lock();
+                    let mut stderr = std::io::stderr().lock();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match stdin.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(e),
+                        };
+                        stdout.write_all(&buf[..n])?;
+                        stdout.flush()?;
+                        stderr.write_all(&buf[..n])?;
+                    }
+                    Ok(())
                 }
                 "out" => {
                     stdout.write_all(&unescape(value))?;

@@ -59,7 +59,8 @@ pub(crate) struct Config {
     pub buffered: BufferedPlan,
     /// Daemon mode: `Some(pidfile)`.
     pub daemon: Option<Option<PathBuf>>,
-    pub close_by_walk: bool,
+    /// A close method forced by a test (see the hidden builder methods).
+    pub close_fds: Option<crate::plan::CloseFds>,
     /// The first problem found by a builder call, reported by `build()`.
     pub deferred: Option<Error>,
 }
@@ -143,7 +144,7 @@ impl Command<Direct> {
                 hooks: Vec::new(),
                 buffered: BufferedPlan::default(),
                 daemon: None,
-                close_by_walk: false,
+                close_fds: None,
                 deferred: None,
             },
             mode: PhantomData,
@@ -668,7 +669,15 @@ impl<M: Mode> Command<M> {
     /// `close_range`. For tests of that fallback.
     #[doc(hidden)]
     pub fn close_fds_by_proc_walk(mut self) -> Self {
-        self.cfg.close_by_walk = true;
+        self.cfg.close_fds = Some(crate::plan::CloseFds::Walk);
+        self
+    }
+
+    /// Closes inherited fds with plain `close_range` calls, as on kernels
+    /// without `CLOSE_RANGE_CLOEXEC`. For tests of that path.
+    #[doc(hidden)]
+    pub fn close_fds_without_cloexec(mut self) -> Self {
+        self.cfg.close_fds = Some(crate::plan::CloseFds::Close);
         self
     }
 

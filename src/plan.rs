@@ -82,6 +82,36 @@ pub(crate) enum Src {
     Dynamic(usize),
 }
 
+/// How the child closes the fds it does not keep (see `child::close_other_fds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseFds {
+    /// `close_range(CLOSE_RANGE_CLOEXEC)` over the gaps between targets.
+    Cloexec,
+    /// Plain `close_range` over the gaps between every kept fd.
+    Close,
+    /// A walk of `/proc/self/fd`.
+    Walk,
+}
+
+impl CloseFds {
+    /// The best method this kernel has, or `forced` (for tests) where the
+    /// kernel has that one.
+    fn choose(forced: Option<CloseFds>) -> CloseFds {
+        let best = if !sys::have_close_range() {
+            CloseFds::Walk
+        } else if sys::have_close_range_cloexec() {
+            CloseFds::Cloexec
+        } else {
+            CloseFds::Close
+        };
+        match (forced, best) {
+            (Some(CloseFds::Walk), _) | (_, CloseFds::Walk) => CloseFds::Walk,
+            (Some(CloseFds::Close), _) => CloseFds::Close,
+            _ => best,
+        }
+    }
+}
+
 /// Per-spawn slots: the child ends of stdin, stdout and stderr pipes; then
 /// send buffers (buffered mode).
 pub(crate) const SLOT_STDIN: usize = 0;
@@ -169,8 +199,8 @@ pub(crate) struct Plan {
     /// Which standard streams get a new pipe per spawn.
     pub stdio_pipes: [bool; 3],
     pub nonblocking_pipes: bool,
-    /// Close inherited fds by walking /proc/self/fd instead of close_range.
-    pub close_by_walk: bool,
+    /// How the child closes inherited fds.
+    pub close_fds: CloseFds,
     pub signals: SignalPolicy,
     pub privileges: Privileges,
     pub hooks: Box<[Hook]>,
@@ -365,7 +395,7 @@ impl Config {
             max_static_fd: fds.max_fd,
             stdio_pipes: fds.pipes,
             nonblocking_pipes: self.nonblocking_pipes,
-            close_by_walk: self.close_by_walk || !sys::have_close_range(),
+            close_fds: CloseFds::choose(self.close_fds),
             signals: SignalPolicy {
                 keep_mask: self.keep_signal_mask,
                 keep_ignored: self.keep_ignored_signals,

@@ -259,15 +259,19 @@ pub(crate) fn exit_now(code: c_int) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// `close_range(first, last, 0)`. Child-safe.
-pub(crate) fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+/// `close_range(2)`'s flag: mark the range close-on-exec instead of
+/// closing it (Linux 5.11).
+pub(crate) const CLOSE_RANGE_CLOEXEC: u32 = libc::CLOSE_RANGE_CLOEXEC;
+
+/// `close_range(first, last, flags)`. Child-safe.
+pub(crate) fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes three integers and touches no memory.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_close_range,
             first as libc::c_uint,
             last as libc::c_uint,
-            0 as libc::c_uint,
+            flags as libc::c_uint,
         )
     };
     if rc == 0 {
@@ -277,23 +281,34 @@ pub(crate) fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     }
 }
 
-/// Whether the kernel has `close_range(2)`, probed once in the parent and
-/// cached (the child cannot report it back, and probing there would cost a
-/// system call per spawn).
-pub(crate) fn have_close_range() -> bool {
+/// How the child can close inherited fds here: probed once in the parent
+/// and cached (the child cannot report it back, and probing there would
+/// cost system calls per spawn). An empty range at the very top touches
+/// nothing; a kernel without the call or the flag (or a seccomp filter
+/// refusing it) answers with an error.
+fn probe(state: &AtomicU8, flags: u32) -> bool {
     // 0 = unknown, 1 = yes, 2 = no.
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    match STATE.load(Ordering::Relaxed) {
+    match state.load(Ordering::Relaxed) {
         1 => true,
         2 => false,
         _ => {
-            // An empty range at the very top closes nothing; a kernel without
-            // the call (or a seccomp filter refusing it) answers with an error.
-            let ok = close_range(u32::MAX, u32::MAX).is_ok();
-            STATE.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+            let ok = close_range(u32::MAX, u32::MAX, flags).is_ok();
+            state.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
             ok
         }
     }
+}
+
+/// Whether the kernel has `close_range(2)` (Linux 5.9).
+pub(crate) fn have_close_range() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    probe(&STATE, 0)
+}
+
+/// Whether `close_range(2)` takes `CLOSE_RANGE_CLOEXEC` (Linux 5.11).
+pub(crate) fn have_close_range_cloexec() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    probe(&STATE, CLOSE_RANGE_CLOEXEC)
 }
 
 /// The child-side entry point type for [`clone_vfork`].
@@ -562,5 +577,6 @@ mod tests {
     fn close_range_probe_matches_this_kernel() {
         // Linux >= 5.9 has close_range; the probe must say so and be stable.
         assert_eq!(have_close_range(), have_close_range());
+        assert_eq!(have_close_range_cloexec(), have_close_range_cloexec());
     }
 }

@@ -614,3 +614,35 @@ fn one_prepared_from_8_threads_at_once() {
     let ok: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(ok, 400);
 }
+
+#[test]
+fn every_close_method_leaves_exactly_the_planned_table() {
+    let leaks = leaky_fds(200);
+    type Method = fn(Command) -> Command;
+    let methods: [(&str, Method); 3] = [
+        ("default (close_range with CLOSE_RANGE_CLOEXEC here)", |c| c),
+        ("plain close_range", |c| c.close_fds_without_cloexec()),
+        ("/proc/self/fd walk", |c| c.close_fds_by_proc_walk()),
+    ];
+    for (name, method) in methods {
+        for fork_path in [false, true] {
+            let passed: OwnedFd = std::fs::File::open("/dev/zero").unwrap().into();
+            let passed_no = passed.as_raw_fd();
+            let mut cmd = method(helper("report"))
+                .pass_fd(passed)
+                .map_fd(std::fs::File::open("/dev/urandom").unwrap(), 40)
+                .stdin(Stdio::piped());
+            if fork_path {
+                // SAFETY: the hook makes no call at all.
+                cmd = unsafe { cmd.pre_exec(|| Ok(())) };
+            }
+            let r = report_of(cmd);
+            let mut want = vec![0, 1, 2, 40, passed_no];
+            want.sort();
+            assert_eq!(r.fd_numbers(), want, "{name}, fork path: {fork_path}");
+            assert!(r.fds[&0].starts_with("pipe:"), "{name}: {:?}", r.fds);
+            assert_eq!(r.fds[&40], "/dev/urandom", "{name}");
+        }
+    }
+    drop(leaks);
+}

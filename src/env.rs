@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn split_at_first_equals() {
-        assert_eq!(split_env_string(OsStr::new("K=V=W")), Some((os("K"), os("V=W"))));
+        assert_eq!(
+            split_env_string(OsStr::new("K=V=W")),
+            Some((os("K"), os("V=W")))
+        );
         assert_eq!(split_env_string(OsStr::new("K=")), Some((os("K"), os(""))));
         assert_eq!(split_env_string(OsStr::new("=V")), Some((os(""), os("V"))));
         assert_eq!(split_env_string(OsStr::new("KV")), None);

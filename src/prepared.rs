@@ -82,7 +82,11 @@ impl StdioPipes {
 
     fn child_fds(&self) -> [RawFd; 3] {
         let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |f| f.as_raw_fd());
-        [raw(&self.child[0]), raw(&self.child[1]), raw(&self.child[2])]
+        [
+            raw(&self.child[0]),
+            raw(&self.child[1]),
+            raw(&self.child[2]),
+        ]
     }
 }
 

@@ -151,7 +151,8 @@ impl Running {
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
         if self.status.is_none() {
-            self.status = try_reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?;
+            self.status =
+                try_reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?;
         }
         Ok(self.status)
     }

@@ -17,7 +17,10 @@ use crate::plan::shown;
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
 /// The path to execute for `program`.
-pub(crate) fn program_path(program: &OsStr, child_path: Option<OsString>) -> Result<PathBuf, Error> {
+pub(crate) fn program_path(
+    program: &OsStr,
+    child_path: Option<OsString>,
+) -> Result<PathBuf, Error> {
     if program.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(program));
     }
@@ -76,6 +79,9 @@ mod tests {
         let e = program_path(OsStr::new("no-such-prog-xyz"), Some("/nonexistent".into()))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no-such-prog-xyz") && e.contains("PATH=/nonexistent"), "{e}");
+        assert!(
+            e.contains("no-such-prog-xyz") && e.contains("PATH=/nonexistent"),
+            "{e}"
+        );
     }
 }

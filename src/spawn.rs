@@ -35,7 +35,10 @@ impl ChildStack {
 
     /// The 16-byte aligned end of the buffer (stacks grow down).
     pub(crate) fn top(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr().cast::<u8>().wrapping_add(CHILD_STACK_SIZE)
+        self.0
+            .as_mut_ptr()
+            .cast::<u8>()
+            .wrapping_add(CHILD_STACK_SIZE)
     }
 }
 
@@ -211,7 +214,8 @@ fn fork_child(plan: &Plan, dynamic: &[RawFd], paused: bool) -> Result<Forked, Er
         Ok(fd) => fd,
         Err(e) => {
             let _ = rustix::process::kill_process(pid_of(pid), rustix::process::Signal::KILL);
-            let _ = rustix::process::waitpid(Some(pid_of(pid)), rustix::process::WaitOptions::empty());
+            let _ =
+                rustix::process::waitpid(Some(pid_of(pid)), rustix::process::WaitOptions::empty());
             return Err(Error::io("pidfd_open", e));
         }
     };
@@ -280,7 +284,8 @@ pub(crate) fn pid_of(pid: i32) -> rustix::process::Pid {
 
 /// Waits for the child to end and reaps it, through its pidfd.
 pub(crate) fn reap(pidfd: &OwnedFd) -> Result<ExitStatus, Errno> {
-    wait_pidfd(pidfd, rustix::process::WaitIdOptions::EXITED).map(|s| s.unwrap_or_else(unknown_status))
+    wait_pidfd(pidfd, rustix::process::WaitIdOptions::EXITED)
+        .map(|s| s.unwrap_or_else(unknown_status))
 }
 
 /// Reaps the child if it has ended.

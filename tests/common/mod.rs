@@ -62,8 +62,10 @@ impl Report {
                 }
                 "rlimit" => {
                     let parts: Vec<&str> = v.split(' ').collect();
-                    r.rlimits
-                        .insert(parts[0].to_owned(), (parts[1].to_owned(), parts[2].to_owned()));
+                    r.rlimits.insert(
+                        parts[0].to_owned(),
+                        (parts[1].to_owned(), parts[2].to_owned()),
+                    );
                 }
                 _ => {
                     r.fields.insert(k.to_owned(), v.to_owned());

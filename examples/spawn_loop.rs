@@ -31,7 +31,9 @@ fn main() -> Result<(), safespawn::Error> {
     for _ in 0..count / 10 {
         assert!(Command::new("/bin/true").arg("a\0b").build().is_err());
         assert!(Command::new("/nonexistent/prog").status().is_err());
-        let _ = Command::new("/bin/true").current_dir("/nonexistent").status();
+        let _ = Command::new("/bin/true")
+            .current_dir("/nonexistent")
+            .status();
     }
     println!("{count} spawns done");
     Ok(())

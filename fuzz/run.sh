@@ -25,10 +25,12 @@ export RUSTC_BOOTSTRAP=1
 for t in "${TARGETS[@]}"; do
     mkdir -p "corpus/$t"
     echo "== fuzz target $t: ${SECS}s, sanitizer $SANITIZER"
+    rc=0
     cargo fuzz run -s "$SANITIZER" "$t" "corpus/$t" -- \
-        -max_total_time="$SECS" -print_final_stats=1 2>&1 | tee "/tmp/safespawn-fuzz-$t.log" |
-        grep -E '^(stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|thread .* panicked)|Done' || true
-    if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+        -max_total_time="$SECS" -print_final_stats=1 > "/tmp/safespawn-fuzz-$t.log" 2>&1 || rc=$?
+    grep -E '^stat::number_of_executed_units|ERROR|SUMMARY|panicked' "/tmp/safespawn-fuzz-$t.log" || true
+    if [ "$rc" -ne 0 ]; then
+        tail -40 "/tmp/safespawn-fuzz-$t.log" >&2
         echo "fuzz target $t FAILED; see /tmp/safespawn-fuzz-$t.log and fuzz/artifacts/$t/" >&2
         exit 1
     fi

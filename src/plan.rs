@@ -296,7 +296,10 @@ impl Config {
         }
 
         // program path
-        let child_path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let child_path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
         let path = crate::resolve::program_path(&program, child_path)?;
         let path = cstring(|| format!("program {}", shown(&program)), path.as_os_str())?;
 

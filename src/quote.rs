@@ -204,7 +204,10 @@ mod tests {
     #[test]
     fn a_program_word_that_reads_as_an_assignment_is_quoted() {
         assert_eq!(line(&[], &[b"A=b", b"C=d"]), "'A=b' C=d");
-        assert_eq!(line(&[(b"X", b"1")], &[b"A=\xff"]), "X=1 'A='\"$(printf '\\377')\"");
+        assert_eq!(
+            line(&[(b"X", b"1")], &[b"A=\xff"]),
+            "X=1 'A='\"$(printf '\\377')\""
+        );
         assert_eq!(line(&[], &[b"/bin/A=b"]), "/bin/A=b");
         assert_eq!(line(&[], &[b"1A=b"]), "1A=b");
     }

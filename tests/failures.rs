@@ -20,7 +20,8 @@ use safespawn::{Command, Errno, Error, Resource, Stage};
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("safespawn-failures-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("safespawn-failures-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -30,7 +31,11 @@ fn scratch(name: &str) -> PathBuf {
 #[track_caller]
 fn spawn_failure(cmd: Command) -> (Stage, i32) {
     match cmd.status() {
-        Err(Error::Spawn { stage, errno, program }) => {
+        Err(Error::Spawn {
+            stage,
+            errno,
+            program,
+        }) => {
             assert!(!program.is_empty());
             (stage, errno.raw_os_error())
         }
@@ -70,7 +75,10 @@ fn no_exec_bit_is_exec_eacces() {
     std::fs::write(&prog, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o644)).unwrap();
     // Even root needs one exec bit.
-    assert_eq!(spawn_failure(Command::new(&prog)), (Stage::Exec, libc::EACCES));
+    assert_eq!(
+        spawn_failure(Command::new(&prog)),
+        (Stage::Exec, libc::EACCES)
+    );
 }
 
 #[test]
@@ -80,19 +88,28 @@ fn garbage_executable_is_exec_enoexec() {
     // Neither ELF nor a `#!` script.
     std::fs::write(&prog, b"\x01\x02\x03 this is not a program\n").unwrap();
     std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(spawn_failure(Command::new(&prog)), (Stage::Exec, libc::ENOEXEC));
+    assert_eq!(
+        spawn_failure(Command::new(&prog)),
+        (Stage::Exec, libc::ENOEXEC)
+    );
 }
 
 #[test]
 fn a_directory_as_program_is_exec_eacces() {
     let dir = scratch("dirprog");
-    assert_eq!(spawn_failure(Command::new(&dir)), (Stage::Exec, libc::EACCES));
+    assert_eq!(
+        spawn_failure(Command::new(&dir)),
+        (Stage::Exec, libc::EACCES)
+    );
 }
 
 #[test]
 fn too_long_a_program_path_is_exec_enametoolong() {
     let long = format!("/{}", "a".repeat(5000));
-    assert_eq!(spawn_failure(Command::new(long)), (Stage::Exec, libc::ENAMETOOLONG));
+    assert_eq!(
+        spawn_failure(Command::new(long)),
+        (Stage::Exec, libc::ENAMETOOLONG)
+    );
 }
 
 #[test]
@@ -120,7 +137,12 @@ fn cwd_forbidden_after_dropping_uid_is_chdir_eacces() {
     // directory of root.
     let dir = scratch("private");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let r = spawn_failure(Command::new("/bin/true").uid(65534).gid(65534).current_dir(&dir));
+    let r = spawn_failure(
+        Command::new("/bin/true")
+            .uid(65534)
+            .gid(65534)
+            .current_dir(&dir),
+    );
     assert_eq!(r, (Stage::Chdir, libc::EACCES));
 }
 
@@ -218,7 +240,11 @@ fn a_shared_fd_closed_after_build_is_fds_ebadf() {
     drop(fd);
     match prepared.status() {
         Err(Error::Spawn { stage, errno, .. }) => {
-            assert_eq!((stage, errno.raw_os_error()), (Stage::Fds, libc::EBADF), "fd {raw}");
+            assert_eq!(
+                (stage, errno.raw_os_error()),
+                (Stage::Fds, libc::EBADF),
+                "fd {raw}"
+            );
         }
         other => panic!("expected Error::Spawn at Fds, got {other:?}"),
     }
@@ -226,7 +252,8 @@ fn a_shared_fd_closed_after_build_is_fds_ebadf() {
 
 #[test]
 fn a_shared_fd_closed_before_build_is_a_build_error() {
-    let fd = rustix::io::fcntl_dupfd_cloexec(std::fs::File::open("/dev/null").unwrap(), 910).unwrap();
+    let fd =
+        rustix::io::fcntl_dupfd_cloexec(std::fs::File::open("/dev/null").unwrap(), 910).unwrap();
     let cmd = Command::new("/bin/true").pass_fd_shared(std::os::fd::AsFd::as_fd(&fd));
     drop(fd);
     match cmd.build() {

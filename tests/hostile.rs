@@ -25,7 +25,8 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// A file with a recognisable path, to map into children.
 fn marker(name: &str) -> (std::path::PathBuf, std::fs::File) {
-    let path = std::env::temp_dir().join(format!("safespawn-hostile-{}-{name}", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("safespawn-hostile-{}-{name}", std::process::id()));
     std::fs::write(&path, b"").unwrap();
     let file = std::fs::File::open(&path).unwrap();
     (path, file)
@@ -34,11 +35,17 @@ fn marker(name: &str) -> (std::path::PathBuf, std::fs::File) {
 /// Opens `/dev/zero` without `O_CLOEXEC`: what careless code in another
 /// thread does, and what must never reach a child.
 fn leaky_open() -> OwnedFd {
-    rustix::fs::open(c"/dev/zero", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap()
+    rustix::fs::open(
+        c"/dev/zero",
+        rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap()
 }
 
 const SPAWNS: usize = 10_000;
 const SPAWN_THREADS: usize = 8;
+const _: () = assert!(SPAWNS.is_multiple_of(SPAWN_THREADS));
 
 #[test]
 fn ten_thousand_spawns_with_fd_leaking_threads_get_exactly_the_planned_fds() {
@@ -67,21 +74,28 @@ fn ten_thousand_spawns_with_fd_leaking_threads_get_exactly_the_planned_fds() {
             })
         })
         .collect();
-    let expected = format!("fd=0 /dev/null\nfd=1 PIPE\nfd=2 /dev/null\nfd=7 {}\n", path.display());
+    let expected = format!(
+        "fd=0 /dev/null\nfd=1 PIPE\nfd=2 /dev/null\nfd=7 {}\n",
+        path.display()
+    );
     let checked = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let spawners: Vec<_> = (0..SPAWN_THREADS)
-        .map(|t| {
+        .map(|_| {
             let prepared = prepared.clone();
             let expected = expected.clone();
             let checked = checked.clone();
             std::thread::spawn(move || {
-                let n = SPAWNS / SPAWN_THREADS + usize::from(t < SPAWNS % SPAWN_THREADS);
+                let n = SPAWNS / SPAWN_THREADS;
                 let mut out = String::new();
                 for _ in 0..n {
                     let mut child = prepared.spawn().unwrap();
                     out.clear();
-                    child.take_stdout().unwrap().read_to_string(&mut out).unwrap();
+                    child
+                        .take_stdout()
+                        .unwrap()
+                        .read_to_string(&mut out)
+                        .unwrap();
                     assert!(child.wait().unwrap().success());
                     // The pipe's inode differs per child: compare its kind.
                     let got: String = out
@@ -108,7 +122,10 @@ fn ten_thousand_spawns_with_fd_leaking_threads_get_exactly_the_planned_fds() {
         }
     }
     assert_eq!(checked.load(Ordering::Relaxed), SPAWNS);
-    assert!(leaked.load(Ordering::Relaxed) > 0, "the leaking threads never ran");
+    assert!(
+        leaked.load(Ordering::Relaxed) > 0,
+        "the leaking threads never ran"
+    );
     eprintln!(
         "{SPAWNS} spawns checked in {:?} while {} non-CLOEXEC fds were opened",
         started.elapsed(),
@@ -123,7 +140,10 @@ fn gone(pid: i32) -> bool {
         && std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
             // A reused pid would not be our child.
             let me = std::process::id().to_string();
-            let after = s.rsplit_once(')').map(|(_, r)| r.to_owned()).unwrap_or_default();
+            let after = s
+                .rsplit_once(')')
+                .map(|(_, r)| r.to_owned())
+                .unwrap_or_default();
             after.split_whitespace().nth(1) != Some(me.as_str())
         })
 }
@@ -157,7 +177,10 @@ fn no_zombie_after_drop_abort_timeout_exec_failure_or_panic() {
 
     // Timeout.
     let started = Instant::now();
-    match helper("sleep=30").timeout(Duration::from_millis(200)).status() {
+    match helper("sleep=30")
+        .timeout(Duration::from_millis(200))
+        .status()
+    {
         Err(Error::Timeout { .. }) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
@@ -169,7 +192,10 @@ fn no_zombie_after_drop_abort_timeout_exec_failure_or_panic() {
     // SAFETY: the hook does nothing.
     let forked = unsafe { Command::new("/nonexistent/prog").pre_exec(|| Ok(())) };
     assert!(forked.spawn().is_err());
-    assert!(zombie_children().is_empty(), "an exec failure left a zombie");
+    assert!(
+        zombie_children().is_empty(),
+        "an exec failure left a zombie"
+    );
 
     // A panic unwinding through a live Running.
     static PID: AtomicI32 = AtomicI32::new(0);
@@ -234,7 +260,10 @@ fn a_hostile_signal_state_does_not_reach_the_child() {
         unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
-            assert_eq!(libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut()), 0);
+            assert_eq!(
+                libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut()),
+                0
+            );
         }
         let cat = || Command::new("cat").arg("/proc/self/status");
         (
@@ -250,12 +279,25 @@ fn a_hostile_signal_state_does_not_reach_the_child() {
     }
     let (default, kept_mask, kept_ignored) = result.unwrap();
     let ign = bit(libc::SIGINT) | bit(libc::SIGTERM) | bit(libc::SIGPIPE);
-    assert_eq!(default, (0, 0), "the child must start with an empty mask and no ignored signal");
+    assert_eq!(
+        default,
+        (0, 0),
+        "the child must start with an empty mask and no ignored signal"
+    );
     // keep_signal_mask: the blocked mask survives (all but what the C
     // library reserves and the kernel refuses to block).
     assert_eq!(kept_mask.1, 0);
-    let must = bit(libc::SIGTERM) | bit(libc::SIGINT) | bit(libc::SIGPIPE) | bit(libc::SIGUSR1) | bit(libc::SIGCHLD);
-    assert_eq!(kept_mask.0 & must, must, "mask {:#x} was not kept", kept_mask.0);
+    let must = bit(libc::SIGTERM)
+        | bit(libc::SIGINT)
+        | bit(libc::SIGPIPE)
+        | bit(libc::SIGUSR1)
+        | bit(libc::SIGCHLD);
+    assert_eq!(
+        kept_mask.0 & must,
+        must,
+        "mask {:#x} was not kept",
+        kept_mask.0
+    );
     // keep_ignored_signals: exactly the three ignored ones stay ignored.
     assert_eq!(kept_ignored, (0, ign));
 }
@@ -263,7 +305,16 @@ fn a_hostile_signal_state_does_not_reach_the_child() {
 fn fd_table(r: &Report) -> Vec<(i32, String)> {
     r.fds
         .iter()
-        .map(|(n, t)| (*n, if t.starts_with("pipe:") { "PIPE".into() } else { t.clone() }))
+        .map(|(n, t)| {
+            (
+                *n,
+                if t.starts_with("pipe:") {
+                    "PIPE".into()
+                } else {
+                    t.clone()
+                },
+            )
+        })
         .collect()
 }
 
@@ -291,7 +342,11 @@ fn close_range_fallback_closes_every_stray_fd() {
             cmd = cmd.close_fds_by_proc_walk();
         }
         let r = report_of(cmd);
-        assert_eq!(fd_table(&r), want, "walk={walk}: stray fds reached the child");
+        assert_eq!(
+            fd_table(&r),
+            want,
+            "walk={walk}: stray fds reached the child"
+        );
     }
     assert!(stray.iter().all(|fd| fd.as_raw_fd() > 2));
     drop(high_leaky);

@@ -52,7 +52,11 @@ fn op() -> impl Strategy<Value = Op> {
         bytes().prop_map(Op::EnvPass),
         Just(Op::EnvPassCommon),
         (0u32..0o2000).prop_map(Op::Umask),
-        (0u8..4, prop_oneof![Just(0u64), Just(10), Just(u64::MAX)], prop_oneof![Just(0u64), Just(10), Just(u64::MAX)])
+        (
+            0u8..4,
+            prop_oneof![Just(0u64), Just(10), Just(u64::MAX)],
+            prop_oneof![Just(0u64), Just(10), Just(u64::MAX)]
+        )
             .prop_map(|(r, s, h)| Op::Rlimit(r, s, h)),
         id().prop_map(Op::Uid),
         id().prop_map(Op::Gid),
@@ -81,7 +85,12 @@ fn apply(cmd: Command, op: &Op) -> Command {
         Op::EnvPassCommon => cmd.env_pass_common(),
         Op::Umask(m) => cmd.umask(*m),
         Op::Rlimit(r, s, h) => {
-            let r = [Resource::Nofile, Resource::Core, Resource::Stack, Resource::Cpu][*r as usize];
+            let r = [
+                Resource::Nofile,
+                Resource::Core,
+                Resource::Stack,
+                Resource::Cpu,
+            ][*r as usize];
             cmd.rlimit(r, *s, *h)
         }
         Op::Uid(u) => cmd.uid(*u),

@@ -34,9 +34,9 @@ enum Kind {
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         4 => prop_oneof![
-            1 => (0 as RawFd..3),
-            3 => (3 as RawFd..7),
-            8 => (BASE..BASE + SLOTS as RawFd),
+            1 => 0 as RawFd..3,
+            3 => 3 as RawFd..7,
+            8 => BASE..BASE + SLOTS as RawFd,
         ].prop_map(Kind::Map),
         1 => Just(Kind::Pass),
         1 => Just(Kind::Shared),
@@ -145,7 +145,11 @@ fn report_of_prepared(p: &safespawn::Prepared) -> common::Report {
     use std::io::Read;
     let mut child = p.spawn().unwrap();
     let mut out = String::new();
-    child.take_stdout().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .take_stdout()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert!(child.wait().unwrap().success());
     common::Report::parse(&out)
 }

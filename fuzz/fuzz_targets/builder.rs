@@ -148,7 +148,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 cmd.env_clear()
             }
             9 => {
-                let name: &str = *u.choose(&["PATH", "HOME", "SAFESPAWN_FUZZ_UNSET", "A=B", ""])?;
+                let name: &str = u.choose(&["PATH", "HOME", "SAFESPAWN_FUZZ_UNSET", "A=B", ""])?;
                 m.env_explicit = true;
                 if let Some(v) = std::env::var_os(name) {
                     m.set(name.as_bytes().to_vec(), v.as_bytes().to_vec());
@@ -161,7 +161,12 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 cmd.umask(mode)
             }
             11 => {
-                let r = *u.choose(&[Resource::Nofile, Resource::Core, Resource::Cpu, Resource::Fsize])?;
+                let r = *u.choose(&[
+                    Resource::Nofile,
+                    Resource::Core,
+                    Resource::Cpu,
+                    Resource::Fsize,
+                ])?;
                 let soft = *u.choose(&[0u64, 1, 4096, u64::MAX])?;
                 let hard = *u.choose(&[0u64, 1, 4096, u64::MAX])?;
                 if soft > hard {
@@ -285,7 +290,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = shared();
     let _ = run(&mut Unstructured::new(data));
     // Every 4096 runs: no fd leaked by a command, built or not.
-    if RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4096 == 0 {
+    if RUNS
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(4096)
+    {
         let open = std::fs::read_dir("/proc/self/fd").unwrap().count();
         let base = *BASELINE.get_or_init(|| open);
         assert!(open <= base + 2, "fd leak: {open} open, {base} at start");

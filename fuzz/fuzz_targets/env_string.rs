@@ -24,8 +24,14 @@ fuzz_target!(|data: &[u8]| {
     match cmd.build() {
         Ok(_) => assert!(valid, "accepted an invalid env string {data:?}"),
         Err(Error::Build { item, problem }) => {
-            assert!(!valid, "refused a valid env string {data:?}: {item}: {problem}");
-            assert!(item.starts_with("environment"), "item {item:?} does not name the variable");
+            assert!(
+                !valid,
+                "refused a valid env string {data:?}: {item}: {problem}"
+            );
+            assert!(
+                item.starts_with("environment"),
+                "item {item:?} does not name the variable"
+            );
         }
         Err(other) => panic!("not a build error: {other}"),
     }

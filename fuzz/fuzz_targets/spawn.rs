@@ -85,7 +85,11 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         argv.push(a);
     }
     for _ in 0..u.int_in_range(0..=4)? {
-        let k: Vec<u8> = bytes(u)?.iter().copied().filter(|&c| c != 0 && c != b'=').collect();
+        let k: Vec<u8> = bytes(u)?
+            .iter()
+            .copied()
+            .filter(|&c| c != 0 && c != b'=')
+            .collect();
         let v = no_nul(bytes(u)?);
         if k.is_empty() {
             continue;
@@ -121,14 +125,21 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         }
         Err(Error::Build { item, .. }) => {
             assert!(collides, "refused a valid plan: {item}");
-            assert!(item.contains("fd"), "the error does not name the fd: {item}");
+            assert!(
+                item.contains("fd"),
+                "the error does not name the fd: {item}"
+            );
             return Ok(());
         }
         Err(e) => panic!("unexpected error {e}"),
     };
     let mut child = prepared.spawn().expect("spawn");
     let mut out = String::new();
-    child.take_stdout().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .take_stdout()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let fin = child.wait().unwrap();
     assert!(fin.success(), "helper failed: {:?}", fin.status());
     drop(prepared);
@@ -137,7 +148,9 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let mut got_env = BTreeMap::new();
     let mut got_fds: BTreeMap<RawFd, Vec<u8>> = BTreeMap::new();
     for line in out.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         match k {
             "arg" => got_args.push(unesc(v)),
             "env" => {
@@ -157,7 +170,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let numbers: Vec<RawFd> = got_fds.keys().copied().collect();
     let mut expected: Vec<RawFd> = vec![0, 1, 2];
     expected.extend(want.keys());
-    assert_eq!(numbers, expected, "fd table differs (sources {owned_numbers:?})");
+    assert_eq!(
+        numbers, expected,
+        "fd table differs (sources {owned_numbers:?})"
+    );
     assert_eq!(got_fds[&0], b"/dev/null");
     assert!(got_fds[&1].starts_with(b"pipe:"));
     assert_eq!(got_fds[&2], b"/dev/null");
@@ -175,16 +191,29 @@ fuzz_target!(|data: &[u8]| {
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     static BASELINE: OnceLock<usize> = OnceLock::new();
     let _ = run(&mut Unstructured::new(data));
-    if RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 256 == 0 {
+    if RUNS
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .is_multiple_of(256)
+    {
         let open = std::fs::read_dir("/proc/self/fd").unwrap().count();
         let base = *BASELINE.get_or_init(|| open);
         assert!(open <= base + 2, "fd leak: {open} open, {base} at start");
         // No zombie: every child was reaped.
         let me = std::process::id().to_string();
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-            let f: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
-            assert!(!(f.first() == Some(&"Z") && f.get(1) == Some(&me.as_str())), "zombie child");
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            let f: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            assert!(
+                !(f.first() == Some(&"Z") && f.get(1) == Some(&me.as_str())),
+                "zombie child"
+            );
         }
     }
 });

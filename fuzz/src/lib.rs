@@ -92,7 +92,11 @@ pub fn shell_words(line: &str) -> Result<Vec<Word>, String> {
                         return Err("unquoted ~ at word start".into());
                     }
                     if prefix_is_name
-                        && !(if word.is_empty() { is_name_start(c) } else { is_name_byte(c) })
+                        && !(if word.is_empty() {
+                            is_name_start(c)
+                        } else {
+                            is_name_byte(c)
+                        })
                     {
                         prefix_is_name = false;
                     }
@@ -226,19 +230,36 @@ mod tests {
     use super::*;
 
     fn words(s: &str) -> Vec<Vec<u8>> {
-        shell_words(s).unwrap().into_iter().map(|w| w.bytes).collect()
+        shell_words(s)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.bytes)
+            .collect()
     }
 
     #[test]
     fn parses_the_quoting_forms() {
-        assert_eq!(words("a 'b c' ''"), vec![b"a".to_vec(), b"b c".to_vec(), vec![]]);
+        assert_eq!(
+            words("a 'b c' ''"),
+            vec![b"a".to_vec(), b"b c".to_vec(), vec![]]
+        );
         assert_eq!(words("'it'\\''s'"), vec![b"it's".to_vec()]);
         assert_eq!(words("a\"$(printf '\\377')\"b"), vec![b"a\xffb".to_vec()]);
     }
 
     #[test]
     fn refuses_what_a_shell_interprets() {
-        for bad in ["$HOME", "a*", "a;b", "`x`", "a|b", "'open", "\"$(ls)\"", "~root", "a\tb"] {
+        for bad in [
+            "$HOME",
+            "a*",
+            "a;b",
+            "`x`",
+            "a|b",
+            "'open",
+            "\"$(ls)\"",
+            "~root",
+            "a\tb",
+        ] {
             assert!(shell_words(bad).is_err(), "{bad}");
         }
     }

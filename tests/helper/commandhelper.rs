@@ -59,7 +59,9 @@ fn write_fds(out: &mut impl Write) -> std::io::Result<()> {
     let mut fds: Vec<(i32, Vec<u8>)> = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
         let entry = entry?;
-        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         let target = std::fs::read_link(entry.path())
             .map(|p| p.into_os_string().into_vec())
             .unwrap_or_default();
@@ -77,7 +79,11 @@ fn write_fds(out: &mut impl Write) -> std::io::Result<()> {
 
 fn report(out: &mut impl Write) -> std::io::Result<()> {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let skip = if args.get(1).is_some_and(|a| a.as_bytes().starts_with(b"::")) { 2 } else { 1 };
+    let skip = if args.get(1).is_some_and(|a| a.as_bytes().starts_with(b"::")) {
+        2
+    } else {
+        1
+    };
     let args = &args[skip.min(args.len())..];
     writeln!(out, "argc={}", args.len())?;
     for a in args {
@@ -96,7 +102,9 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "env={}", esc(&e))?;
     }
     write_fds(out)?;
-    let cwd = std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.into_os_string().into_vec())
+        .unwrap_or_default();
     writeln!(out, "cwd={}", esc(&cwd))?;
     let status = std::fs::read_to_string("/proc/self/status")?;
     let stat = std::fs::read_to_string("/proc/self/stat")?;
@@ -162,9 +170,10 @@ fn copy(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<u64> {
 fn main() {
     let first = std::env::args_os().nth(1);
     let actions: Vec<String> = match &first {
-        Some(a) if a.as_bytes().starts_with(b"::") => {
-            String::from_utf8_lossy(&a.as_bytes()[2..]).split(',').map(str::to_owned).collect()
-        }
+        Some(a) if a.as_bytes().starts_with(b"::") => String::from_utf8_lossy(&a.as_bytes()[2..])
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
         _ => vec!["report".to_owned()],
     };
     let mut stdout = std::io::stdout().lock();

@@ -298,7 +298,8 @@ struct Merged<'a> {
 
 impl Merged<'_> {
     fn contains(&self, fd: RawFd) -> bool {
-        self.a.binary_search(&fd).is_ok() || self.b.contains(&fd)
+        // -1 stands for "no pause pipe": never a kept fd.
+        fd >= 0 && (self.a.binary_search(&fd).is_ok() || self.b.contains(&fd))
     }
 
     /// Calls `f` for each kept fd in increasing order (duplicates possible).

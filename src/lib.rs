@@ -64,7 +64,7 @@
 //!     child.wait()?.check()?;
 //! }
 //! // The command line as a shell would need it.
-//! assert_eq!(prepared.to_string(), "printf '%s-%s\\n' 'a b' ''");
+//! assert_eq!(prepared.to_string(), "printf '%s-%s\n' 'a b' ''");
 //! # Ok::<(), safespawn::Error>(())
 //! ```
 //!

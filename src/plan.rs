@@ -528,6 +528,23 @@ impl Config {
                 },
             ));
         }
+        // -1 is not an id: to the kernel it means "leave unchanged", and
+        // rustix's constructors assert against it.
+        let invalid = |what: &str, id: u32| {
+            Error::build(
+                format!("{what} {id}"),
+                "is -1 as a signed id, which the kernel reads as \"unchanged\"",
+            )
+        };
+        if let Some(uid) = self.uid.filter(|&u| u == u32::MAX) {
+            return Err(invalid("uid", uid));
+        }
+        if let Some(gid) = self.gid.filter(|&g| g == u32::MAX) {
+            return Err(invalid("gid", gid));
+        }
+        if let Some(&g) = self.groups.iter().flatten().find(|&&g| g == u32::MAX) {
+            return Err(invalid("supplementary group", g));
+        }
         // A uid or gid change without explicit groups clears the
         // supplementary groups (CPython's CVE-2023-6507).
         let groups = match &self.groups {

@@ -68,6 +68,7 @@ fn quote_bytes(word: &[u8], force: bool, out: &mut impl Write) -> fmt::Result {
     if let Ok(s) = std::str::from_utf8(rest) {
         return quote_str(s, force, out);
     }
+    let mut force = force;
     // Mixed: quote the valid runs, spell out the invalid bytes.
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {
@@ -80,6 +81,7 @@ fn quote_bytes(word: &[u8], force: bool, out: &mut impl Write) -> fmt::Result {
                 if let Ok(s) = std::str::from_utf8(valid) {
                     quote_nonempty(s, force, out)?;
                 }
+                force = false;
                 let bad = e.error_len().unwrap_or(after.len());
                 for b in &after[..bad] {
                     write!(out, "\"$(printf '\\{b:03o}')\"")?;
@@ -139,6 +141,13 @@ fn write_env(key: &OsStr, value: &OsStr, out: &mut impl Write) -> fmt::Result {
 }
 
 /// Writes `env... argv...` as one shell-quoted line.
+///
+/// A variable whose name is a shell name is written `NAME=value` with only
+/// the value quoted, so a shell reads it as an assignment. Any other name
+/// (`A-B`, `a b`, bytes that are not UTF-8) cannot be assigned by a shell at
+/// all; the whole `name=value` word is then quoted like an argument, so at
+/// least its bytes read back exactly. The program word is quoted when it
+/// would otherwise read as an assignment (`A=b`).
 pub(crate) fn write_line<'a>(
     env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
     argv: impl IntoIterator<Item = &'a OsStr>,
@@ -375,5 +384,42 @@ mod tests {
         let mut s = String::new();
         write_multiline([], &argv, &mut s).unwrap();
         assert_eq!(s, "ls \\\na \\\n'b c'");
+    }
+
+    fn line_bytes(env: &[(&[u8], &[u8])], argv: &[&[u8]]) -> String {
+        let mut s = String::new();
+        write_line(
+            env.iter()
+                .map(|(k, v)| (OsStr::from_bytes(k), OsStr::from_bytes(v))),
+            argv.iter().map(|a| OsStr::from_bytes(a)),
+            &mut s,
+        )
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn names_a_shell_cannot_assign_are_quoted_whole() {
+        // Found by the `builder` and `env_string` fuzz targets: such names
+        // were written raw, so the line split differently or lost bytes.
+        assert_eq!(line_bytes(&[(b"a b", b"1")], &[b"p"]), "'a b=1' p");
+        assert_eq!(line_bytes(&[(b"!\n", b"")], &[b"p"]), "'!\n=' p");
+        assert_eq!(
+            line_bytes(&[(b"\xff", b"v")], &[b"p"]),
+            "\"$(printf '\\377')\"=v p"
+        );
+        assert_eq!(line_bytes(&[(b"A-B", b"x")], &[b"p"]), "'A-B=x' p");
+    }
+
+    #[test]
+    fn a_program_word_that_reads_as_an_assignment_is_quoted() {
+        assert_eq!(line_bytes(&[], &[b"A=b", b"C=d"]), "'A=b' C=d");
+        assert_eq!(
+            line_bytes(&[(b"X", b"1")], &[b"A=\xff"]),
+            "X=1 'A='\"$(printf '\\377')\""
+        );
+        // Any `=` in the command word is quoted: never read as an assignment.
+        assert_eq!(line_bytes(&[], &[b"/bin/A=b"]), "'/bin/A=b'");
+        assert_eq!(line_bytes(&[], &[b"1A=b"]), "'1A=b'");
     }
 }

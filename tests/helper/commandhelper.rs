@@ -8,6 +8,7 @@
 //!
 //! Actions:
 //! * `report`: print the report (below) on stdout;
+//! * `fds`: print only the report's `fd` lines (cheap, for mass spawns);
 //! * `echo`: copy stdin to stdout; `echo-err`: copy stdin to stderr;
 //! * `echo-both`: copy stdin to stdout, then the same bytes to stderr;
 //! * `tee`: copy stdin to stdout and to stderr chunk by chunk while reading
@@ -55,6 +56,29 @@ fn status_field(status: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The `fd=N target` lines: every open fd but the directory being read.
+fn write_fds(out: &mut impl Write) -> std::io::Result<()> {
+    let mut fds: Vec<(i32, Vec<u8>)> = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let target = std::fs::read_link(entry.path())
+            .map(|p| p.into_os_string().into_vec())
+            .unwrap_or_default();
+        fds.push((n, target));
+    }
+    // The directory being read shows up as one more fd: leave it out.
+    let me = format!("/proc/{}/fd", std::process::id());
+    fds.retain(|(_, t)| t != me.as_bytes());
+    fds.sort();
+    for (n, t) in fds {
+        writeln!(out, "fd={n} {}", esc(&t))?;
+    }
+    Ok(())
+}
+
 fn report(out: &mut impl Write) -> std::io::Result<()> {
     let args: Vec<OsString> = std::env::args_os().collect();
     let skip = if args.get(1).is_some_and(|a| a.as_bytes().starts_with(b"::")) {
@@ -79,24 +103,7 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
     for e in env {
         writeln!(out, "env={}", esc(&e))?;
     }
-    let mut fds: Vec<(i32, Vec<u8>)> = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let entry = entry?;
-        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let target = std::fs::read_link(entry.path())
-            .map(|p| p.into_os_string().into_vec())
-            .unwrap_or_default();
-        fds.push((n, target));
-    }
-    // The directory being read shows up as one more fd: leave it out.
-    let me = format!("/proc/{}/fd", std::process::id());
-    fds.retain(|(_, t)| t != me.as_bytes());
-    fds.sort();
-    for (n, t) in fds {
-        writeln!(out, "fd={n} {}", esc(&t))?;
-    }
+    write_fds(out)?;
     let cwd = std::env::current_dir()
         .map(|p| p.into_os_string().into_vec())
         .unwrap_or_default();
@@ -179,6 +186,12 @@ fn main() {
                 "report" => {
                     let mut buf = Vec::new();
                     report(&mut buf)?;
+                    stdout.write_all(&buf)?;
+                    stdout.flush()
+                }
+                "fds" => {
+                    let mut buf = Vec::new();
+                    write_fds(&mut buf)?;
                     stdout.write_all(&buf)?;
                     stdout.flush()
                 }

@@ -179,7 +179,7 @@ fn privileges_and_daemons_run_without_allocating() {
         return;
     }
     use safespawn::{Capability, Resource, Signal};
-    let st = helper("exit=0")
+    let st = common::helper_for_any_user("exit=0")
         .umask(0)
         .rlimit(Resource::Nofile, 256, 512)
         .uid(65534)

@@ -278,7 +278,7 @@ fn daemon_privileges_apply_to_the_daemon() {
     }
     let dir = temp_dir("privs");
     let out = dir.join("report");
-    let d = helper("report")
+    let d = common::helper_for_any_user("report")
         .stdout(File::create(&out).unwrap())
         .uid(65534)
         .gid(65534)

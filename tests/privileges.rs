@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{helper, is_root, report_of, Report};
+use common::{helper_for_any_user, is_root, report_of, Report};
 use rustix::thread::CapabilitySet;
 use safespawn::{Capability, Error, Resource, Signal, Stage};
 
@@ -28,13 +28,13 @@ fn clear_caps_empties_all_five_sets() {
     if !root("clear_caps_empties_all_five_sets") {
         return;
     }
-    let before = report_of(helper("report"));
+    let before = report_of(helper_for_any_user("report"));
     assert_ne!(
         caps(&before, "capbnd"),
         0,
         "the control child has a bounding set"
     );
-    let r = report_of(helper("report").clear_caps());
+    let r = report_of(helper_for_any_user("report").clear_caps());
     for set in CAP_SETS {
         assert_eq!(caps(&r, set), 0, "{set} after clear_caps");
     }
@@ -47,7 +47,7 @@ fn allow_cap_under_another_uid_keeps_exactly_that_capability() {
     }
     let bit = 1u64 << Capability::NetBindService as u8;
     let r = report_of(
-        helper("report")
+        helper_for_any_user("report")
             .uid(65534)
             .gid(65534)
             .allow_cap(Capability::NetBindService),
@@ -58,7 +58,7 @@ fn allow_cap_under_another_uid_keeps_exactly_that_capability() {
     assert_eq!(caps(&r, "capprm"), bit, "CapPrm");
     assert_eq!(caps(&r, "capbnd"), bit, "CapBnd");
     // Without allow_cap the uid change leaves nothing.
-    let r = report_of(helper("report").uid(65534).gid(65534));
+    let r = report_of(helper_for_any_user("report").uid(65534).gid(65534));
     assert_eq!(caps(&r, "capeff"), 0);
     assert_eq!(caps(&r, "capamb"), 0);
 }
@@ -69,7 +69,7 @@ fn allow_cap_as_root_keeps_only_that_capability() {
         return;
     }
     let bit = 1u64 << Capability::NetBindService as u8;
-    let r = report_of(helper("report").allow_cap(Capability::NetBindService));
+    let r = report_of(helper_for_any_user("report").allow_cap(Capability::NetBindService));
     assert_eq!(r.field("uid"), "0 0 0 0");
     for set in ["capprm", "capeff", "capbnd", "capamb"] {
         assert_eq!(caps(&r, set), bit, "{set}");
@@ -91,7 +91,12 @@ fn uid_gid_groups_exactly_as_asked() {
     if !root("uid_gid_groups_exactly_as_asked") {
         return;
     }
-    let r = report_of(helper("report").uid(65534).gid(65533).groups(&[65532, 100]));
+    let r = report_of(
+        helper_for_any_user("report")
+            .uid(65534)
+            .gid(65533)
+            .groups(&[65532, 100]),
+    );
     assert_eq!(r.field("uid"), "65534 65534 65534 65534");
     assert_eq!(r.field("gid"), "65533 65533 65533 65533");
     assert_eq!(groups_of(&r), vec![100, 65532]);
@@ -108,17 +113,17 @@ fn uid_change_without_groups_clears_supplementary_groups() {
     }
     std::thread::spawn(|| {
         rustix::thread::set_thread_groups(&[rustix::fs::Gid::from_raw(4242)]).unwrap();
-        let control = report_of(helper("report"));
+        let control = report_of(helper_for_any_user("report"));
         assert_eq!(
             groups_of(&control),
             vec![4242],
             "the spawning thread's groups"
         );
-        let r = report_of(helper("report").uid(65534).gid(65534));
+        let r = report_of(helper_for_any_user("report").uid(65534).gid(65534));
         assert_eq!(r.field("uid"), "65534 65534 65534 65534");
         assert_eq!(r.field("gid"), "65534 65534 65534 65534");
         assert_eq!(r.field("groups"), "", "supplementary groups must be empty");
-        let r = report_of(helper("report").gid(65534));
+        let r = report_of(helper_for_any_user("report").gid(65534));
         assert_eq!(r.field("groups"), "", "a gid change alone clears them too");
     })
     .join()
@@ -127,18 +132,21 @@ fn uid_change_without_groups_clears_supplementary_groups() {
 
 #[test]
 fn umask_0002_and_0() {
-    let control = report_of(helper("report").umask(0o022));
+    let control = report_of(helper_for_any_user("report").umask(0o022));
     assert_eq!(control.field("umask"), "0022");
     assert_eq!(
-        report_of(helper("report").umask(0o002)).field("umask"),
+        report_of(helper_for_any_user("report").umask(0o002)).field("umask"),
         "0002"
     );
-    assert_eq!(report_of(helper("report").umask(0)).field("umask"), "0000");
+    assert_eq!(
+        report_of(helper_for_any_user("report").umask(0)).field("umask"),
+        "0000"
+    );
 }
 
 #[test]
 fn rlimit_nofile_256_512() {
-    let r = report_of(helper("report").rlimit(Resource::Nofile, 256, 512));
+    let r = report_of(helper_for_any_user("report").rlimit(Resource::Nofile, 256, 512));
     assert_eq!(
         r.rlimits.get("Max_open_files"),
         Some(&("256".to_string(), "512".to_string()))
@@ -147,16 +155,19 @@ fn rlimit_nofile_256_512() {
 
 #[test]
 fn no_new_privs_is_set() {
-    assert_eq!(report_of(helper("report")).field("nonewprivs"), "0");
     assert_eq!(
-        report_of(helper("report").no_new_privs()).field("nonewprivs"),
+        report_of(helper_for_any_user("report")).field("nonewprivs"),
+        "0"
+    );
+    assert_eq!(
+        report_of(helper_for_any_user("report").no_new_privs()).field("nonewprivs"),
         "1"
     );
 }
 
 #[test]
 fn new_session_makes_the_child_session_and_group_leader() {
-    let r = report_of(helper("report").new_session());
+    let r = report_of(helper_for_any_user("report").new_session());
     assert_eq!(r.field("sid"), r.field("pid"));
     assert_eq!(r.field("pgid"), r.field("pid"));
 }
@@ -168,21 +179,24 @@ fn process_group_zero_makes_the_child_group_leader_in_our_session() {
         .as_raw_nonzero()
         .get()
         .to_string();
-    let control = report_of(helper("report"));
+    let control = report_of(helper_for_any_user("report"));
     assert_ne!(control.field("pgid"), control.field("pid"));
-    let r = report_of(helper("report").process_group(0));
+    let r = report_of(helper_for_any_user("report").process_group(0));
     assert_eq!(r.field("pgid"), r.field("pid"));
     assert_eq!(r.field("sid"), ours);
 }
 
 #[test]
 fn bad_process_group_requests_are_build_errors() {
-    let e = helper("report").process_group(-3).build().unwrap_err();
+    let e = helper_for_any_user("report")
+        .process_group(-3)
+        .build()
+        .unwrap_err();
     assert!(
         matches!(&e, Error::Build { item, .. } if item == "process_group -3"),
         "{e}"
     );
-    let e = helper("report")
+    let e = helper_for_any_user("report")
         .new_session()
         .process_group(0)
         .build()
@@ -198,7 +212,7 @@ fn bad_process_group_requests_are_build_errors() {
 #[test]
 fn parent_death_signal_fires_when_the_spawning_thread_exits() {
     let detached = std::thread::spawn(|| {
-        helper("sleep=20")
+        helper_for_any_user("sleep=20")
             .parent_death_signal(Signal::USR2)
             .spawn()
             .unwrap()
@@ -231,20 +245,20 @@ fn privilege_failures_are_reported_with_stage_and_errno() {
             .remove(CapabilitySet::SETUID | CapabilitySet::SETPCAP);
         rustix::thread::set_capabilities(None, sets).unwrap();
 
-        match helper("report").uid(65534).gid(65534).status() {
+        match helper_for_any_user("report").uid(65534).gid(65534).status() {
             Err(Error::Spawn { stage, errno, .. }) => {
                 assert_eq!((stage, errno), (Stage::Uid, rustix::io::Errno::PERM))
             }
             other => panic!("setuid without CAP_SETUID: {other:?}"),
         }
-        match helper("report").clear_caps().status() {
+        match helper_for_any_user("report").clear_caps().status() {
             Err(Error::Spawn { stage, errno, .. }) => {
                 assert_eq!((stage, errno), (Stage::Caps, rustix::io::Errno::PERM))
             }
             other => panic!("bounding-set drop without CAP_SETPCAP: {other:?}"),
         }
         // The gid change alone still works: CAP_SETGID was kept.
-        let r = report_of(helper("report").gid(65534));
+        let r = report_of(helper_for_any_user("report").gid(65534));
         assert_eq!(r.field("gid"), "65534 65534 65534 65534");
     })
     .join()
@@ -267,7 +281,7 @@ fn raising_a_hard_rlimit_without_privilege_is_reported() {
             eprintln!("skipping: RLIMIT_NOFILE is unlimited here, nothing to raise");
             return;
         }
-        match helper("report")
+        match helper_for_any_user("report")
             .rlimit(Resource::Nofile, 16, hard + 1)
             .status()
         {

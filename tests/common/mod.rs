@@ -14,6 +14,28 @@ pub fn helper(actions: &str) -> Command<Direct> {
     Command::new(HELPER).arg(format!("::{actions}"))
 }
 
+/// A copy of the helper that every user can run. Tests that drop to another
+/// uid cannot count on the build directory being reachable by that uid (a
+/// checkout under a private 0700 directory, say); `/tmp` always is.
+pub fn helper_path_for_any_user() -> &'static std::path::Path {
+    use std::os::unix::fs::PermissionsExt;
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("safespawn-helper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join("safespawn-testhelper");
+        std::fs::copy(HELPER, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    })
+}
+
+/// Like [`helper`], for commands that run under another uid.
+pub fn helper_for_any_user(actions: &str) -> Command<Direct> {
+    Command::new(helper_path_for_any_user()).arg(format!("::{actions}"))
+}
+
 /// Undoes the helper's `%XX` escaping.
 pub fn unesc(s: &str) -> Vec<u8> {
     let b = s.as_bytes();

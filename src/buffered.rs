@@ -466,6 +466,9 @@ enum Role<'d> {
 
 /// The per-spawn pipes: the parent's ends (with their roles) and the raw
 /// child ends handed to `spawn` as the dynamic fds.
+/// The pipe buffer size asked for (the default is 64 KiB).
+const PIPE_SIZE: usize = 1 << 20;
+
 struct Pipes<'d> {
     streams: Vec<Stream<'d>>,
     /// Indexed by `Src::Dynamic` slot; -1 where there is no pipe.
@@ -518,6 +521,10 @@ impl<'d> Pipes<'d> {
         child: OwnedFd,
         role: Role<'d>,
     ) -> Result<(), Error> {
+        // Bulk transfers ping-pong between two processes one pipe buffer at
+        // a time; a larger buffer means fewer wake-ups. Best effort: the
+        // kernel caps it (/proc/sys/fs/pipe-max-size) and may refuse.
+        let _ = rustix::pipe::fcntl_setpipe_size(&parent, PIPE_SIZE);
         // Only the parent's end: the child's must block as usual.
         rustix::io::ioctl_fionbio(&parent, true)
             .map_err(|e| Error::io("making a pipe non-blocking", e))?;

@@ -111,7 +111,7 @@ proptest! {
             Err(e) => prop_assert!(false, "unexpected error {e}"),
             Ok(prepared) => {
                 prop_assert!(!collides, "colliding plan {plan:?} accepted");
-                let r = report_of_prepared(&prepared);
+                let r = common::report_from(&prepared);
                 let mut expected: Vec<(RawFd, String)> = vec![
                     (0, "/dev/null".into()),
                     (1, "PIPE".into()),
@@ -140,20 +140,6 @@ proptest! {
     }
 }
 
-/// Runs a prepared helper whose stdout is a pipe and parses its report.
-fn report_of_prepared(p: &safespawn::Prepared) -> common::Report {
-    use std::io::Read;
-    let mut child = p.spawn().unwrap();
-    let mut out = String::new();
-    child
-        .take_stdout()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    common::Report::parse(&out)
-}
-
 /// Explicit swap and chain, and a check that the random plans above were
 /// not all collisions.
 #[test]
@@ -168,7 +154,7 @@ fn swap_and_chain() {
         .map_fd(open_at(&paths[2], 102), 103)
         .map_fd(open_at(&paths[3], 103), 104)
         .pass_fd(open_at(&paths[4], 105));
-    let r = report_of_prepared(&cmd.build().unwrap());
+    let r = common::report_from(&cmd.build().unwrap());
     let t = |n: RawFd| r.fds.get(&n).cloned().unwrap_or_default();
     assert_eq!(t(101), paths[0].display().to_string());
     assert_eq!(t(100), paths[1].display().to_string());

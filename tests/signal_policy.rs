@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::io::Read;
-
 use common::{helper, report_of, Report};
 use safespawn::{Command, Stdio};
 
@@ -46,15 +44,14 @@ fn has(mask: &str, sig: libc::c_int) -> bool {
 /// installs no handler and ignores nothing itself (unlike the Rust helper,
 /// whose runtime ignores SIGPIPE and handles SIGSEGV/SIGBUS).
 fn masks_of(cmd: Command) -> (u64, u64, u64) {
-    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn cat");
-    let mut out = String::new();
-    child
-        .take_stdout()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let r = Report::parse(&out.replace(":\t", "="));
+    masks_in(&common::output_of(
+        cmd.stdout(Stdio::piped()).spawn().expect("spawn cat"),
+    ))
+}
+
+/// SigCgt, SigIgn and SigBlk from /proc/self/status text.
+fn masks_in(status: &str) -> (u64, u64, u64) {
+    let r = Report::parse(&status.replace(":\t", "="));
     let hex = |k: &str| u64::from_str_radix(r.field(k), 16).expect(k);
     (hex("SigCgt"), hex("SigIgn"), hex("SigBlk"))
 }
@@ -70,17 +67,7 @@ fn masks_paused(cmd: Command) -> (u64, u64, u64) {
         .stdout(Stdio::piped())
         .spawn_paused()
         .expect("spawn_paused");
-    let mut child = paused.resume().expect("resume");
-    let mut out = String::new();
-    child
-        .take_stdout()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let r = Report::parse(&out.replace(":\t", "="));
-    let hex = |k: &str| u64::from_str_radix(r.field(k), 16).expect(k);
-    (hex("SigCgt"), hex("SigIgn"), hex("SigBlk"))
+    masks_in(&common::output_of(paused.resume().expect("resume")))
 }
 
 #[test]

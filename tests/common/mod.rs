@@ -124,16 +124,22 @@ pub fn report_of(cmd: Command<Direct>) -> Report {
 
 /// Spawns `prepared` (whose stdout must be piped) and parses the report.
 pub fn report_from(prepared: &Prepared<Direct>) -> Report {
-    let mut child = prepared.spawn().expect("spawn helper");
+    let child = prepared.spawn().expect("spawn helper");
+    Report::parse(&output_of(child))
+}
+
+/// Reads a child's piped stdout to the end, waits for it, checks that it
+/// succeeded, and returns what it wrote.
+pub fn output_of(mut child: safespawn::Running) -> String {
     let mut out = String::new();
     child
         .take_stdout()
-        .unwrap()
+        .expect("stdout is piped")
         .read_to_string(&mut out)
         .unwrap();
     let fin = child.wait().unwrap();
-    assert!(fin.success(), "helper failed: {:?}\n{out}", fin.status());
-    Report::parse(&out)
+    assert!(fin.success(), "child failed: {:?}\n{out}", fin.status());
+    out
 }
 
 /// This process's zombie children (state Z), by scanning /proc.

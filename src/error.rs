@@ -122,13 +122,10 @@ impl Error {
 
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
-        let kind = match &err {
-            Error::Io(_) => {
-                let Error::Io(e) = err else { unreachable!() };
-                return e;
-            }
+        let kind = match err {
+            Error::Io(e) => return e,
             Error::Build { .. } => io::ErrorKind::InvalidInput,
-            Error::Spawn { errno, .. } => io::Error::from(*errno).kind(),
+            Error::Spawn { errno, .. } => io::Error::from(errno).kind(),
             Error::Exit { .. } => io::ErrorKind::Other,
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
         };

@@ -244,9 +244,14 @@ impl<M: Mode> Prepared<M> {
     /// [`Command::write_arg_log`].
     ///
     /// ```
+    /// use std::io::Read;
     /// let p = safespawn::Command::new("true").arg("a b").build()?;
-    /// let file = std::fs::File::create(std::env::temp_dir().join("safespawn-doc-arglog"))?;
-    /// p.write_arg_log(&file)?;
+    /// let (mut r, w) = std::io::pipe()?;
+    /// p.write_arg_log(&w)?;
+    /// drop(w);
+    /// let mut log = String::new();
+    /// r.read_to_string(&mut log)?;
+    /// assert_eq!(log, "true a b\n");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_arg_log(&self, fd: impl AsFd) -> Result<(), Error> {

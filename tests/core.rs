@@ -224,7 +224,7 @@ fn a_bare_name_is_resolved_on_path() {
     let prog = dir.join("only-here");
     std::fs::copy("/bin/true", &prog).unwrap();
     let st = Command::new("only-here")
-        .env("PATH", &dir)
+        .env("PATH", dir.path())
         .status()
         .unwrap();
     assert!(st.success());
@@ -232,7 +232,7 @@ fn a_bare_name_is_resolved_on_path() {
     let noexec = dir.join("noexec-prog");
     std::fs::write(&noexec, "#!/bin/sh\n").unwrap();
     let err = Command::new("noexec-prog")
-        .env("PATH", &dir)
+        .env("PATH", dir.path())
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("not executable"), "{err}");
@@ -254,14 +254,8 @@ fn e2big_is_a_build_error() {
     assert!(Command::new("true").arg(&ok).status().unwrap().success());
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "safespawn-test-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir() -> common::Scratch {
+    common::Scratch::new("core")
 }
 
 // ---------------------------------------------------------------- fds

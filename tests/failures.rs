@@ -12,19 +12,14 @@ mod common;
 
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 
 use common::{helper, is_root, zombie_children};
 use rustix::thread::CapabilitySet;
 use safespawn::{Command, Errno, Error, Resource, Stage};
 
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("safespawn-failures-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh scratch directory for one test, removed when dropped.
+fn scratch(name: &str) -> common::Scratch {
+    common::Scratch::new(name)
 }
 
 /// Spawns `cmd` and returns the stage and errno of the `Error::Spawn`.
@@ -114,14 +109,16 @@ fn too_long_a_program_path_is_exec_enametoolong() {
 
 #[test]
 fn missing_cwd_is_chdir_enoent() {
-    let dir = scratch("nocwd").join("missing");
+    let scratch_dir = scratch("nocwd");
+    let dir = scratch_dir.join("missing");
     let r = spawn_failure(helper("exit=0").current_dir(&dir));
     assert_eq!(r, (Stage::Chdir, libc::ENOENT));
 }
 
 #[test]
 fn cwd_not_a_directory_is_chdir_enotdir() {
-    let file = scratch("cwdfile").join("file");
+    let scratch_dir = scratch("cwdfile");
+    let file = scratch_dir.join("file");
     std::fs::write(&file, b"").unwrap();
     let r = spawn_failure(helper("exit=0").current_dir(&file));
     assert_eq!(r, (Stage::Chdir, libc::ENOTDIR));
@@ -141,7 +138,7 @@ fn cwd_forbidden_after_dropping_uid_is_chdir_eacces() {
         Command::new("/bin/true")
             .uid(65534)
             .gid(65534)
-            .current_dir(&dir),
+            .current_dir(dir.path()),
     );
     assert_eq!(r, (Stage::Chdir, libc::EACCES));
 }
@@ -312,7 +309,7 @@ fn unwritable_pidfile_is_pidfile_errors() {
         (Stage::Pidfile, libc::ENOENT)
     );
     assert_eq!(
-        daemon_failure(helper("exit=0").daemonize().pidfile(&dir)),
+        daemon_failure(helper("exit=0").daemonize().pidfile(dir.path())),
         (Stage::Pidfile, libc::EISDIR)
     );
 }

@@ -23,13 +23,14 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A file with a recognisable path, to map into children.
-fn marker(name: &str) -> (std::path::PathBuf, std::fs::File) {
-    let path =
-        std::env::temp_dir().join(format!("safespawn-hostile-{}-{name}", std::process::id()));
+/// A file with a recognisable path, to map into children, in a scratch
+/// directory that goes away with the returned `Scratch`.
+fn marker(name: &str) -> (common::Scratch, std::path::PathBuf, std::fs::File) {
+    let dir = common::Scratch::new(name);
+    let path = dir.join("marker");
     std::fs::write(&path, b"").unwrap();
     let file = std::fs::File::open(&path).unwrap();
-    (path, file)
+    (dir, path, file)
 }
 
 /// Opens `/dev/zero` without `O_CLOEXEC`: what careless code in another
@@ -50,7 +51,7 @@ const _: () = assert!(SPAWNS.is_multiple_of(SPAWN_THREADS));
 #[test]
 fn ten_thousand_spawns_with_fd_leaking_threads_get_exactly_the_planned_fds() {
     let _g = serial();
-    let (path, file) = marker("mass");
+    let (_dir, path, file) = marker("mass");
     let prepared = Arc::new(
         helper("fds")
             .map_fd(file, 7)
@@ -321,7 +322,7 @@ fn fd_table(r: &Report) -> Vec<(i32, String)> {
 #[test]
 fn close_range_fallback_closes_every_stray_fd() {
     let _g = serial();
-    let (path, file) = marker("walk");
+    let (_dir, path, file) = marker("walk");
     let stray: Vec<OwnedFd> = (0..40).map(|_| leaky_open()).collect();
     // A stray fd above everything planned, and one between the targets.
     let high = rustix::io::fcntl_dupfd_cloexec(&stray[0], 700).unwrap();

@@ -43,16 +43,18 @@ fn kind() -> impl Strategy<Value = Kind> {
     ]
 }
 
-fn files() -> Vec<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("safespawn-prop-fds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    (0..FILES)
+/// `FILES` distinct files, in a scratch directory that goes away with the
+/// returned `Scratch`.
+fn files() -> (common::Scratch, Vec<PathBuf>) {
+    let dir = common::Scratch::new("prop-fds");
+    let paths = (0..FILES)
         .map(|i| {
             let p = dir.join(format!("f{i}"));
             std::fs::write(&p, b"").unwrap();
             p
         })
-        .collect()
+        .collect();
+    (dir, paths)
 }
 
 /// Opens `path` at exactly `n`, not close-on-exec.
@@ -73,7 +75,7 @@ proptest! {
         ops in proptest::collection::vec((0..SLOTS, 0..FILES, kind()), 0..8)
     ) {
         let _g = FDS.lock().unwrap_or_else(|e| e.into_inner());
-        let paths = files();
+        let (_dir, paths) = files();
         let mut cmd = helper("report").stdout(Stdio::piped());
         let mut used = [false; SLOTS];
         let mut shared: Vec<OwnedFd> = Vec::new();
@@ -145,7 +147,7 @@ proptest! {
 #[test]
 fn swap_and_chain() {
     let _g = FDS.lock().unwrap_or_else(|e| e.into_inner());
-    let paths = files();
+    let (_dir, paths) = files();
     // 100 <-> 101 swap; 102 -> 103 -> 104 chain; 105 stays (pass_fd).
     let cmd = helper("report")
         .stdout(Stdio::piped())

@@ -16,19 +16,77 @@ pub fn helper(actions: &str) -> Command<Direct> {
 
 /// A copy of the helper that every user can run. Tests that drop to another
 /// uid cannot count on the build directory being reachable by that uid (a
-/// checkout under a private 0700 directory, say); `/tmp` always is.
+/// checkout under a private 0700 directory, say); `/tmp` always is. One copy
+/// per build of the helper (named after its size and modification time),
+/// shared by every test process and replaced atomically.
 pub fn helper_path_for_any_user() -> &'static std::path::Path {
     use std::os::unix::fs::PermissionsExt;
     static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("safespawn-helper-{}", std::process::id()));
+        let meta = std::fs::metadata(HELPER).unwrap();
+        let stamp = meta
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join("safespawn-testhelper");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = dir.join("safespawn-testhelper");
-        std::fs::copy(HELPER, &path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join(format!("helper-{}-{stamp}", meta.len()));
+        if !path.exists() {
+            let part = dir.join(format!("part-{}", std::process::id()));
+            std::fs::copy(HELPER, &part).unwrap();
+            std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&part, &path).unwrap();
+        }
         path
     })
+}
+
+/// A fresh directory for one test, removed with everything in it when the
+/// value is dropped.
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("safespawn-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Like [`helper`], for commands that run under another uid.

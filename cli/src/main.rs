@@ -7,6 +7,7 @@
 //! be executed; 127 when it was not found; 128+N when it died by signal N.
 
 mod exit;
+mod forward;
 mod parse;
 
 mod daemon;
@@ -40,7 +41,10 @@ Examples:
 
 Exit status: the program's; 124 on --timeout; 125 when set-up failed before
 exec; 126 when the program cannot be executed; 127 when it is not found;
-128+N when it was killed by signal N.";
+128+N when it was killed by signal N.
+
+Signals: TERM, INT, HUP, QUIT, USR1, USR2, ALRM and WINCH sent to safespawn
+are passed on to the program (as timeout(1) does).";
 
 /// Run PROGRAM with a controlled environment, privileges, limits and file
 /// descriptors. Every file descriptor but stdin, stdout, stderr and those
@@ -186,8 +190,28 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     if cli.daemonize {
         return daemonize(cmd, &cli);
     }
-    let cmd = with_stdio(cmd, &cli)?;
-    let status = cmd.build()?.status()?;
+    let prepared = with_stdio(cmd, &cli)?.build()?;
+    forward::block();
+    let mut child = prepared.spawn()?;
+    if let Err(e) = forward::start(child.pidfd(), !cli.new_session) {
+        return Err(Failure::setup(format!(
+            "starting the signal forwarder: {e}"
+        )));
+    }
+    let status = match cli.timeout {
+        None => child.wait()?.status(),
+        Some(timeout) => match child.wait_timeout(timeout)? {
+            Some(status) => status,
+            None => {
+                child.abort()?;
+                return Err(safespawn::Error::Timeout {
+                    command: prepared.to_string(),
+                    timeout,
+                }
+                .into());
+            }
+        },
+    };
     Ok(exit::code_of(status))
 }
 
@@ -244,9 +268,6 @@ fn configure(cli: &Cli) -> Result<Command, Failure> {
     }
     for &fd in &cli.pass_fd {
         cmd = cmd.pass_fd_shared(open_fd(fd)?);
-    }
-    if let Some(timeout) = cli.timeout {
-        cmd = cmd.timeout(timeout);
     }
     Ok(cmd)
 }

@@ -418,3 +418,25 @@ fn help_shows_examples() {
     assert!(out.contains("--env-clear"), "{out}");
     assert!(out.contains("128+N"), "{out}");
 }
+
+#[test]
+fn a_signal_sent_to_safespawn_reaches_the_program() {
+    // The program exits 7 on SIGTERM; without forwarding, safespawn would
+    // die of the signal and leave the program running.
+    let mut wrapper = std::process::Command::new(env!("CARGO_BIN_EXE_safespawn"))
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            // Bounded, so a broken forwarder fails the test (exit 3)
+            // instead of leaving a loop that holds the test's output open.
+            "trap 'exit 7' TERM; i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; exit 3",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = rustix::process::Pid::from_raw(wrapper.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = wrapper.wait().unwrap();
+    assert_eq!(status.code(), Some(7), "{status:?}");
+}

@@ -106,6 +106,28 @@
 //! # Ok::<(), safespawn::Error>(())
 //! ```
 //!
+//! # Buffered I/O
+//!
+//! [`Buffered`] mode feeds stdin from memory and captures stdout and stderr
+//! (separately, or interleaved in write order) through one deadlock-free
+//! poll loop; it only runs synchronously:
+//!
+//! ```
+//! let out = safespawn::Command::new("tr")
+//!     .args(["a-z", "A-Z"])
+//!     .input("hello\n")
+//!     .capture_stdout()
+//!     .run()?;
+//! assert_eq!(out.stdout, b"HELLO\n");
+//! # Ok::<(), safespawn::Error>(())
+//! ```
+//!
+//! # Testing code that runs commands
+//!
+//! [`dry_run::capture`] and [`dry_run::capture_with`] record the command
+//! lines your code would run and fake their outcomes, without starting
+//! anything: see the [`dry_run`] module.
+//!
 //! # Safety model
 //!
 //! The child runs between `clone`/`fork` and `exec`, where a multi-threaded

@@ -226,28 +226,7 @@ fn run_section(s: &Section, quick: bool) {
 
 /// Heap allocations of spawn, wait and abort of a `Prepared`: all must be 0.
 fn allocation_check(targets: &support::Targets) -> bool {
-    let p = methods::prepared(&targets.noop);
-    let sleeper = safespawn::Command::new("sleep")
-        .arg("10")
-        .build()
-        .expect("build sleep");
-    // Warm up: lazily initialised statics (the close_range probe and the
-    // like) belong to the first spawn of the process.
-    methods::safespawn_prepared(&p);
-    let mut child = None;
-    let spawn = support::allocations_in(|| child = Some(p.spawn().expect("spawn")));
-    let mut finished = None;
-    let wait =
-        support::allocations_in(|| finished = Some(child.take().unwrap().wait().expect("wait")));
-    assert!(finished.unwrap().success());
-    let running = sleeper.spawn().expect("spawn sleep");
-    let abort = support::allocations_in(|| {
-        running.abort().expect("abort");
-    });
-    let mut status = None;
-    let status_n = support::allocations_in(|| status = Some(p.status().expect("status")));
-    println!("heap allocations per spawn: {spawn}, per wait: {wait}, per abort: {abort}, per status(): {status_n}");
-    spawn == 0 && wait == 0 && abort == 0 && status_n == 0
+    support::spawn_path_allocations(targets) == [0; 4]
 }
 
 fn run_all(quick: bool) {

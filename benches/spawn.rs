@@ -115,25 +115,9 @@ fn open_fds(c: &mut Criterion) {
 /// be 0) before the timed groups.
 fn allocations(_: &mut Criterion) {
     let targets = support::Targets::new();
-    let p = methods::prepared(&targets.noop);
-    let sleeper = safespawn::Command::new("sleep")
-        .arg("10")
-        .build()
-        .expect("build sleep");
-    methods::safespawn_prepared(&p);
-    let mut child = None;
-    let spawn = support::allocations_in(|| child = Some(p.spawn().expect("spawn")));
-    let wait = support::allocations_in(|| {
-        assert!(child.take().unwrap().wait().expect("wait").success());
-    });
-    let running = sleeper.spawn().expect("spawn sleep");
-    let abort = support::allocations_in(|| {
-        running.abort().expect("abort");
-    });
-    println!("heap allocations per spawn: {spawn}, per wait: {wait}, per abort: {abort}");
     assert_eq!(
-        (spawn, wait, abort),
-        (0, 0, 0),
+        support::spawn_path_allocations(&targets),
+        [0; 4],
         "the spawn path must not allocate"
     );
 }

@@ -344,6 +344,35 @@ pub fn allocations_in(f: impl FnOnce()) -> u64 {
     ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
+/// Heap allocations of one spawn, wait, abort and `status()` of a
+/// `Prepared` (all must be 0), printed as one line. The first spawn of the
+/// process is a warm-up: lazily initialised statics (the close_range probe
+/// and the like) belong to it.
+pub fn spawn_path_allocations(targets: &Targets) -> [u64; 4] {
+    let p = methods::prepared(&targets.noop);
+    let sleeper = safespawn::Command::new("sleep")
+        .arg("10")
+        .build()
+        .expect("build sleep");
+    methods::safespawn_prepared(&p);
+    let mut child = None;
+    let spawn = allocations_in(|| child = Some(p.spawn().expect("spawn")));
+    let mut finished = None;
+    let wait = allocations_in(|| finished = Some(child.take().unwrap().wait().expect("wait")));
+    assert!(finished.unwrap().success());
+    let running = sleeper.spawn().expect("spawn sleep");
+    let abort = allocations_in(|| {
+        running.abort().expect("abort");
+    });
+    let mut status = None;
+    let status_n = allocations_in(|| status = Some(p.status().expect("status")));
+    assert!(status.unwrap().success());
+    println!(
+        "heap allocations per spawn: {spawn}, per wait: {wait}, per abort: {abort}, per status(): {status_n}"
+    );
+    [spawn, wait, abort, status_n]
+}
+
 // ---------------------------------------------------------------------------
 // The methods
 

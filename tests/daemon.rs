@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, Once};
 
-use common::{helper, zombie_children, Report};
+use common::{helper, own_session, stat_fields, zombie_children, Report};
 use rustix::process::{Pid, Signal, WaitOptions};
 use safespawn::{Command, Daemonized, Errno, Error, Stage, Stdio};
 
@@ -63,12 +63,6 @@ fn lock_holder(path: &PathBuf) -> Option<i32> {
 }
 
 /// The fields of /proc/PID/stat after the command name.
-fn stat_fields(p: i32) -> Vec<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap();
-    let after = stat.rsplit_once(')').unwrap().1;
-    after.split_whitespace().map(str::to_owned).collect()
-}
-
 fn is_zombie_child(p: i32) -> bool {
     zombie_children().contains(&p)
 }
@@ -157,10 +151,7 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
         f[2].parse().unwrap(),
         f[3].parse().unwrap(),
     );
-    let ours = rustix::process::getsid(None)
-        .unwrap()
-        .as_raw_nonzero()
-        .get();
+    let ours: i32 = own_session().parse().unwrap();
     stop(&d);
 
     assert_eq!(cwd.unwrap(), PathBuf::from("/"));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{helper_for_any_user, is_root, report_of, Report};
+use common::{helper_for_any_user, is_root, own_session, report_of, Report};
 use rustix::thread::CapabilitySet;
 use safespawn::{Capability, Error, Resource, Signal, Stage};
 
@@ -174,11 +174,7 @@ fn new_session_makes_the_child_session_and_group_leader() {
 
 #[test]
 fn process_group_zero_makes_the_child_group_leader_in_our_session() {
-    let ours = rustix::process::getsid(None)
-        .unwrap()
-        .as_raw_nonzero()
-        .get()
-        .to_string();
+    let ours = own_session();
     let control = report_of(helper_for_any_user("report"));
     assert_ne!(control.field("pgid"), control.field("pid"));
     let r = report_of(helper_for_any_user("report").process_group(0));

@@ -200,6 +200,28 @@ pub fn output_of(mut child: safespawn::Running) -> String {
     out
 }
 
+/// The fields of `/proc/PID/stat` after the command name (state first, then
+/// ppid, pgrp, session, ...), or none when the process is gone.
+pub fn stat_fields(pid: i32) -> Vec<String> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Vec::new();
+    };
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    after.split_whitespace().map(str::to_owned).collect()
+}
+
+/// This process's session id as the kernel reports it in our pid namespace.
+///
+/// 0 when the session leader lives outside our pid namespace (as under some
+/// CI runners): `getsid` returns 0 then too, which `rustix::process::getsid`
+/// cannot represent, so the tests read `/proc/self/stat` like the helper does.
+pub fn own_session() -> String {
+    stat_fields(std::process::id() as i32)
+        .get(3)
+        .cloned()
+        .expect("/proc/self/stat has a session field")
+}
+
 /// This process's zombie children (state Z), by scanning /proc.
 pub fn zombie_children() -> Vec<i32> {
     let me = std::process::id().to_string();
@@ -208,12 +230,8 @@ pub fn zombie_children() -> Vec<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        if f.first() == Some(&"Z") && f.get(1) == Some(&me.as_str()) {
+        let f = stat_fields(pid);
+        if f.first().map(String::as_str) == Some("Z") && f.get(1) == Some(&me) {
             z.push(pid);
         }
     }

@@ -206,6 +206,7 @@ mod plan;
 mod prepared;
 mod process;
 mod quote;
+mod report_pipe;
 mod resolve;
 mod spawn;
 mod stdio;

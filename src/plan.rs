@@ -211,6 +211,8 @@ pub(crate) struct Plan {
     /// Fds the plan owns, kept open for the child to copy; closed when the
     /// plan is dropped.
     pub _owned: Vec<OwnedFd>,
+    /// The report pipe kept between vfork-style spawns.
+    pub report_pipes: crate::report_pipe::ReportPipes,
 }
 
 impl Plan {
@@ -412,6 +414,7 @@ impl Config {
             buffered: std::mem::take(&mut self.buffered),
             daemon,
             _owned: owned,
+            report_pipes: crate::report_pipe::ReportPipes::new(),
         })
     }
 

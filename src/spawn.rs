@@ -5,7 +5,8 @@
 //! is flat in the parent's memory size) and nothing is allocated. Because the
 //! parent is suspended until the child has exec'd or exited, the report pipe
 //! is read once, non-blocking: whatever the child had to say is already
-//! there. The fork path (for `pre_exec` hooks and paused spawns) reads it
+//! there (and the pipe is kept for the next spawn: `crate::report_pipe`).
+//! The fork path (for `pre_exec` hooks and paused spawns) reads it
 //! until end-of-file instead.
 
 use std::ffi::{c_int, c_void};
@@ -142,12 +143,20 @@ fn clone_child_on(
     dynamic: &[RawFd],
     stack: &mut ChildStack,
 ) -> Result<Spawned, Error> {
-    let (child, report_r) = clone_on(plan, dynamic, stack, DaemonSlots::NONE)?;
+    let report = plan.report_pipes.take()?;
+    let child = clone_on(plan, dynamic, stack, DaemonSlots::NONE, &report.write)?;
     // The child has exec'd or exited: its report, if any, is in the pipe.
     let mut msg = [0u8; MSG_LEN];
-    match rustix::io::retry_on_intr(|| rustix::io::read(&report_r, &mut msg)) {
+    match rustix::io::retry_on_intr(|| rustix::io::read(&report.read, &mut msg)) {
+        Err(Errno::AGAIN) => {
+            // Nothing said, nothing left: the pipe can serve the next spawn.
+            plan.report_pipes.put_back(report);
+            Ok(child)
+        }
         Ok(MSG_LEN) => Err(child_failed(plan, &child, &msg)),
-        Ok(_) | Err(Errno::AGAIN) => Ok(child),
+        // A short message cannot happen (one write of MSG_LEN bytes, below
+        // PIPE_BUF, is atomic); the pipe is not reused after it.
+        Ok(_) => Ok(child),
         Err(e) => {
             kill_and_reap(&child);
             Err(Error::io("reading the child's report", e))
@@ -156,21 +165,22 @@ fn clone_child_on(
 }
 
 /// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of `child_main` on `stack`;
-/// returns once the child has exec'd or exited, with the read end of its
-/// (non-blocking) report pipe. `daemon` holds daemon mode's places in the
-/// caller's frame, or null pointers.
+/// returns once the child has exec'd or exited. The child reports failures
+/// on `report`, the write end of a report pipe; the parent keeps it open.
+/// `daemon` holds daemon mode's places in the caller's frame, or null
+/// pointers.
 fn clone_on(
     plan: &Plan,
     dynamic: &[RawFd],
     stack: &mut ChildStack,
     daemon: DaemonSlots,
-) -> Result<(Spawned, OwnedFd), Error> {
-    let (report_r, report_w) = pipe(PipeFlags::NONBLOCK)?;
+    report: &OwnedFd,
+) -> Result<Spawned, Error> {
     let old_mask = sys::block_all_signals();
     let ctx = ChildCtx {
         plan,
         dynamic,
-        report: report_w.as_raw_fd(),
+        report: report.as_raw_fd(),
         pause: -1,
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
@@ -205,14 +215,12 @@ fn clone_on(
     }
     // Restoring the mask cannot fail with a valid set.
     let _ = sys::set_signal_mask(&old_mask);
-    drop(report_w);
     let (pid, pidfd) = cloned.map_err(|e| Error::io("clone", e))?;
     // SAFETY: with CLONE_PIDFD the kernel returned a new fd that we own.
-    let child = Spawned {
+    Ok(Spawned {
         pid,
         pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
-    };
-    Ok((child, report_r))
+    })
 }
 
 /// The pids of a started daemon: the intermediate (already reaped) and the
@@ -250,7 +258,12 @@ pub(crate) fn spawn_daemon(plan: &Plan, dynamic: &[RawFd]) -> Result<DaemonPids,
             stack: second.top(),
             pid: &mut daemon_pid,
         };
-        clone_on(plan, dynamic, first, slots)?
+        // A pipe of its own, read until nothing is left: both the
+        // intermediate and the daemon report on it.
+        let report = crate::report_pipe::ReportPipe::new()?;
+        let child = clone_on(plan, dynamic, first, slots, &report.write)?;
+        drop(report.write);
+        (child, report.read)
     };
     let mut daemon = None;
     let mut failure = None;

@@ -592,6 +592,35 @@ fn one_prepared_spawned_1000_times() {
     }
 }
 
+/// A `Prepared` keeps its report pipe between spawns: a failure report must
+/// reach exactly the spawn that failed, and a success after a failure must
+/// not see an old message.
+#[test]
+fn one_prepared_reports_each_spawns_own_outcome() {
+    let scratch = tempdir();
+    let dir = scratch.join("cwd");
+    let prepared = helper("exit=0").current_dir(&dir).build().unwrap();
+    for round in 0..20 {
+        std::fs::create_dir(&dir).unwrap();
+        for _ in 0..3 {
+            assert!(prepared.status().unwrap().success(), "round {round}");
+        }
+        std::fs::remove_dir(&dir).unwrap();
+        for _ in 0..3 {
+            match prepared.status() {
+                Err(Error::Spawn { stage, errno, .. }) => {
+                    assert_eq!(
+                        (stage, errno),
+                        (Stage::Chdir, Errno::NOENT),
+                        "round {round}"
+                    )
+                }
+                other => panic!("round {round}: expected a chdir error, got {other:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn one_prepared_from_8_threads_at_once() {
     let prepared = Arc::new(helper("exit=0").build().unwrap());

@@ -1,0 +1,189 @@
+//! The report pipe of the vfork-style path, kept by its plan between spawns.
+//!
+//! A child that fails before exec writes one stage + errno message to a
+//! close-on-exec pipe (see `crate::child`). On the vfork-style path the
+//! parent is suspended until the child has exec'd or exited, so it never
+//! waits for end-of-file: it reads the pipe once, non-blocking, and an empty
+//! pipe means the exec succeeded. The pipe is then as it was before the spawn
+//! (empty, both ends open in the parent, the child's copy of the write end
+//! gone with its exec or exit), so the next spawn can use it again. Creating
+//! and closing a pipe costs about as much as a quarter of what a spawn adds
+//! over a bare `clone` + `execve`; [`ReportPipes`] keeps one per plan.
+//!
+//! Rules that keep a reused pipe's messages with the spawn they belong to:
+//! * one spawn at a time holds a pipe: [`ReportPipes::take`] empties the slot,
+//!   so concurrent spawns of one `Prepared` create their own;
+//! * only a pipe known to be empty goes back ([`ReportPipes::put_back`] is
+//!   called only after a read found nothing); after a failure report or an
+//!   odd read the pipe is closed;
+//! * after `fork()` the slot and the pipe are shared with the other process,
+//!   so only the process that built the plan uses the slot; a forked copy
+//!   creates a new pipe per spawn;
+//! * the fork path (hooks, paused spawns) and daemon mode read until
+//!   end-of-file and always create their own pipes.
+
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::pipe::PipeFlags;
+
+use crate::error::Error;
+
+/// The slot's value when it holds no pipe. Two fds, each non-negative, never
+/// pack to it.
+const EMPTY: u64 = u64::MAX;
+
+/// A report pipe: the parent's read end (non-blocking) and the write end
+/// the child inherits (both close-on-exec, both above the standard streams).
+#[derive(Debug)]
+pub(crate) struct ReportPipe {
+    pub read: OwnedFd,
+    pub write: OwnedFd,
+}
+
+impl ReportPipe {
+    /// A new report pipe.
+    pub(crate) fn new() -> Result<Self, Error> {
+        let (read, write) = crate::spawn::pipe(PipeFlags::NONBLOCK)?;
+        Ok(ReportPipe { read, write })
+    }
+
+    fn pack(self) -> u64 {
+        let r = self.read.into_raw_fd() as u32 as u64;
+        let w = self.write.into_raw_fd() as u32 as u64;
+        (r << 32) | w
+    }
+
+    /// # Safety
+    /// `packed` came from [`ReportPipe::pack`] and its fds are still owned by
+    /// no one else.
+    unsafe fn unpack(packed: u64) -> Self {
+        let (r, w) = ((packed >> 32) as u32 as i32, packed as u32 as i32);
+        // SAFETY: the caller hands over the two fds `pack` took ownership of.
+        unsafe {
+            ReportPipe {
+                read: OwnedFd::from_raw_fd(r),
+                write: OwnedFd::from_raw_fd(w),
+            }
+        }
+    }
+}
+
+/// One report pipe kept for the next spawn of a plan. Lock-free: a spawn
+/// takes the pipe out of the slot and puts it back when it is done.
+#[derive(Debug)]
+pub(crate) struct ReportPipes {
+    slot: AtomicU64,
+    /// The process that built the plan; in any other (a `fork()` of it) the
+    /// slot is not used.
+    owner: i32,
+}
+
+impl ReportPipes {
+    /// An empty slot owned by this process.
+    pub(crate) fn new() -> Self {
+        ReportPipes {
+            slot: AtomicU64::new(EMPTY),
+            owner: rustix::process::getpid().as_raw_nonzero().get(),
+        }
+    }
+
+    fn ours(&self) -> bool {
+        rustix::process::getpid().as_raw_nonzero().get() == self.owner
+    }
+
+    /// The kept pipe, or a new one when another spawn holds it, none was
+    /// kept yet, or this process is a fork of the plan's owner.
+    pub(crate) fn take(&self) -> Result<ReportPipe, Error> {
+        if self.ours() {
+            let packed = self.slot.swap(EMPTY, Ordering::Acquire);
+            if packed != EMPTY {
+                // SAFETY: the swap took the fds out of the slot, which owned
+                // them; no one else can take them now.
+                return Ok(unsafe { ReportPipe::unpack(packed) });
+            }
+        }
+        ReportPipe::new()
+    }
+
+    /// Keeps `pipe`, which a read has just found empty, for the next spawn;
+    /// closes it if the slot is full already (another spawn put its own back
+    /// first) or this process is not the owner.
+    pub(crate) fn put_back(&self, pipe: ReportPipe) {
+        if !self.ours() {
+            return;
+        }
+        let packed = pipe.pack();
+        if self
+            .slot
+            .compare_exchange(EMPTY, packed, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // SAFETY: `pack` gave up the fds and the slot did not take them.
+            drop(unsafe { ReportPipe::unpack(packed) });
+        }
+    }
+
+    /// Whether a pipe is kept (for tests).
+    #[cfg(test)]
+    fn holds_one(&self) -> bool {
+        self.slot.load(Ordering::Relaxed) != EMPTY
+    }
+}
+
+impl Drop for ReportPipes {
+    fn drop(&mut self) {
+        let packed = *self.slot.get_mut();
+        if packed != EMPTY {
+            // SAFETY: the slot owns the fds and is being dropped.
+            drop(unsafe { ReportPipe::unpack(packed) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn is_open(fd: i32) -> bool {
+        std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists()
+    }
+
+    #[test]
+    fn a_pipe_put_back_is_taken_again_and_closed_with_the_slot() {
+        let slot = ReportPipes::new();
+        let first = slot.take().unwrap();
+        let fds = (first.read.as_raw_fd(), first.write.as_raw_fd());
+        assert!(!slot.holds_one());
+        slot.put_back(first);
+        assert!(slot.holds_one());
+        let again = slot.take().unwrap();
+        assert_eq!((again.read.as_raw_fd(), again.write.as_raw_fd()), fds);
+        // A second pipe while the first is out is a new one, and only one
+        // of the two is kept.
+        let other = slot.take().unwrap();
+        assert_ne!(other.read.as_raw_fd(), fds.0);
+        let other_fds = (other.read.as_raw_fd(), other.write.as_raw_fd());
+        slot.put_back(again);
+        slot.put_back(other);
+        assert!(!is_open(other_fds.0) && !is_open(other_fds.1));
+        assert!(is_open(fds.0) && is_open(fds.1));
+        drop(slot);
+        assert!(!is_open(fds.0) && !is_open(fds.1));
+    }
+
+    #[test]
+    fn a_forked_copy_does_not_use_the_slot() {
+        let mut slot = ReportPipes::new();
+        slot.put_back(slot.take().unwrap());
+        assert!(slot.holds_one());
+        // As seen from a process that is not the owner.
+        slot.owner = -1;
+        let fresh = slot.take().unwrap();
+        assert!(slot.holds_one(), "the owner's pipe stays in the slot");
+        let fds = (fresh.read.as_raw_fd(), fresh.write.as_raw_fd());
+        slot.put_back(fresh);
+        assert!(!is_open(fds.0) && !is_open(fds.1));
+    }
+}

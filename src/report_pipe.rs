@@ -39,13 +39,20 @@ const EMPTY: u64 = u64::MAX;
 pub(crate) struct ReportPipe {
     pub read: OwnedFd,
     pub write: OwnedFd,
+    /// Whether it may go back to the slot it came from: false when it was
+    /// taken in a process other than the slot's owner.
+    keep: bool,
 }
 
 impl ReportPipe {
     /// A new report pipe.
     pub(crate) fn new() -> Result<Self, Error> {
         let (read, write) = crate::spawn::pipe(PipeFlags::NONBLOCK)?;
-        Ok(ReportPipe { read, write })
+        Ok(ReportPipe {
+            read,
+            write,
+            keep: false,
+        })
     }
 
     fn pack(self) -> u64 {
@@ -64,6 +71,7 @@ impl ReportPipe {
             ReportPipe {
                 read: OwnedFd::from_raw_fd(r),
                 write: OwnedFd::from_raw_fd(w),
+                keep: true,
             }
         }
     }
@@ -95,22 +103,26 @@ impl ReportPipes {
     /// The kept pipe, or a new one when another spawn holds it, none was
     /// kept yet, or this process is a fork of the plan's owner.
     pub(crate) fn take(&self) -> Result<ReportPipe, Error> {
-        if self.ours() {
-            let packed = self.slot.swap(EMPTY, Ordering::Acquire);
-            if packed != EMPTY {
-                // SAFETY: the swap took the fds out of the slot, which owned
-                // them; no one else can take them now.
-                return Ok(unsafe { ReportPipe::unpack(packed) });
-            }
+        if !self.ours() {
+            return ReportPipe::new();
         }
-        ReportPipe::new()
+        let packed = self.slot.swap(EMPTY, Ordering::Acquire);
+        if packed != EMPTY {
+            // SAFETY: the swap took the fds out of the slot, which owned
+            // them; no one else can take them now.
+            return Ok(unsafe { ReportPipe::unpack(packed) });
+        }
+        Ok(ReportPipe {
+            keep: true,
+            ..ReportPipe::new()?
+        })
     }
 
     /// Keeps `pipe`, which a read has just found empty, for the next spawn;
     /// closes it if the slot is full already (another spawn put its own back
-    /// first) or this process is not the owner.
+    /// first) or it was taken in a process that is not the owner.
     pub(crate) fn put_back(&self, pipe: ReportPipe) {
-        if !self.ours() {
+        if !pipe.keep {
             return;
         }
         let packed = pipe.pack();
@@ -146,31 +158,51 @@ mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
 
-    fn is_open(fd: i32) -> bool {
-        std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists()
+    /// A pipe's fds by number, with the pipe's identity: tests run in
+    /// parallel in this process, so a closed number may be reused at once.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct Seen {
+        fds: (i32, i32),
+        ino: u64,
+    }
+
+    fn seen(p: &ReportPipe) -> Seen {
+        Seen {
+            fds: (p.read.as_raw_fd(), p.write.as_raw_fd()),
+            ino: rustix::fs::fstat(&p.read).unwrap().st_ino,
+        }
+    }
+
+    /// Whether both fds of `s` still name the same pipe.
+    fn is_open(s: Seen) -> bool {
+        let link = format!("pipe:[{}]", s.ino);
+        [s.fds.0, s.fds.1].iter().all(|fd| {
+            std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .is_ok_and(|l| l.as_os_str() == link.as_str())
+        })
     }
 
     #[test]
     fn a_pipe_put_back_is_taken_again_and_closed_with_the_slot() {
         let slot = ReportPipes::new();
         let first = slot.take().unwrap();
-        let fds = (first.read.as_raw_fd(), first.write.as_raw_fd());
+        let kept = seen(&first);
         assert!(!slot.holds_one());
         slot.put_back(first);
         assert!(slot.holds_one());
         let again = slot.take().unwrap();
-        assert_eq!((again.read.as_raw_fd(), again.write.as_raw_fd()), fds);
+        assert_eq!(seen(&again), kept);
         // A second pipe while the first is out is a new one, and only one
         // of the two is kept.
         let other = slot.take().unwrap();
-        assert_ne!(other.read.as_raw_fd(), fds.0);
-        let other_fds = (other.read.as_raw_fd(), other.write.as_raw_fd());
+        let other_seen = seen(&other);
+        assert_ne!(other_seen.ino, kept.ino);
         slot.put_back(again);
         slot.put_back(other);
-        assert!(!is_open(other_fds.0) && !is_open(other_fds.1));
-        assert!(is_open(fds.0) && is_open(fds.1));
+        assert!(!is_open(other_seen));
+        assert!(is_open(kept));
         drop(slot);
-        assert!(!is_open(fds.0) && !is_open(fds.1));
+        assert!(!is_open(kept));
     }
 
     #[test]
@@ -182,8 +214,8 @@ mod tests {
         slot.owner = -1;
         let fresh = slot.take().unwrap();
         assert!(slot.holds_one(), "the owner's pipe stays in the slot");
-        let fds = (fresh.read.as_raw_fd(), fresh.write.as_raw_fd());
+        let fresh_seen = seen(&fresh);
         slot.put_back(fresh);
-        assert!(!is_open(fds.0) && !is_open(fds.1));
+        assert!(!is_open(fresh_seen));
     }
 }

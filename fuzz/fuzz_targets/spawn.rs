@@ -24,17 +24,34 @@ const FILES: usize = 5;
 
 struct Setup {
     helper: PathBuf,
+    /// A scratch directory of this process, removed when it exits.
+    dir: PathBuf,
     files: Vec<PathBuf>,
 }
 
+static SETUP: OnceLock<Setup> = OnceLock::new();
+
+extern "C" {
+    /// The C library's `atexit(3)`: libFuzzer ends a campaign with `exit`,
+    /// which runs no Rust destructors of statics.
+    fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+}
+
+extern "C" fn remove_scratch() {
+    if let Some(s) = SETUP.get() {
+        let _ = std::fs::remove_dir_all(&s.dir);
+    }
+}
+
 fn setup() -> &'static Setup {
-    static S: OnceLock<Setup> = OnceLock::new();
-    S.get_or_init(|| {
+    SETUP.get_or_init(|| {
         let helper = std::env::var_os("SAFESPAWN_TESTHELPER")
             .expect("set SAFESPAWN_TESTHELPER to the safespawn-testhelper binary (see fuzz/run.sh)")
             .into();
         let dir = std::env::temp_dir().join(format!("safespawn-fuzz-spawn-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: registers a plain function that only removes a directory.
+        unsafe { atexit(remove_scratch) };
         let files = (0..FILES)
             .map(|i| {
                 let p = dir.join(format!("f{i}"));
@@ -42,7 +59,7 @@ fn setup() -> &'static Setup {
                 p
             })
             .collect();
-        Setup { helper, files }
+        Setup { helper, dir, files }
     })
 }
 

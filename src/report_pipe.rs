@@ -18,12 +18,16 @@
 //!   odd read the pipe is closed;
 //! * after `fork()` the slot and the pipe are shared with the other process,
 //!   so only the process that built the plan uses the slot; a forked copy
-//!   creates a new pipe per spawn;
+//!   creates a new pipe per spawn. A copy is recognised by its pid and, for
+//!   forks made through the C library, by a fork counter its `pthread_atfork`
+//!   child handler advances (a copy in another pid namespace can have the
+//!   builder's pid number);
 //! * the fork path (hooks, paused spawns) and daemon mode read until
 //!   end-of-file and always create their own pipes.
 
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
 
 use rustix::pipe::PipeFlags;
 
@@ -77,27 +81,52 @@ impl ReportPipe {
     }
 }
 
+/// How many times this process's line of ancestors has forked through the C
+/// library since the crate first built a plan: each fork's child adds one.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork_in_child() {
+    // Async-signal-safe: one atomic add.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Registers [`count_fork_in_child`] once per process (a forked child
+/// inherits the registration).
+fn count_forks() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a child handler that only adds to an atomic;
+        // no prepare or parent handler. Should registration fail (ENOMEM)
+        // the pid check alone remains.
+        let _ = unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
+    });
+}
+
 /// One report pipe kept for the next spawn of a plan. Lock-free: a spawn
 /// takes the pipe out of the slot and puts it back when it is done.
 #[derive(Debug)]
 pub(crate) struct ReportPipes {
     slot: AtomicU64,
-    /// The process that built the plan; in any other (a `fork()` of it) the
-    /// slot is not used.
+    /// The process that built the plan, as its pid and the fork count it
+    /// saw; in any other process (a `fork()` of it) the slot is not used.
     owner: i32,
+    forks: u64,
 }
 
 impl ReportPipes {
     /// An empty slot owned by this process.
     pub(crate) fn new() -> Self {
+        count_forks();
         ReportPipes {
             slot: AtomicU64::new(EMPTY),
             owner: rustix::process::getpid().as_raw_nonzero().get(),
+            forks: FORKS.load(Ordering::Relaxed),
         }
     }
 
     fn ours(&self) -> bool {
-        rustix::process::getpid().as_raw_nonzero().get() == self.owner
+        FORKS.load(Ordering::Relaxed) == self.forks
+            && rustix::process::getpid().as_raw_nonzero().get() == self.owner
     }
 
     /// The kept pipe, or a new one when another spawn holds it, none was
@@ -203,6 +232,36 @@ mod tests {
         assert!(is_open(kept));
         drop(slot);
         assert!(!is_open(kept));
+    }
+
+    #[test]
+    fn a_fork_is_recognised_even_with_the_same_pid() {
+        let slot = ReportPipes::new();
+        assert!(slot.ours());
+        // As if the fork's child had the builder's pid number (another pid
+        // namespace): the counter alone must tell.
+        let same_pid_after_fork = {
+            count_fork_in_child();
+            let ours = slot.ours();
+            FORKS.fetch_sub(1, Ordering::Relaxed);
+            ours
+        };
+        assert!(!same_pid_after_fork);
+        // A real fork: its child runs the registered handler.
+        // SAFETY: the child only reads an atomic, makes one system call
+        // (getpid) and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let counted = FORKS.load(Ordering::Relaxed) != slot.forks;
+            // SAFETY: ends the forked child without running anything else.
+            unsafe { libc::_exit(if counted && !slot.ours() { 0 } else { 1 }) };
+        }
+        assert!(pid > 0);
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(status, 0, "the forked child saw the slot as its own");
+        assert!(slot.ours());
     }
 
     #[test]

@@ -163,6 +163,12 @@
 //!   on the fork path, every disposition is read and reset at spawn time.)
 //! * **Errors:** a failure in the child travels back as stage + errno on a
 //!   close-on-exec pipe ([`Error::Spawn`]); the child exits 125, 126 or 127.
+//!   On the default path the parent reads that pipe once, non-blocking,
+//!   after the child has exec'd or exited, so an empty pipe means success
+//!   and the same pipe can serve the next spawn: a [`Prepared`] keeps one
+//!   (two close-on-exec fds for its lifetime) and hands it to one spawn at
+//!   a time; concurrent spawns, forked copies of the process, the fork
+//!   path and daemon mode use pipes of their own.
 //!
 //! # From libvirt's names
 //!

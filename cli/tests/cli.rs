@@ -381,6 +381,49 @@ fn new_session_and_pdeathsig() {
     assert_eq!(f[0], f[1], "{out}");
 }
 
+/// The parent-death signal reaches the program when the process that
+/// spawned it (here the `safespawn` tool) is killed outright.
+#[test]
+fn pdeathsig_fires_when_the_parent_process_is_killed() {
+    use std::io::BufRead;
+    // Adopt the orphan, so it can be waited for here.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    let mut tool = Command::new(BIN)
+        .args([
+            "--pdeathsig",
+            "USR2",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo $$; exec sleep 30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(tool.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let program: i32 = line.trim().parse().unwrap();
+    tool.kill().unwrap();
+    tool.wait().unwrap();
+    // Without the signal, sleep would exit 0 after 30 s.
+    let started = Instant::now();
+    let status = rustix::process::waitpid(
+        rustix::process::Pid::from_raw(program),
+        rustix::process::WaitOptions::empty(),
+    )
+    .unwrap()
+    .unwrap()
+    .1;
+    assert_eq!(
+        status.terminating_signal(),
+        Some(rustix::process::Signal::USR2.as_raw()),
+        "{status:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
 #[test]
 fn daemonize_writes_the_pidfile_and_prints_the_daemon_pid() {
     // Adopt orphans, so the daemon (our grandchild) can be reaped here.

@@ -14,12 +14,7 @@ use safespawn::{Command, Errno, Error, Signal, Stage, Stdio};
 
 /// Whether `pid` is still a zombie child of this process.
 fn is_our_zombie(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    f.first() == Some(&"Z") && f.get(1) == Some(&std::process::id().to_string().as_str())
+    common::zombie_children().contains(&pid)
 }
 
 // ---------------------------------------------------------------- argv

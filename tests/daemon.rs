@@ -62,7 +62,6 @@ fn lock_holder(path: &PathBuf) -> Option<i32> {
     (lk.l_type != libc::F_UNLCK as _).then_some(lk.l_pid)
 }
 
-/// The fields of /proc/PID/stat after the command name.
 fn is_zombie_child(p: i32) -> bool {
     zombie_children().contains(&p)
 }

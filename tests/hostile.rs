@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{helper, report_of, zombie_children, Report};
+use common::{helper, report_of, stat_fields, zombie_children, Report};
 use safespawn::{Command, Error, Stdio};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -137,16 +137,9 @@ fn ten_thousand_spawns_with_fd_leaking_threads_get_exactly_the_planned_fds() {
 
 /// Whether `pid` is still a zombie (or any process) of ours.
 fn gone(pid: i32) -> bool {
+    // A reused pid (or none: no fields) would not be our child.
     !zombie_children().contains(&pid)
-        && std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-            // A reused pid would not be our child.
-            let me = std::process::id().to_string();
-            let after = s
-                .rsplit_once(')')
-                .map(|(_, r)| r.to_owned())
-                .unwrap_or_default();
-            after.split_whitespace().nth(1) != Some(me.as_str())
-        })
+        && stat_fields(pid).get(1) != Some(&std::process::id().to_string())
 }
 
 #[test]

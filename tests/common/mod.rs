@@ -36,7 +36,16 @@ pub fn helper_path_for_any_user() -> &'static std::path::Path {
         let path = dir.join(format!("helper-{}-{stamp}", meta.len()));
         if !path.exists() {
             let part = dir.join(format!("part-{}", std::process::id()));
-            std::fs::copy(HELPER, &part).unwrap();
+            // Copied by a separate process: a file this process had open for
+            // writing would be inherited by the children other tests spawn
+            // meanwhile, and exec of the copy would fail with ETXTBSY until
+            // those children exec.
+            let copied = std::process::Command::new("cp")
+                .arg(HELPER)
+                .arg(&part)
+                .status()
+                .unwrap();
+            assert!(copied.success(), "cp {HELPER} {}: {copied}", part.display());
             std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).unwrap();
             std::fs::rename(&part, &path).unwrap();
         }

@@ -12,7 +12,7 @@ use rustix::io::Errno;
 use rustix::process::{Resource, Signal};
 
 use crate::env::EnvPlan;
-use crate::error::Error;
+use crate::error::{BuildErrorKind, Error};
 use crate::mode::{Direct, Mode};
 use crate::plan::{BufferedPlan, Hook};
 use crate::prepared::Prepared;
@@ -336,7 +336,11 @@ impl<M: Mode> Command<M> {
             None => {
                 self.cfg.env.make_explicit();
                 let item = format!("environment string {}", crate::plan::shown(entry));
-                self.defer(Error::build(item, "has no '=' between name and value"));
+                self.defer(Error::build(
+                    BuildErrorKind::Invalid,
+                    item,
+                    "has no '=' between name and value",
+                ));
             }
         }
         self

@@ -282,6 +282,7 @@ pub(crate) fn active() -> bool {
 pub(crate) fn refuse_spawn(line: &str) -> Result<(), Error> {
     if active() {
         return Err(Error::build(
+            crate::error::BuildErrorKind::Conflict,
             format!("command {line}"),
             "cannot be spawned inside a dry run: a dry run cannot fake a live child \
              (use run(), status() or output() there)",

@@ -5,6 +5,8 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+use crate::error::BuildErrorKind;
+
 /// The variables [`Command::env_pass_common`](crate::Command::env_pass_common)
 /// copies from the parent when they are set.
 pub(crate) const PASS_COMMON: [&str; 7] = [
@@ -107,14 +109,14 @@ pub(crate) fn split_env_string(s: &OsStr) -> Option<(OsString, OsString)> {
 }
 
 /// Why `key` cannot be an environment variable name, if it cannot.
-pub(crate) fn name_problem(key: &OsStr) -> Option<&'static str> {
+pub(crate) fn name_problem(key: &OsStr) -> Option<(BuildErrorKind, &'static str)> {
     let b = key.as_bytes();
     if b.is_empty() {
-        Some("the name is empty")
+        Some((BuildErrorKind::Invalid, "the name is empty"))
     } else if b.contains(&0) {
-        Some("the name contains a NUL byte")
+        Some((BuildErrorKind::Nul, "the name contains a NUL byte"))
     } else if b.contains(&b'=') {
-        Some("the name contains '='")
+        Some((BuildErrorKind::Invalid, "the name contains '='"))
     } else {
         None
     }

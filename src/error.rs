@@ -35,6 +35,9 @@ pub enum Error {
     /// The configuration is invalid; nothing was started.
     #[error("invalid command: {item}: {problem}")]
     Build {
+        /// What kind of problem it is, for callers that act on it (an exit
+        /// code, a retry) without reading the message.
+        kind: BuildErrorKind,
         /// The offending item: which argument, variable, file descriptor or option.
         item: String,
         /// What is wrong with it.
@@ -105,11 +108,81 @@ impl fmt::Display for DisplayStderr<'_> {
     }
 }
 
+/// What kind of problem an [`Error::Build`] reports.
+///
+/// The message (`item` and `problem`) is for people; the kind is for code:
+/// the `safespawn` tool maps [`NotFound`](BuildErrorKind::NotFound) to exit
+/// status 127 and [`NotExecutable`](BuildErrorKind::NotExecutable) to 126,
+/// as env(1) does.
+///
+/// ```
+/// use safespawn::{BuildErrorKind, Command};
+///
+/// let err = Command::new("no-such-program-anywhere").build().unwrap_err();
+/// assert_eq!(err.build_kind(), Some(BuildErrorKind::NotFound));
+/// let err = Command::new("echo").arg("a\0b").build().unwrap_err();
+/// assert_eq!(err.build_kind(), Some(BuildErrorKind::Nul));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BuildErrorKind {
+    /// A program name is not on the PATH searched.
+    NotFound,
+    /// A program was found but cannot be executed by this user.
+    NotExecutable,
+    /// A string (argument, variable, path) contains a NUL byte.
+    Nul,
+    /// A string, or argv and envp together, is longer than execve accepts (`E2BIG`).
+    TooLong,
+    /// Two items want the same place (two fds for one child number).
+    Collision,
+    /// Two options that cannot be combined (a daemon with a working
+    /// directory, a hook with `forbid_fork`), or an option that cannot be
+    /// used here (a spawn inside a dry run).
+    Conflict,
+    /// A value out of range or malformed (a umask above 0o777, a soft limit
+    /// above the hard one, an empty program name, an fd that is not open).
+    Invalid,
+}
+
+impl fmt::Display for BuildErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BuildErrorKind::NotFound => "not found",
+            BuildErrorKind::NotExecutable => "not executable",
+            BuildErrorKind::Nul => "contains a NUL byte",
+            BuildErrorKind::TooLong => "too long",
+            BuildErrorKind::Collision => "collision",
+            BuildErrorKind::Conflict => "conflicting options",
+            BuildErrorKind::Invalid => "invalid value",
+        })
+    }
+}
+
 impl Error {
-    pub(crate) fn build(item: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn build(
+        kind: BuildErrorKind,
+        item: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
         Error::Build {
+            kind,
             item: item.into(),
             problem: problem.into(),
+        }
+    }
+
+    /// The kind of an [`Error::Build`]; `None` for every other variant.
+    ///
+    /// ```
+    /// use safespawn::{BuildErrorKind, Command};
+    /// let err = Command::new("true").umask(0o1000).build().unwrap_err();
+    /// assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid));
+    /// ```
+    pub fn build_kind(&self) -> Option<BuildErrorKind> {
+        match self {
+            Error::Build { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 
@@ -133,119 +206,96 @@ impl From<Error> for io::Error {
     }
 }
 
-/// Where in the child's preparation a failure happened, as reported by
-/// [`Error::Spawn`].
-///
-/// The stages are listed in the order the child runs them.
-///
-/// ```
-/// use safespawn::Stage;
-/// assert_eq!(Stage::Chdir.to_string(), "changing the working directory");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Stage {
+/// Defines [`Stage`] from one list: the variants with their docs, in step
+/// order, their wire codes (explicit discriminants), `Stage::ALL` and the
+/// `Display` texts, so none of them can drift from the others.
+macro_rules! stages {
+    ($($(#[doc = $doc:literal])* $name:ident = $code:literal => $text:literal,)+) => {
+        /// Where in the child's preparation a failure happened, as reported by
+        /// [`Error::Spawn`].
+        ///
+        /// The stages are listed in the order the child runs them (the step
+        /// list at the top of the child side names the same steps).
+        ///
+        /// ```
+        /// use safespawn::Stage;
+        /// assert_eq!(Stage::Chdir.to_string(), "changing the working directory");
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        #[repr(u32)]
+        pub enum Stage {
+            $($(#[doc = $doc])* $name = $code,)+
+        }
+
+        impl Stage {
+            /// Every stage, in step order.
+            pub(crate) const ALL: &'static [Stage] = &[$(Stage::$name,)+];
+        }
+
+        impl fmt::Display for Stage {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $(Stage::$name => $text,)+
+                })
+            }
+        }
+    };
+}
+
+stages! {
     /// Resetting signal dispositions and the signal mask.
-    Signals,
+    Signals = 0 => "resetting signals",
     /// Placing standard input, output and error.
-    Stdio,
+    Stdio = 1 => "setting up stdio",
     /// Placing passed and mapped file descriptors.
-    Fds,
+    Fds = 2 => "setting up file descriptors",
     /// Closing every file descriptor that is not kept.
-    CloseFds,
+    CloseFds = 3 => "closing inherited file descriptors",
     /// Daemon mode: creating the session and the daemon process.
-    Daemon,
+    Daemon = 4 => "daemonizing",
     /// Daemon mode: creating, locking and writing the pidfile.
-    Pidfile,
-    /// Setting the umask.
-    Umask,
+    Pidfile = 5 => "acquiring the pidfile",
+    /// Setting the umask. `umask(2)` cannot fail, so no child reports this
+    /// stage; it names the step for completeness.
+    Umask = 6 => "setting the umask",
     /// Setting a resource limit.
-    Rlimit,
+    Rlimit = 7 => "setting a resource limit",
     /// Setting the supplementary groups.
-    Groups,
+    Groups = 8 => "setting supplementary groups",
     /// Setting the group id.
-    Gid,
+    Gid = 9 => "setting the group id",
     /// Setting the user id.
-    Uid,
+    Uid = 10 => "setting the user id",
     /// Changing the capability sets.
-    Caps,
+    Caps = 11 => "changing capabilities",
     /// Setting `no_new_privs`.
-    NoNewPrivs,
+    NoNewPrivs = 12 => "setting no_new_privs",
     /// Setting the parent-death signal, or finding the parent already gone.
-    ParentDeathSignal,
+    ParentDeathSignal = 13 => "setting the parent-death signal",
     /// Creating a new session.
-    Session,
+    Session = 14 => "creating a new session",
     /// Joining or creating a process group.
-    ProcessGroup,
+    ProcessGroup = 15 => "setting the process group",
     /// Changing the working directory.
-    Chdir,
+    Chdir = 16 => "changing the working directory",
     /// A `pre_exec` hook returned an error.
-    Hook,
+    Hook = 17 => "a pre_exec hook",
     /// Waiting for `resume()` of a paused spawn.
-    Handshake,
+    Handshake = 18 => "waiting to be resumed",
     /// Executing the program.
-    Exec,
+    Exec = 19 => "exec",
 }
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 20] = [
-        Stage::Signals,
-        Stage::Stdio,
-        Stage::Fds,
-        Stage::CloseFds,
-        Stage::Daemon,
-        Stage::Pidfile,
-        Stage::Umask,
-        Stage::Rlimit,
-        Stage::Groups,
-        Stage::Gid,
-        Stage::Uid,
-        Stage::Caps,
-        Stage::NoNewPrivs,
-        Stage::ParentDeathSignal,
-        Stage::Session,
-        Stage::ProcessGroup,
-        Stage::Chdir,
-        Stage::Hook,
-        Stage::Handshake,
-        Stage::Exec,
-    ];
-
-    /// The wire code sent by the child.
+    /// The wire code sent by the child. Child-safe.
     pub(crate) const fn code(self) -> u32 {
         self as u32
     }
 
     /// Decodes a wire code; `None` for a value the child cannot have sent.
     pub(crate) fn from_code(code: u32) -> Option<Stage> {
-        Stage::ALL.get(code as usize).copied()
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stage::Signals => "resetting signals",
-            Stage::Stdio => "setting up stdio",
-            Stage::Fds => "setting up file descriptors",
-            Stage::CloseFds => "closing inherited file descriptors",
-            Stage::Daemon => "daemonizing",
-            Stage::Pidfile => "acquiring the pidfile",
-            Stage::Umask => "setting the umask",
-            Stage::Rlimit => "setting a resource limit",
-            Stage::Groups => "setting supplementary groups",
-            Stage::Gid => "setting the group id",
-            Stage::Uid => "setting the user id",
-            Stage::Caps => "changing capabilities",
-            Stage::NoNewPrivs => "setting no_new_privs",
-            Stage::ParentDeathSignal => "setting the parent-death signal",
-            Stage::Session => "creating a new session",
-            Stage::ProcessGroup => "setting the process group",
-            Stage::Chdir => "changing the working directory",
-            Stage::Hook => "a pre_exec hook",
-            Stage::Handshake => "waiting to be resumed",
-            Stage::Exec => "exec",
-        })
+        Stage::ALL.iter().copied().find(|s| s.code() == code)
     }
 }
 
@@ -256,10 +306,16 @@ mod tests {
     #[test]
     fn stage_codes_round_trip() {
         for (i, s) in Stage::ALL.iter().enumerate() {
-            assert_eq!(s.code() as usize, i, "{s:?} is out of order in Stage::ALL");
             assert_eq!(Stage::from_code(s.code()), Some(*s));
+            // Codes are unique and rise in step order.
+            if let Some(next) = Stage::ALL.get(i + 1) {
+                assert!(
+                    s.code() < next.code(),
+                    "{s:?} and {next:?} are out of order"
+                );
+            }
         }
-        assert_eq!(Stage::from_code(Stage::ALL.len() as u32), None);
+        assert_eq!(Stage::from_code(u32::MAX), None);
     }
 
     #[test]
@@ -270,7 +326,7 @@ mod tests {
             program: "x".into(),
         };
         assert_eq!(io::Error::from(e).kind(), io::ErrorKind::PermissionDenied);
-        let e = Error::build("argument 1", "contains a NUL byte");
+        let e = Error::build(BuildErrorKind::Nul, "argument 1", "contains a NUL byte");
         assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
     }
 }

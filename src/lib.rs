@@ -222,7 +222,7 @@ pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
 pub use command::Command;
 pub use daemon::Daemonized;
-pub use error::{Error, Stage};
+pub use error::{BuildErrorKind, Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
 pub use prepared::Prepared;
 pub use process::{Detached, Finished, Paused, Running};

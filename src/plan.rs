@@ -17,7 +17,7 @@ use rustix::io::Errno;
 use rustix::process::{Resource, Rlimit, Signal};
 
 use crate::command::{Config, FdRequest};
-use crate::error::{Error, Stage};
+use crate::error::{BuildErrorKind, Error, Stage};
 use crate::stdio::StdioKind;
 use crate::{quote, sys};
 
@@ -275,6 +275,7 @@ fn too_long(len: usize, what: &str) -> Option<String> {
 fn cstring(item: impl FnOnce() -> String, s: &OsStr) -> Result<CString, Error> {
     CString::new(s.as_bytes()).map_err(|e| {
         Error::build(
+            BuildErrorKind::Nul,
             item(),
             format!("contains a NUL byte at offset {}", e.nul_position()),
         )
@@ -300,7 +301,7 @@ impl Config {
         let line: Arc<str> = self.display_line().into();
         let program = self.argv.first().cloned().unwrap_or_default();
         if program.is_empty() {
-            return Err(Error::build("program", "is empty"));
+            return Err(Error::build(BuildErrorKind::Invalid, "program", "is empty"));
         }
         let program_shown: Arc<str> = program.to_string_lossy().into();
 
@@ -314,10 +315,10 @@ impl Config {
                 }
             };
             if let Some(p) = nul_problem(a.as_bytes()) {
-                return Err(Error::build(item(), p));
+                return Err(Error::build(BuildErrorKind::Nul, item(), p));
             }
             if let Some(p) = too_long(a.len(), "argument") {
-                return Err(Error::build(item(), p));
+                return Err(Error::build(BuildErrorKind::TooLong, item(), p));
             }
         }
 
@@ -327,17 +328,21 @@ impl Config {
         for (k, v) in &env {
             let item = || format!("environment variable {}", shown(k));
             if let Some(p) = crate::env::name_problem(k) {
-                return Err(Error::build(item(), p));
+                return Err(Error::build(p.0, item(), p.1));
             }
             if let Some(p) = nul_problem(v.as_bytes()) {
-                return Err(Error::build(item(), format!("the value {p}")));
+                return Err(Error::build(
+                    BuildErrorKind::Nul,
+                    item(),
+                    format!("the value {p}"),
+                ));
             }
             let mut entry = Vec::with_capacity(k.len() + v.len() + 1);
             entry.extend_from_slice(k.as_bytes());
             entry.push(b'=');
             entry.extend_from_slice(v.as_bytes());
             if let Some(p) = too_long(entry.len(), "variable") {
-                return Err(Error::build(item(), p));
+                return Err(Error::build(BuildErrorKind::TooLong, item(), p));
             }
             env_bytes.push(entry);
         }
@@ -371,6 +376,7 @@ impl Config {
         let hooks: Box<[Hook]> = std::mem::take(&mut self.hooks).into_boxed_slice();
         if self.forbid_fork && !hooks.is_empty() {
             return Err(Error::build(
+                BuildErrorKind::Conflict,
                 "pre_exec",
                 "a pre_exec hook needs the fork path, which forbid_fork() refuses",
             ));
@@ -424,6 +430,7 @@ impl Config {
     fn daemon_plan(&self, pidfile: Option<PathBuf>, fds: &FdPlan) -> Result<DaemonPlan, Error> {
         if let Some(dir) = &self.cwd {
             return Err(Error::build(
+                BuildErrorKind::Conflict,
                 format!("working directory {}", shown(dir.as_os_str())),
                 "a daemon always runs in \"/\"; current_dir cannot be combined with daemonize",
             ));
@@ -431,6 +438,7 @@ impl Config {
         for (n, name) in ["stdin", "stdout", "stderr"].iter().enumerate() {
             if fds.pipes[n] {
                 return Err(Error::build(
+                    BuildErrorKind::Conflict,
                     *name,
                     "a daemon cannot use Stdio::piped(): nothing would service the pipe",
                 ));
@@ -438,6 +446,7 @@ impl Config {
         }
         if self.parent_death_signal.is_some() {
             return Err(Error::build(
+                BuildErrorKind::Conflict,
                 "parent_death_signal",
                 "a daemon's parent is the intermediate process, which exits at once",
             ));
@@ -446,7 +455,7 @@ impl Config {
             Some(p) => {
                 let item = || format!("pidfile {}", shown(p.as_os_str()));
                 if p.as_os_str().is_empty() {
-                    return Err(Error::build(item(), "is empty"));
+                    return Err(Error::build(BuildErrorKind::Invalid, item(), "is empty"));
                 }
                 let absolute = if p.is_absolute() {
                     p.clone()
@@ -454,6 +463,7 @@ impl Config {
                     std::env::current_dir()
                         .map_err(|e| {
                             Error::build(
+                                BuildErrorKind::Invalid,
                                 item(),
                                 format!("is relative and the working directory is unknown: {e}"),
                             )
@@ -490,6 +500,7 @@ impl Config {
             + 1;
         if pointers + strings > limit {
             return Err(Error::build(
+                BuildErrorKind::TooLong,
                 "argument list and environment",
                 format!(
                     "{} arguments and {} variables take {} bytes; execve refuses more than {} here (E2BIG)",
@@ -507,6 +518,7 @@ impl Config {
         let umask = match self.umask {
             Some(m) if m > 0o777 => {
                 return Err(Error::build(
+                    BuildErrorKind::Invalid,
                     "umask",
                     format!("{m:#o} has bits outside 0o777"),
                 ))
@@ -518,6 +530,7 @@ impl Config {
         for &(resource, soft, hard) in &self.rlimits {
             if soft > hard {
                 return Err(Error::build(
+                    BuildErrorKind::Invalid,
                     format!("rlimit {resource:?}"),
                     format!("the soft limit {soft} is above the hard limit {hard}"),
                 ));
@@ -535,6 +548,7 @@ impl Config {
         // rustix's constructors assert against it.
         let invalid = |what: &str, id: u32| {
             Error::build(
+                BuildErrorKind::Invalid,
                 format!("{what} {id}"),
                 "is -1 as a signed id, which the kernel reads as \"unchanged\"",
             )
@@ -558,12 +572,14 @@ impl Config {
         match self.process_group {
             Some(pgid) if pgid < 0 => {
                 return Err(Error::build(
+                    BuildErrorKind::Invalid,
                     format!("process_group {pgid}"),
                     "is negative; use 0 for a new group led by the child",
                 ))
             }
             Some(pgid) if self.new_session => {
                 return Err(Error::build(
+                    BuildErrorKind::Conflict,
                     format!("process_group {pgid}"),
                     "new_session already makes the child lead a new process group; a session leader cannot change it",
                 ))
@@ -640,6 +656,7 @@ impl Config {
                 }
                 StdioKind::DupFailed { fd, errno } => {
                     return Err(Error::build(
+                        BuildErrorKind::Invalid,
                         format!("{} (Stdio::dup of fd {fd})", names[n]),
                         format!("could not duplicate it: {errno}"),
                     ))
@@ -663,6 +680,7 @@ impl Config {
                     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) };
                     if let Err(e) = rustix::io::fcntl_getfd(fd) {
                         return Err(Error::build(
+                            BuildErrorKind::Invalid,
                             format!("fd {raw} (pass_fd_shared)"),
                             format!("is not open: {e}"),
                         ));
@@ -677,12 +695,14 @@ impl Config {
             };
             if dst < 0 {
                 return Err(Error::build(
+                    BuildErrorKind::Invalid,
                     format!("child fd {dst} ({what})"),
                     "is negative",
                 ));
             }
             if dst as u64 >= nofile {
                 return Err(Error::build(
+                    BuildErrorKind::Invalid,
                     format!("child fd {dst} ({what})"),
                     format!("is not below RLIMIT_NOFILE ({nofile})"),
                 ));
@@ -695,6 +715,7 @@ impl Config {
                     _ => "already planned by an earlier pass_fd/map_fd".to_string(),
                 };
                 return Err(Error::build(
+                    BuildErrorKind::Collision,
                     format!("child fd {dst} ({what} of fd {src})"),
                     format!("collides: fd {dst} is {used_by}"),
                 ));
@@ -704,10 +725,18 @@ impl Config {
 
         for (i, (child_fd, _)) in self.buffered.send_buffers.iter().enumerate() {
             let dst = *child_fd;
-            if dst < 0 || plan.maps.iter().any(|m| m.dst == dst) {
+            if dst < 0 {
                 return Err(Error::build(
+                    BuildErrorKind::Invalid,
                     format!("child fd {dst} (send_buffer)"),
-                    "is negative or collides with another planned fd",
+                    "is negative",
+                ));
+            }
+            if plan.maps.iter().any(|m| m.dst == dst) {
+                return Err(Error::build(
+                    BuildErrorKind::Collision,
+                    format!("child fd {dst} (send_buffer)"),
+                    "collides with another planned fd",
                 ));
             }
             plan.push(Src::Dynamic(SLOT_SEND_BUFFERS + i), dst, Stage::Fds, false);

@@ -10,7 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::error::Error;
+use crate::error::{BuildErrorKind, Error};
 use crate::plan::shown;
 
 /// The search path when neither the child nor the parent has PATH (glibc's).
@@ -46,10 +46,12 @@ pub(crate) fn program_path(
     let item = format!("program {}", shown(program));
     Err(match not_executable {
         Some(p) => Error::build(
+            BuildErrorKind::NotExecutable,
             item,
             format!("found at {} but it is not executable", p.display()),
         ),
         None => Error::build(
+            BuildErrorKind::NotFound,
             item,
             format!("not found in PATH={}", search.to_string_lossy()),
         ),

@@ -358,6 +358,7 @@ fn fork_child(
 ) -> Result<Forked, Error> {
     if plan.forbid_fork {
         return Err(Error::build(
+            crate::error::BuildErrorKind::Conflict,
             "forbid_fork",
             "this spawn needs the fork path (spawn_paused), which forbid_fork() refuses",
         ));

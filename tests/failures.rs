@@ -148,7 +148,7 @@ fn e2big_is_a_build_error_naming_it() {
     // One argument over MAX_ARG_STRLEN.
     let big = "x".repeat(32 * 4096);
     match Command::new("/bin/true").arg("ok").arg(&big).build() {
-        Err(Error::Build { item, problem }) => {
+        Err(Error::Build { item, problem, .. }) => {
             assert!(item.starts_with("argument 2"), "{item}");
             assert!(problem.contains("E2BIG"), "{problem}");
         }
@@ -158,7 +158,7 @@ fn e2big_is_a_build_error_naming_it() {
     let arg = "y".repeat(100 * 1024);
     let args = vec![arg.as_str(); 100];
     match Command::new("/bin/true").args(&args).build() {
-        Err(Error::Build { item, problem }) => {
+        Err(Error::Build { item, problem, .. }) => {
             assert_eq!(item, "argument list and environment");
             assert!(problem.contains("E2BIG"), "{problem}");
         }
@@ -166,7 +166,7 @@ fn e2big_is_a_build_error_naming_it() {
     }
     // A variable over the single limit.
     match Command::new("/bin/true").env("BIG", &big).build() {
-        Err(Error::Build { item, problem }) => {
+        Err(Error::Build { item, problem, .. }) => {
             assert!(item.contains("BIG"), "{item}");
             assert!(problem.contains("E2BIG"), "{problem}");
         }
@@ -254,7 +254,7 @@ fn a_shared_fd_closed_before_build_is_a_build_error() {
     let cmd = Command::new("/bin/true").pass_fd_shared(std::os::fd::AsFd::as_fd(&fd));
     drop(fd);
     match cmd.build() {
-        Err(Error::Build { item, problem }) => {
+        Err(Error::Build { item, problem, .. }) => {
             assert!(item.starts_with("fd 910"), "{item}");
             assert!(problem.contains("not open"), "{problem}");
         }

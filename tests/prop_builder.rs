@@ -156,7 +156,7 @@ proptest! {
         let _ = format!("{cmd:?}");
         match cmd.build() {
             Ok(p) => { let _ = format!("{p:?}"); }
-            Err(Error::Build { item, problem }) => {
+            Err(Error::Build { item, problem, .. }) => {
                 prop_assert!(ITEM_KINDS.iter().any(|k| item.starts_with(k)),
                     "the error does not name a known item: {item:?}: {problem} ({line:?})");
                 prop_assert!(!problem.is_empty());
@@ -177,7 +177,7 @@ fn id_minus_one_is_a_build_error() {
         Command::new("/bin/true").groups(&[1, u32::MAX]),
     ] {
         match cmd.build() {
-            Err(Error::Build { item, problem }) => {
+            Err(Error::Build { item, problem, .. }) => {
                 assert!(item.ends_with("4294967295"), "{item}");
                 assert!(problem.contains("-1"), "{problem}");
             }

@@ -105,7 +105,7 @@ proptest! {
             }
         }
         match cmd.build() {
-            Err(Error::Build { item, problem }) => {
+            Err(Error::Build { item, problem, .. }) => {
                 prop_assert!(collides, "valid plan {plan:?} refused: {item}: {problem}");
                 prop_assert!(item.starts_with("child fd"), "{item}");
                 prop_assert!(problem.contains("collides"), "{problem}");

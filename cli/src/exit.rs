@@ -3,7 +3,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-use safespawn::{Error, Stage};
+use safespawn::{BuildErrorKind, Error, Stage};
 
 /// `--timeout` expired (timeout(1)'s status).
 pub const TIMED_OUT: u8 = 124;
@@ -50,17 +50,14 @@ impl From<Error> for Failure {
                     CANNOT_EXECUTE
                 }
             }
-            // build() reports a program it cannot find on PATH, or finds
-            // without execute permission, under the item "program ...".
-            Error::Build { item, problem } if item.starts_with("program ") => {
-                if problem.starts_with("not found") {
-                    NOT_FOUND
-                } else if problem.contains("not executable") {
-                    CANNOT_EXECUTE
-                } else {
-                    SETUP_FAILED
-                }
-            }
+            Error::Build {
+                kind: BuildErrorKind::NotFound,
+                ..
+            } => NOT_FOUND,
+            Error::Build {
+                kind: BuildErrorKind::NotExecutable,
+                ..
+            } => CANNOT_EXECUTE,
             Error::Timeout { .. } => TIMED_OUT,
             _ => SETUP_FAILED,
         };

@@ -272,7 +272,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             assert!(m.bad.is_none(), "accepted: {:?}; line {line:?}", m.bad);
             let _ = format!("{p:?}");
         }
-        Err(Error::Build { item, problem }) => {
+        Err(Error::Build { item, problem, .. }) => {
             assert!(!item.is_empty() && !problem.is_empty());
             assert!(
                 m.bad.is_some() || m.lookup,

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let valid = matches!(split, Some(eq) if eq > 0) && !data.contains(&0);
     match cmd.build() {
         Ok(_) => assert!(valid, "accepted an invalid env string {data:?}"),
-        Err(Error::Build { item, problem }) => {
+        Err(Error::Build { item, problem, .. }) => {
             assert!(
                 !valid,
                 "refused a valid env string {data:?}: {item}: {problem}"

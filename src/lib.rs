@@ -199,34 +199,37 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// The house: arrows run one way. The builder side (`command`) freezes a
+// `plan`; its child part is read by the child side (`child`), which uses
+// only `sys`, `frozen` and `error::Stage`. The parent side of a spawn
+// (`spawn`) starts the child; `pidfd` owns it; `process`, `prepared`,
+// `daemon` and `buffered` are the public layers on top.
 mod buffered;
 mod capability;
 mod child;
 mod command;
 mod daemon;
 pub mod dry_run;
-mod env;
 mod error;
+mod frozen;
 mod mode;
+mod pidfd;
 mod plan;
 mod prepared;
 mod process;
 mod quote;
-mod report_pipe;
-mod resolve;
 mod spawn;
-mod stdio;
 mod sys;
 
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
+pub use command::fds::Stdio;
 pub use command::Command;
 pub use daemon::Daemonized;
 pub use error::{BuildErrorKind, Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
 pub use prepared::Prepared;
 pub use process::{Detached, Finished, Paused, Running};
-pub use stdio::Stdio;
 
 /// An error number, as the child reports it (rustix's).
 pub use rustix::io::Errno;

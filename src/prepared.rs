@@ -7,17 +7,17 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::command::Command;
 use crate::error::Error;
 use crate::mode::{Direct, Mode};
 use crate::plan::Plan;
 use crate::process::{Finished, Paused, Running};
-use crate::spawn;
+use crate::spawn::{self, report::ReportPipes};
+use crate::sys;
 
 /// A built command: checked, serialised, reusable, `Send + Sync`.
 ///
 /// Spawning a `Prepared` allocates nothing: argv, envp, the program path and
-/// the fd plan were all prepared by [`Command::build`]. One `Prepared` can be
+/// the fd plan were all prepared by [`Command::build`](crate::Command::build). One `Prepared` can be
 /// spawned any number of times, from many threads at once.
 ///
 /// ```
@@ -34,6 +34,10 @@ use crate::spawn;
 /// ```
 pub struct Prepared<M: Mode = Direct> {
     pub(crate) plan: Arc<Plan>,
+    /// The report pipe kept between vfork-style spawns (see
+    /// `spawn::report`); a spawn-time cache, so it lives here and not in the
+    /// frozen plan.
+    pub(crate) reports: ReportPipes,
     mode: PhantomData<M>,
 }
 
@@ -46,6 +50,7 @@ impl<M: Mode> Prepared<M> {
     pub(crate) fn from_plan(plan: Plan) -> Prepared<M> {
         Prepared {
             plan: Arc::new(plan),
+            reports: ReportPipes::new(),
             mode: PhantomData,
         }
     }
@@ -68,7 +73,7 @@ impl StdioPipes {
             if !plan.stdio_pipes[n] {
                 continue;
             }
-            let (r, w) = spawn::pipe(rustix::pipe::PipeFlags::empty())?;
+            let (r, w) = sys::fd::pipe(rustix::pipe::PipeFlags::empty())?;
             let (parent, child) = if n == 0 { (w, r) } else { (r, w) };
             if plan.nonblocking_pipes {
                 rustix::io::ioctl_fionbio(&parent, true)
@@ -103,7 +108,7 @@ impl Prepared<Direct> {
     pub fn spawn(&self) -> Result<Running, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
-        let child = spawn::spawn(&self.plan, &pipes.child_fds())?;
+        let child = spawn::spawn(&self.plan, &self.reports, &pipes.child_fds())?;
         Ok(Running::new(child, pipes.parent, self.plan.line.clone()))
     }
 
@@ -122,7 +127,7 @@ impl Prepared<Direct> {
         let pipes = StdioPipes::new(&self.plan)?;
         let child = spawn::spawn_paused(&self.plan, &pipes.child_fds())?;
         Ok(Paused {
-            child: Some(child),
+            child,
             plan: self.plan.clone(),
             pipes: pipes.parent,
         })
@@ -183,53 +188,8 @@ pub(crate) fn wait_with_timeout(
     })
 }
 
-impl Command<Direct> {
-    /// `build()?` then [`Prepared::spawn`]; fds passed with `pass_fd` are
-    /// closed in the parent once the child has them.
-    ///
-    /// ```
-    /// let child = safespawn::Command::new("true").spawn()?;
-    /// assert!(child.wait()?.success());
-    /// # Ok::<(), safespawn::Error>(())
-    /// ```
-    pub fn spawn(self) -> Result<Running, Error> {
-        self.build()?.spawn()
-    }
-
-    /// `build()?` then [`Prepared::spawn_paused`].
-    ///
-    /// ```
-    /// let paused = safespawn::Command::new("true").spawn_paused()?;
-    /// assert!(paused.resume()?.wait()?.success());
-    /// # Ok::<(), safespawn::Error>(())
-    /// ```
-    pub fn spawn_paused(self) -> Result<Paused, Error> {
-        self.build()?.spawn_paused()
-    }
-
-    /// `build()?` then [`Prepared::run`].
-    ///
-    /// ```
-    /// assert!(safespawn::Command::new("true").run()?.success());
-    /// # Ok::<(), safespawn::Error>(())
-    /// ```
-    pub fn run(self) -> Result<Finished, Error> {
-        self.build()?.run()
-    }
-
-    /// `build()?` then [`Prepared::status`].
-    ///
-    /// ```
-    /// assert_eq!(safespawn::Command::new("false").status()?.code(), Some(1));
-    /// # Ok::<(), safespawn::Error>(())
-    /// ```
-    pub fn status(self) -> Result<ExitStatus, Error> {
-        self.build()?.status()
-    }
-}
-
 impl<M: Mode> Prepared<M> {
-    /// The line-broken command line, as [`Command::display_multiline`].
+    /// The line-broken command line, as [`Command::display_multiline`](crate::Command::display_multiline).
     ///
     /// ```
     /// let p = safespawn::Command::new("true").env("A", "1").args(["--opt", "v", "pos"]).build()?;
@@ -241,7 +201,7 @@ impl<M: Mode> Prepared<M> {
     }
 
     /// Writes the unquoted one-line form plus a newline to `fd`, as
-    /// [`Command::write_arg_log`].
+    /// [`Command::write_arg_log`](crate::Command::write_arg_log).
     ///
     /// ```
     /// use std::io::Read;
@@ -259,7 +219,7 @@ impl<M: Mode> Prepared<M> {
     }
 }
 
-/// The shell-quoted command line, as [`Command`]'s `Display`.
+/// The shell-quoted command line, as [`Command`](crate::Command)'s `Display`.
 ///
 /// ```
 /// let p = safespawn::Command::new("echo").arg("a b").env("X", "1").build().unwrap();

@@ -1,24 +1,22 @@
-//! Live and finished children: `Running`, `Paused`, `Detached`, `Finished`.
+//! Live and finished children: `Running`, `Paused`, `Detached`, `Finished`,
+//! each a thin layer over one [`ChildPid`].
 //!
 //! A child is reaped exactly once, through its pidfd, so a recycled pid can
 //! never be waited for or signalled. Dropping a `Running` or `Paused` kills
 //! and reaps the child: no zombie, ever.
 
 use std::io::{PipeReader, PipeWriter};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::io::Errno;
 use rustix::process::Signal;
 
 use crate::error::Error;
-use crate::spawn::{self, reap, try_reap, Spawned};
-
-/// How long `abort` waits after SIGTERM before SIGKILL.
-pub(crate) const ABORT_GRACE: Duration = Duration::from_millis(100);
+use crate::pidfd::{ChildPid, OnDrop};
+use crate::plan::Plan;
+use crate::spawn;
 
 /// A running child (libvirt's RunAsync). Dropping it aborts the child.
 ///
@@ -40,26 +38,22 @@ pub(crate) const ABORT_GRACE: Duration = Duration::from_millis(100);
 /// ```
 #[derive(Debug)]
 pub struct Running {
-    pid: i32,
-    pidfd: OwnedFd,
+    /// Aborted (TERM, grace, KILL, reap) when dropped unreaped.
+    child: ChildPid,
     stdin: Option<OwnedFd>,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
-    /// `Some` once reaped.
-    status: Option<ExitStatus>,
     line: Arc<str>,
 }
 
 impl Running {
-    pub(crate) fn new(child: Spawned, pipes: [Option<OwnedFd>; 3], line: Arc<str>) -> Running {
+    pub(crate) fn new(child: ChildPid, pipes: [Option<OwnedFd>; 3], line: Arc<str>) -> Running {
         let [stdin, stdout, stderr] = pipes;
         Running {
-            pid: child.pid,
-            pidfd: child.pidfd,
+            child: child.on_drop(OnDrop::Abort),
             stdin,
             stdout,
             stderr,
-            status: None,
             line,
         }
     }
@@ -72,7 +66,7 @@ impl Running {
     /// # child.wait().unwrap();
     /// ```
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.child.pid()
     }
 
     /// The child's pidfd, for `poll` or `pidfd_send_signal`.
@@ -84,7 +78,7 @@ impl Running {
     /// # child.wait().unwrap();
     /// ```
     pub fn pidfd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        self.child.pidfd()
     }
 
     /// The parent's end of a piped stdin, once.
@@ -134,11 +128,10 @@ impl Running {
     /// ```
     pub fn wait(mut self) -> Result<Finished, Error> {
         self.stdin = None;
-        let status = match self.status {
-            Some(s) => s,
-            None => reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?,
-        };
-        self.status = Some(status);
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| Error::io("waiting for the child", e))?;
         Ok(Finished::new(status, self.line.clone()))
     }
 
@@ -150,11 +143,9 @@ impl Running {
     /// # child.abort().unwrap();
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        if self.status.is_none() {
-            self.status =
-                try_reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?;
-        }
-        Ok(self.status)
+        self.child
+            .try_wait()
+            .map_err(|e| Error::io("waiting for the child", e))
     }
 
     /// Waits at most `timeout` for the child to end (polling its pidfd).
@@ -168,10 +159,9 @@ impl Running {
     /// assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(9));
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
-        if self.status.is_none() {
-            wait_readable(&self.pidfd, timeout).map_err(|e| Error::io("polling the pidfd", e))?;
-        }
-        self.try_wait()
+        self.child
+            .wait_timeout(timeout)
+            .map_err(|e| Error::io("waiting for the child", e))
     }
 
     /// Sends `signal` to the child through its pidfd. After the child has
@@ -185,10 +175,8 @@ impl Running {
     /// assert_eq!(child.wait().unwrap().signal(), Some(15));
     /// ```
     pub fn signal(&self, signal: Signal) -> Result<(), Error> {
-        if self.status.is_some() {
-            return Err(Error::io("signalling the child", Errno::SRCH));
-        }
-        rustix::process::pidfd_send_signal(&self.pidfd, signal)
+        self.child
+            .signal(signal)
             .map_err(|e| Error::io("signalling the child", e))
     }
 
@@ -201,91 +189,34 @@ impl Running {
     /// assert_eq!(finished.signal(), Some(15));
     /// ```
     pub fn abort(mut self) -> Result<Finished, Error> {
-        let status = self.abort_in_place()?;
+        let status = self
+            .child
+            .abort()
+            .map_err(|e| Error::io("aborting the child", e))?;
         Ok(Finished::new(status, self.line.clone()))
     }
 
-    fn abort_in_place(&mut self) -> Result<ExitStatus, Error> {
-        if let Some(status) = self.status {
-            return Ok(status);
-        }
-        let status = abort_child(&self.pidfd).map_err(|e| Error::io("aborting the child", e))?;
-        self.status = Some(status);
-        Ok(status)
-    }
-
     /// Gives up ownership: the child is no longer aborted on drop, and the
-    /// caller waits for or aborts it through [`Detached`].
+    /// caller waits for or aborts it through [`Detached`]. Pipes not taken
+    /// are closed.
     ///
     /// ```
     /// let detached = safespawn::Command::new("true").spawn().unwrap().detach();
     /// assert!(detached.wait().unwrap().success());
     /// ```
     pub fn detach(self) -> Detached {
-        let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped or used again, so each field is
-        // moved out exactly once; the pipes not taken are closed here.
-        let (pidfd, line, pipes) = unsafe {
-            (
-                std::ptr::read(&this.pidfd),
-                std::ptr::read(&this.line),
-                [
-                    std::ptr::read(&this.stdin),
-                    std::ptr::read(&this.stdout),
-                    std::ptr::read(&this.stderr),
-                ],
-            )
-        };
-        drop(pipes);
         Detached {
-            pid: this.pid,
-            pidfd,
-            status: this.status,
-            line,
+            child: self.child.on_drop(OnDrop::Leave),
+            line: self.line,
         }
     }
-}
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.abort_in_place();
+    /// Closes the parent's ends of any pipes not taken.
+    pub(crate) fn close_pipes(&mut self) {
+        self.stdin = None;
+        self.stdout = None;
+        self.stderr = None;
     }
-}
-
-/// Polls `fd` for readability for at most `timeout` (EINTR-safe).
-pub(crate) fn wait_readable(fd: &OwnedFd, timeout: Duration) -> Result<bool, Errno> {
-    let deadline = Instant::now().checked_add(timeout);
-    loop {
-        let left = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()),
-            None => Duration::from_secs(i32::MAX as u64),
-        };
-        let ts = Timespec {
-            tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&ts)) {
-            Ok(n) => return Ok(n > 0),
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// TERM, grace, KILL, reap.
-pub(crate) fn abort_child(pidfd: &OwnedFd) -> Result<ExitStatus, Errno> {
-    if let Some(status) = try_reap(pidfd)? {
-        return Ok(status);
-    }
-    let _ = rustix::process::pidfd_send_signal(pidfd, Signal::TERM);
-    if wait_readable(pidfd, ABORT_GRACE)? {
-        if let Some(status) = try_reap(pidfd)? {
-            return Ok(status);
-        }
-    }
-    let _ = rustix::process::pidfd_send_signal(pidfd, Signal::KILL);
-    reap(pidfd)
 }
 
 /// A child the caller took over with [`Running::detach`] (libvirt's
@@ -298,9 +229,8 @@ pub(crate) fn abort_child(pidfd: &OwnedFd) -> Result<ExitStatus, Errno> {
 /// ```
 #[derive(Debug)]
 pub struct Detached {
-    pid: i32,
-    pidfd: OwnedFd,
-    status: Option<ExitStatus>,
+    /// Left alone when dropped.
+    child: ChildPid,
     line: Arc<str>,
 }
 
@@ -313,7 +243,7 @@ impl Detached {
     /// # d.wait().unwrap();
     /// ```
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.child.pid()
     }
 
     /// Waits for the child to exit and reaps it.
@@ -322,11 +252,11 @@ impl Detached {
     /// let d = safespawn::Command::new("true").spawn().unwrap().detach();
     /// assert!(d.wait().unwrap().success());
     /// ```
-    pub fn wait(self) -> Result<Finished, Error> {
-        let status = match self.status {
-            Some(s) => s,
-            None => reap(&self.pidfd).map_err(|e| Error::io("waiting for the child", e))?,
-        };
+    pub fn wait(mut self) -> Result<Finished, Error> {
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| Error::io("waiting for the child", e))?;
         Ok(Finished::new(status, self.line))
     }
 
@@ -336,11 +266,11 @@ impl Detached {
     /// let d = safespawn::Command::new("sleep").arg("5").spawn().unwrap().detach();
     /// assert!(!d.abort().unwrap().success());
     /// ```
-    pub fn abort(self) -> Result<Finished, Error> {
-        let status = match self.status {
-            Some(s) => s,
-            None => abort_child(&self.pidfd).map_err(|e| Error::io("aborting the child", e))?,
-        };
+    pub fn abort(mut self) -> Result<Finished, Error> {
+        let status = self
+            .child
+            .abort()
+            .map_err(|e| Error::io("aborting the child", e))?;
         Ok(Finished::new(status, self.line))
     }
 }
@@ -359,8 +289,9 @@ impl Detached {
 /// ```
 #[derive(Debug)]
 pub struct Paused {
-    pub(crate) child: Option<spawn::PausedChild>,
-    pub(crate) plan: Arc<crate::plan::Plan>,
+    /// Killed and reaped when dropped unresumed (the `ChildPid` inside).
+    pub(crate) child: spawn::PausedChild,
+    pub(crate) plan: Arc<Plan>,
     pub(crate) pipes: [Option<OwnedFd>; 3],
 }
 
@@ -373,7 +304,7 @@ impl Paused {
     /// assert!(paused.pid() > 0);
     /// ```
     pub fn pid(&self) -> i32 {
-        self.child.as_ref().map_or(0, |c| c.child.pid)
+        self.child.child.pid()
     }
 
     /// Lets the child exec; reports exec errors as [`Error::Spawn`].
@@ -383,21 +314,10 @@ impl Paused {
     /// let running = p.spawn_paused().unwrap().resume().unwrap();
     /// assert!(running.wait().unwrap().success());
     /// ```
-    pub fn resume(mut self) -> Result<Running, Error> {
-        let Some(child) = self.child.take() else {
-            return Err(Error::io("resuming the child", Errno::CHILD));
-        };
-        let spawned = spawn::resume(&self.plan, child)?;
-        let pipes = std::mem::take(&mut self.pipes);
-        Ok(Running::new(spawned, pipes, self.plan.line.clone()))
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.take() {
-            spawn::kill_and_reap(&c.child);
-        }
+    pub fn resume(self) -> Result<Running, Error> {
+        let Paused { child, plan, pipes } = self;
+        let spawned = spawn::resume(&plan, child)?;
+        Ok(Running::new(spawned, pipes, plan.line.clone()))
     }
 }
 
@@ -476,14 +396,5 @@ impl Finished {
                 stderr: String::new(),
             })
         }
-    }
-}
-
-impl Running {
-    /// Closes the parent's ends of any pipes not taken.
-    pub(crate) fn close_pipes(&mut self) {
-        self.stdin = None;
-        self.stdout = None;
-        self.stderr = None;
     }
 }

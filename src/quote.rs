@@ -22,6 +22,18 @@ use rustix::io::Errno;
 
 use crate::error::Error;
 
+/// A short, printable rendering of a possibly long, possibly binary value,
+/// for error messages: at most 40 bytes, then the total length.
+pub(crate) fn shown(s: &OsStr) -> String {
+    let b = s.as_bytes();
+    let cut = &b[..b.len().min(40)];
+    let mut out = format!("{:?}", String::from_utf8_lossy(cut));
+    if b.len() > cut.len() {
+        out.push_str(&format!(" ({} bytes)", b.len()));
+    }
+    out
+}
+
 /// The characters that make a word need quotes.
 const SPECIAL: &[u8] = b"\r\t\n !\"#$&'()*;<>?[\\]^`{|}~";
 

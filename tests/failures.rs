@@ -325,10 +325,8 @@ fn locked_pidfile_is_pidfile_eagain() {
     lk.l_type = libc::F_WRLCK as _;
     lk.l_whence = libc::SEEK_SET as _;
     // SAFETY: the fd is open and `lk` is a valid flock.
-    assert_eq!(
-        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lk) },
-        0
-    );
+    let locked = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lk) };
+    assert_eq!(locked, 0);
     let (stage, errno) = daemon_failure(helper("sleep=30").daemonize().pidfile(&path));
     assert_eq!(stage, Stage::Pidfile);
     assert!(

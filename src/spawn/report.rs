@@ -1,7 +1,9 @@
-//! The report pipe of the vfork-style path, kept by its plan between spawns.
+//! The parent's end of the report pipe: reading the child's messages, the
+//! one decoder from a [`Failure`] to [`Error::Spawn`], and the report pipe
+//! of the vfork-style path, kept by its `Prepared` between spawns.
 //!
 //! A child that fails before exec writes one stage + errno message to a
-//! close-on-exec pipe (see `crate::child`). On the vfork-style path the
+//! close-on-exec pipe (see `crate::child::report`). On the vfork-style path the
 //! parent is suspended until the child has exec'd or exited, so it never
 //! waits for end-of-file: it reads the pipe once, non-blocking, and an empty
 //! pipe means the exec succeeded. The pipe is then as it was before the spawn
@@ -29,9 +31,48 @@ use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
+use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
+use crate::child::report::{self, Failure, Report, MSG_LEN};
 use crate::error::Error;
+use crate::pidfd::ChildPid;
+use crate::plan::Plan;
+use crate::sys;
+
+/// Reads one whole message; `Ok(None)` at end-of-file (or, on the kept
+/// non-blocking pipe, `Err(EAGAIN)` when nothing was written).
+pub(crate) fn read_message(fd: &OwnedFd) -> Result<Option<[u8; MSG_LEN]>, Errno> {
+    let mut msg = [0u8; MSG_LEN];
+    let mut got = 0;
+    while got < MSG_LEN {
+        let n = rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut msg[got..]))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        got += n;
+    }
+    Ok(Some(msg))
+}
+
+/// The child's failure as the caller sees it.
+pub(crate) fn spawn_error(plan: &Plan, failure: Failure) -> Error {
+    Error::Spawn {
+        stage: failure.stage,
+        errno: failure.errno,
+        program: plan.program.to_string(),
+    }
+}
+
+/// Turns the message of a child that has failed into `Error::Spawn`, and
+/// reaps the child (it exits right after writing), so no zombie is left.
+pub(crate) fn child_failed(plan: &Plan, mut child: ChildPid, msg: &[u8; MSG_LEN]) -> Error {
+    let _ = child.wait();
+    match report::decode(msg) {
+        Some(Report::Failed(failure)) => spawn_error(plan, failure),
+        _ => Error::io("reading the child's report", Errno::PROTO),
+    }
+}
 
 /// The slot's value when it holds no pipe. Two fds, each non-negative, never
 /// pack to it.
@@ -51,7 +92,7 @@ pub(crate) struct ReportPipe {
 impl ReportPipe {
     /// A new report pipe.
     pub(crate) fn new() -> Result<Self, Error> {
-        let (read, write) = crate::spawn::pipe(PipeFlags::NONBLOCK)?;
+        let (read, write) = sys::fd::pipe(PipeFlags::NONBLOCK)?;
         Ok(ReportPipe {
             read,
             write,

@@ -1,0 +1,119 @@
+//! Credentials: the capability bounding set, groups, gid, uid, the
+//! capability sets and `no_new_privs`.
+
+use rustix::fs::{Gid, Uid};
+use rustix::io::Errno;
+use rustix::thread::{self as t, CapabilitySet, CapabilitySets};
+
+use super::report::{At, Failure};
+use crate::error::Stage;
+use crate::frozen::Frozen;
+
+/// The credentials the child takes on.
+#[derive(Debug, Default)]
+pub(crate) struct Credentials {
+    pub groups: Option<Frozen<[Gid]>>,
+    pub gid: Option<Gid>,
+    pub uid: Option<Uid>,
+    /// The capabilities to keep when capabilities are to be cleared.
+    pub caps: Option<u64>,
+    pub no_new_privs: bool,
+}
+
+/// In this order, each with a raw system call:
+///
+/// 1. **bounding set**: every capability not allowed is dropped with
+///    `PR_CAPBSET_DROP`. This needs `CAP_SETPCAP`, so it comes before the
+///    uid change; a capability that cannot be dropped is an `EPERM` (one
+///    already absent is fine);
+/// 2. **KEEPCAPS** (`PR_SET_KEEPCAPS`), only when capabilities are allowed
+///    and the uid changes: otherwise `setuid` away from root empties the
+///    permitted set;
+/// 3. **supplementary groups** (`setgroups(2)`; cleared when the uid or gid
+///    changes without `.groups`, see CPython's CVE-2023-6507), then the
+///    **gid**, then the **uid**: groups and gid first, while the child still
+///    has `CAP_SETGID`. These are rustix's per-thread raw calls, never the C
+///    library's set*id broadcast to threads the child does not have;
+/// 4. **capability sets**: effective, permitted and inheritable set to
+///    exactly the allowed ones (`capset(2)`), the ambient set cleared and the
+///    allowed ones raised into it, so they survive exec under a non-root
+///    uid; KEEPCAPS cleared again;
+/// 5. **no_new_privs** (`PR_SET_NO_NEW_PRIVS`), last: nothing after it in
+///    this list needs to gain a privilege.
+pub(crate) fn apply(creds: &Credentials) -> Result<(), Failure> {
+    if let Some(allowed) = creds.caps {
+        drop_bounding_set(allowed).at(Stage::Caps)?;
+        if creds.uid.is_some() && allowed != 0 {
+            t::set_keep_capabilities(true).at(Stage::Caps)?;
+        }
+    }
+    if let Some(groups) = &creds.groups {
+        t::set_thread_groups(groups).at(Stage::Groups)?;
+    }
+    if let Some(gid) = creds.gid {
+        t::set_thread_gid(gid).at(Stage::Gid)?;
+    }
+    if let Some(uid) = creds.uid {
+        t::set_thread_uid(uid).at(Stage::Uid)?;
+    }
+    if let Some(allowed) = creds.caps {
+        set_capability_sets(allowed).at(Stage::Caps)?;
+    }
+    if creds.no_new_privs {
+        t::set_no_new_privs(true).at(Stage::NoNewPrivs)?;
+    }
+    Ok(())
+}
+
+/// The capabilities in `bits`, one at a time, lowest first.
+fn each_capability(bits: u64) -> impl Iterator<Item = CapabilitySet> {
+    (0..64u32)
+        .filter_map(|bit| 1u64.checked_shl(bit))
+        .filter(move |cap| bits & cap != 0)
+        .map(CapabilitySet::from_bits_retain)
+}
+
+/// Removes every capability not in `allowed` from the bounding set. A
+/// capability already absent is fine; one we cannot drop is an error.
+fn drop_bounding_set(allowed: u64) -> Result<(), Errno> {
+    for cap in each_capability(!allowed) {
+        match t::remove_capability_from_bounding_set(cap) {
+            Ok(()) => {}
+            // Past the last capability this kernel knows.
+            Err(Errno::INVAL) => return Ok(()),
+            Err(Errno::PERM) => {
+                if t::capability_is_in_bounding_set(cap)? {
+                    return Err(Errno::PERM);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sets effective, permitted and inheritable to exactly `allowed`, and the
+/// ambient set to `allowed` so the capabilities survive exec under a
+/// non-root uid.
+fn set_capability_sets(allowed: u64) -> Result<(), Errno> {
+    let set = CapabilitySet::from_bits_retain(allowed);
+    t::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: set,
+            permitted: set,
+            inheritable: set,
+        },
+    )?;
+    match t::clear_ambient_capability_set() {
+        Ok(()) | Err(Errno::INVAL) => {} // EINVAL: a kernel without ambient sets
+        Err(e) => return Err(e),
+    }
+    for cap in each_capability(allowed) {
+        t::configure_capability_in_ambient_set(cap, true)?;
+    }
+    if allowed != 0 {
+        t::set_keep_capabilities(false)?;
+    }
+    Ok(())
+}

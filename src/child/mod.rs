@@ -1,0 +1,215 @@
+//! The child side: everything that runs between clone/fork and exec.
+//!
+//! # Contract
+//!
+//! Code in this module runs in a process that shares the parent's memory
+//! (`CLONE_VM | CLONE_VFORK`, on a stack buffer in the spawning frame) or
+//! in a copy of a multi-threaded parent (`fork`). Other parent threads may
+//! hold any lock at that moment, and in the `CLONE_VM` case they keep
+//! running in the same address space. Therefore this module and every room
+//! below it:
+//!
+//! * **never allocates or frees** heap memory (no `Vec`, `String`, `format!`,
+//!   `Box`, no `std::io::Error` with a message);
+//! * **takes no lock** and calls nothing that might (no stdio, no `println!`,
+//!   no `std::env`, no logging);
+//! * **never panics**: no indexing that can fail (only `get` and iterators),
+//!   no `unwrap`, no arithmetic that can overflow, no `Errno` built from an
+//!   unchecked value;
+//! * **touches no thread-local** except the C library's `errno`, which the
+//!   suspended parent thread does not read until the child is gone;
+//! * **writes no parent memory** except its own stack (and, for a daemon,
+//!   one flag in the frame of its intermediate, which is suspended while the
+//!   daemon runs);
+//! * makes only **raw system calls**: rustix's public API, and from the
+//!   `libc` crate only `sigaction`, the signal mask, `close_range`, `execve`
+//!   and `_exit` (see [`crate::sys`]).
+//!
+//! The compiler checks what it can: the lints denied below forbid indexing,
+//! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating
+//! types and macros listed in `clippy.toml`, in this module and every file
+//! under it. The plan the child reads holds no allocating type either: its
+//! buffers are [`Frozen`](crate::frozen::Frozen) slices and `CStr`s, built
+//! in the parent. The tests in `tests/child_contract.rs` run every option
+//! under a global allocator that aborts when called from any process but the
+//! test itself.
+//!
+//! Everything the child reads was prepared by `build()` (the [`Plan`], one
+//! part per room) or by the spawning call (the [`Ctx`]). A failure is one
+//! [`Failure`] (stage + errno), sent to the parent as a 12-byte message on a
+//! close-on-exec pipe ([`report`]); the child then exits with 125 (set-up
+//! failed), 126 (the program cannot be executed) or 127 (it was not found),
+//! env(1)'s convention.
+//!
+//! # The steps
+//!
+//! [`run`] and [`rest`] *are* the step list: one line per step, with the
+//! reason it stands where it does. Each step lives in the room named after
+//! it (`signals`, `fds`, `daemon`, `process`, `credentials`, `session`,
+//! `exec`, `hooks`, `pause`) and receives only its own part of the plan.
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::unreachable,
+    clippy::disallowed_macros,
+    clippy::disallowed_types,
+    clippy::disallowed_methods
+)]
+
+use std::convert::Infallible;
+use std::ffi::c_int;
+use std::os::fd::RawFd;
+
+pub(crate) mod credentials;
+pub(crate) mod daemon;
+pub(crate) mod exec;
+pub(crate) mod fds;
+pub(crate) mod hooks;
+pub(crate) mod pause;
+pub(crate) mod process;
+pub(crate) mod report;
+pub(crate) mod session;
+pub(crate) mod signals;
+
+use self::report::{At, Failure};
+use crate::error::Stage;
+use crate::frozen::{Frozen, Hook};
+use crate::sys::signal::SigSet;
+
+pub(crate) use self::daemon::DaemonSlots;
+
+/// What the child reads of the frozen plan: one part per room.
+pub(crate) struct Plan {
+    pub signals: signals::SignalPolicy,
+    pub fds: fds::Fds,
+    /// Daemon mode: `Some`.
+    pub daemon: Option<daemon::DaemonPlan>,
+    pub process: process::ProcessAttrs,
+    pub creds: credentials::Credentials,
+    pub session: session::Session,
+    pub exec: exec::Exec,
+    pub hooks: Frozen<[Hook]>,
+}
+
+/// What the spawning call adds to the frozen [`Plan`] for one child.
+pub(crate) struct Ctx<'a> {
+    pub plan: &'a Plan,
+    /// Per-spawn fds (pipe ends), referenced by `fds::Src::Slot(i)`.
+    pub slots: &'a [RawFd],
+    /// The write end of the report pipe (close-on-exec).
+    pub report: RawFd,
+    /// The read end of the pause pipe of `spawn_paused`, or -1.
+    pub pause: RawFd,
+    /// The spawning thread's signal mask before it blocked everything.
+    pub parent_mask: SigSet,
+    /// The parent's pid, to notice its death when a parent-death signal is set.
+    pub parent_pid: i32,
+    /// Daemon mode's places in the spawning frame; null pointers otherwise.
+    pub daemon: DaemonSlots,
+}
+
+/// The fds the child carries through its steps; they may move (see
+/// [`fds::place`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Carried {
+    pub report: RawFd,
+    /// -1 without a pause pipe.
+    pub pause: RawFd,
+}
+
+/// The `clone` entry point: runs [`child_main`] on the child stack.
+pub(crate) extern "C" fn vfork_entry(arg: *mut std::ffi::c_void) -> c_int {
+    // SAFETY: the spawning frame passes a pointer to a live Ctx and is
+    // suspended (CLONE_VFORK) until this process execs or exits.
+    let cx = unsafe { &*(arg as *const Ctx<'_>) };
+    child_main(cx)
+}
+
+/// The `clone3` entry point: like [`vfork_entry`], in a child whose signal
+/// handlers the kernel has already reset (`CLONE_CLEAR_SIGHAND`).
+pub(crate) extern "C" fn clear_sighand_entry(arg: *mut std::ffi::c_void) -> c_int {
+    // SAFETY: as in `vfork_entry`: a live Ctx in the suspended frame.
+    let cx = unsafe { &*(arg as *const Ctx<'_>) };
+    steps_then_fail(cx, true)
+}
+
+/// Runs every step of the child and execs; never returns.
+pub(crate) fn child_main(cx: &Ctx<'_>) -> ! {
+    steps_then_fail(cx, false)
+}
+
+/// Runs the step list; on a failure, reports it on the report pipe (where it
+/// is after the fd steps) and exits.
+fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
+    let mut carried = Carried {
+        report: cx.report,
+        pause: cx.pause,
+    };
+    let failure = match run(cx, &mut carried, handlers_cleared) {
+        Err(failure) => failure,
+        Ok(never) => match never {},
+    };
+    report::fail(carried.report, failure)
+}
+
+/// The step list, up to the daemon split. `handlers_cleared`: the kernel has
+/// reset every signal handler (`clone3` with `CLONE_CLEAR_SIGHAND`).
+fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<Infallible, Failure> {
+    let plan = cx.plan;
+    // First: until the handlers are reset, a signal would run the parent's
+    // handler in this process (every signal is blocked until the mask is set
+    // at the end of this step).
+    signals::reset(&plan.signals, &cx.parent_mask, handlers_cleared).at(Stage::Signals)?;
+    // Before any close: a source may sit on another mapping's target, so the
+    // placement is collision-safe and needs every source still open.
+    fds::place(&plan.fds, cx.slots, carried)?;
+    // After placement: what survives is exactly the planned fds (and the
+    // report and pause pipes, which are close-on-exec).
+    fds::close_others(&plan.fds, carried)?;
+    if let Some(daemon) = &plan.daemon {
+        // The intermediate ends here (setsid, the daemon started on the
+        // second stack, its pid reported); the daemon goes on below, after
+        // the fd steps it shares with the intermediate.
+        return daemon::split(cx.daemon, *carried, &|carried: &mut Carried| {
+            // The intermediate blocked every signal for the daemon's start.
+            signals::set_final_mask(&plan.signals, &cx.parent_mask).at(Stage::Signals)?;
+            // "/" and the pidfile, before the privilege steps: the pidfile
+            // may live where only the caller's credentials can write.
+            daemon::enter(daemon)?;
+            rest(cx, carried, None)
+        });
+    }
+    rest(cx, carried, plan.exec.cwd.as_deref())
+}
+
+/// The step list after the fds (and, for a daemon, in the daemon).
+fn rest(
+    cx: &Ctx<'_>,
+    carried: &Carried,
+    cwd: Option<&std::ffi::CStr>,
+) -> Result<Infallible, Failure> {
+    let plan = cx.plan;
+    // Before the uid change: raising a hard limit needs the caller's
+    // privilege.
+    process::apply(&plan.process)?;
+    // Bounding set while CAP_SETPCAP is still there; groups and gid while
+    // CAP_SETGID is; uid; the capability sets; no_new_privs last.
+    credentials::apply(&plan.creds)?;
+    // After the credentials: a uid change clears the parent-death signal.
+    session::apply(&plan.session, cx.parent_pid)?;
+    // With the program's own credentials, so a directory it may not enter
+    // fails here as it would for the program.
+    exec::chdir(cwd)?;
+    // After every set-up step, so a hook sees the child as the program will
+    // (libvirt's hook order).
+    hooks::run(&plan.hooks)?;
+    // The last moment the parent can act on a fully prepared child.
+    pause::wait(carried)?;
+    exec::exec(&plan.exec)
+}

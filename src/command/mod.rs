@@ -1,0 +1,446 @@
+//! `Command<M>`: the builder. It only records; every check happens in
+//! [`Command::build`], which freezes the record into a [`Plan`].
+//!
+//! One file per area, each with its builder methods, its record (`*Config`)
+//! and its `freeze` into the part of the plan the child's room of the same
+//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`process`],
+//! [`credentials`], [`session`], [`daemon`], [`buffered`]. This file holds
+//! what spans them: the command itself, the working directory, hooks,
+//! timeouts, and `build()`, which freezes the areas in step order.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::marker::PhantomData;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustix::io::Errno;
+
+use crate::child;
+use crate::error::{BuildErrorKind, Error};
+use crate::frozen::{CStrArray, Hook};
+use crate::mode::{Direct, Mode};
+use crate::plan::{BufferedPlan, Plan};
+use crate::prepared::Prepared;
+use crate::process::{Finished, Paused, Running};
+use crate::quote::{self, shown};
+
+pub(crate) mod argv;
+pub(crate) mod buffered;
+pub(crate) mod credentials;
+pub(crate) mod daemon;
+pub(crate) mod env;
+pub(crate) mod fds;
+pub(crate) mod process;
+pub(crate) mod session;
+pub(crate) mod signals;
+
+/// Everything a command records, whatever its mode: one field per area.
+#[derive(Default)]
+pub(crate) struct Config {
+    pub argv: Vec<OsString>,
+    pub env: env::EnvConfig,
+    pub fds: fds::FdConfig,
+    pub signals: signals::SignalConfig,
+    pub process: process::ProcessConfig,
+    pub creds: credentials::CredentialsConfig,
+    pub session: session::SessionConfig,
+    pub cwd: Option<PathBuf>,
+    pub hooks: Vec<Hook>,
+    pub forbid_fork: bool,
+    pub timeout: Option<Duration>,
+    pub buffered: BufferedPlan,
+    /// Daemon mode: `Some`.
+    pub daemon: Option<daemon::DaemonConfig>,
+    /// The first problem found by a builder call, reported by `build()`.
+    pub deferred: Option<Error>,
+}
+
+/// A command to run: program, arguments, environment, fds, privileges.
+///
+/// Every builder method takes `self` and returns `Self`; nothing is checked
+/// until [`build`](Command::build), which returns a reusable
+/// [`Prepared`] or an [`Error::Build`] that names the offending item. The
+/// mode `M` ([`Direct`], [`Buffered`](crate::Buffered),
+/// [`Daemon`](crate::Daemon)) decides which methods exist.
+///
+/// ```
+/// use safespawn::Command;
+///
+/// let finished = Command::new("sh")
+///     .args(["-c", "test \"$GREETING\" = hello"])
+///     .env("GREETING", "hello")
+///     .run()?;
+/// assert!(finished.success());
+/// # Ok::<(), safespawn::Error>(())
+/// ```
+pub struct Command<M: Mode = Direct> {
+    pub(crate) cfg: Config,
+    pub(crate) mode: PhantomData<M>,
+}
+
+impl Command<Direct> {
+    /// A command with nothing recorded yet (no argv).
+    fn empty() -> Command<Direct> {
+        Command {
+            cfg: Config::default(),
+            mode: PhantomData,
+        }
+    }
+
+    /// The child's working directory (libvirt's virCommandSetWorkingDirectory).
+    /// A missing directory is reported as [`Error::Spawn`] at stage
+    /// [`Chdir`](crate::Stage::Chdir).
+    ///
+    /// ```
+    /// use safespawn::{Command, Stdio};
+    /// use std::io::Read;
+    /// let mut child = Command::new("pwd").current_dir("/tmp").stdout(Stdio::piped()).spawn().unwrap();
+    /// let mut s = String::new();
+    /// child.take_stdout().unwrap().read_to_string(&mut s).unwrap();
+    /// assert_eq!(s, "/tmp\n");
+    /// # child.wait().unwrap();
+    /// ```
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cfg.cwd = Some(dir.into());
+        self
+    }
+
+    /// `build()?` then [`Prepared::spawn`]; fds passed with `pass_fd` are
+    /// closed in the parent once the child has them.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Command::build) and [`Prepared::spawn`].
+    ///
+    /// ```
+    /// let child = safespawn::Command::new("true").spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn spawn(self) -> Result<Running, Error> {
+        self.build()?.spawn()
+    }
+
+    /// `build()?` then [`Prepared::spawn_paused`].
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Command::build) and [`Prepared::spawn_paused`].
+    ///
+    /// ```
+    /// let paused = safespawn::Command::new("true").spawn_paused()?;
+    /// assert!(paused.resume()?.wait()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn spawn_paused(self) -> Result<Paused, Error> {
+        self.build()?.spawn_paused()
+    }
+
+    /// `build()?` then [`Prepared::run`].
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Command::build) and [`Prepared::run`].
+    ///
+    /// ```
+    /// assert!(safespawn::Command::new("true").run()?.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn run(self) -> Result<Finished, Error> {
+        self.build()?.run()
+    }
+
+    /// `build()?` then [`Prepared::status`].
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Command::build) and [`Prepared::status`].
+    ///
+    /// ```
+    /// assert_eq!(safespawn::Command::new("false").status()?.code(), Some(1));
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn status(self) -> Result<ExitStatus, Error> {
+        self.build()?.status()
+    }
+}
+
+impl<M: Mode> Command<M> {
+    pub(crate) fn into_mode<N: Mode>(self) -> Command<N> {
+        Command {
+            cfg: self.cfg,
+            mode: PhantomData,
+        }
+    }
+
+    fn defer(&mut self, err: Error) {
+        self.cfg.deferred.get_or_insert(err);
+    }
+
+    /// For `run`, `status` and `output`: past `timeout` the child is aborted
+    /// (TERM, a short grace, KILL, reap) and the call returns
+    /// [`Error::Timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = safespawn::Command::new("sleep").arg("10")
+    ///     .timeout(Duration::from_millis(50)).status().unwrap_err();
+    /// assert!(matches!(err, safespawn::Error::Timeout { .. }));
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.cfg.timeout = Some(timeout);
+        self
+    }
+
+    /// Makes `build()` fail rather than take the slower fork path (which only
+    /// a `pre_exec` hook needs): spawn cost then never grows with the
+    /// parent's memory.
+    ///
+    /// ```
+    /// let p = safespawn::Command::new("true").forbid_fork().build();
+    /// assert!(p.is_ok());
+    /// ```
+    pub fn forbid_fork(mut self) -> Self {
+        self.cfg.forbid_fork = true;
+        self
+    }
+
+    /// Runs `hook` in the child after its fds, privileges and working
+    /// directory are set up, just before exec (libvirt's SetPreExecHook).
+    /// Hooks run in the order given; an `Err` stops the child and reaches the
+    /// parent as [`Error::Spawn`] at stage [`Hook`](crate::Stage::Hook). A
+    /// hook makes the spawn take the fork path; with
+    /// [`forbid_fork`](Command::forbid_fork) that is a build error.
+    ///
+    /// # Safety
+    ///
+    /// The hook runs in a copy of a possibly multi-threaded process: it must
+    /// be async-signal-safe. It must not allocate, lock (no `println!`, no
+    /// `std::env`), or panic; raw system calls (rustix) are fine.
+    ///
+    /// ```
+    /// use safespawn::{Command, Errno};
+    /// // SAFETY: the hook only makes one raw system call.
+    /// let cmd = unsafe {
+    ///     Command::new("true").pre_exec(|| rustix::process::setsid().map(drop))
+    /// };
+    /// # let _ = cmd;
+    /// ```
+    pub unsafe fn pre_exec<F>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Result<(), Errno> + Send + Sync + 'static,
+    {
+        self.cfg.hooks.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Checks everything and freezes the command into a reusable
+    /// [`Prepared`]: argv, envp, program path and fd plan serialised, PATH
+    /// resolved, `/dev/null` opened.
+    ///
+    /// ```
+    /// use safespawn::{Command, Error};
+    /// let prepared = Command::new("true").build()?;
+    /// for _ in 0..3 {
+    ///     assert!(prepared.status()?.success());
+    /// }
+    /// // Every problem is named:
+    /// let err = Command::new("echo").arg("a\0b").build().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid command: argument 1 \"a\\0b\": contains a NUL byte at offset 1");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn build(self) -> Result<Prepared<M>, Error> {
+        Ok(Prepared::from_plan(self.cfg.freeze()?))
+    }
+}
+
+impl Config {
+    /// Validates everything and freezes the plan, area by area in the order
+    /// the child runs them, so the first problem reported is the one the
+    /// child would have met first.
+    pub(crate) fn freeze(mut self) -> Result<Plan, Error> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        let line: Arc<str> = self.display_line().into();
+        let program = argv::check(&self.argv)?.to_owned();
+        let (env_entries, child_path) = self.env.freeze()?;
+        let path = match argv::program_path(&program, child_path) {
+            Ok(path) => path,
+            // A dry run records lines; it must not depend on what this
+            // machine has installed.
+            Err(_) if crate::dry_run::active() => PathBuf::from(&program),
+            Err(e) => return Err(e),
+        };
+        let path = argv::cstring(|| format!("program {}", shown(&program)), path.as_os_str())?;
+        argv::check_total_size(
+            &self.argv,
+            &env_entries,
+            path.as_bytes().len(),
+            &self.process.rlimits,
+        )?;
+        let cwd = match &self.cwd {
+            Some(dir) => Some(argv::cstring(
+                || format!("working directory {}", shown(dir.as_os_str())),
+                dir.as_os_str(),
+            )?),
+            None => None,
+        };
+        let process = self.process.freeze()?;
+        let creds = self.creds.freeze()?;
+        let session = self.session.freeze()?;
+        if self.forbid_fork && !self.hooks.is_empty() {
+            return Err(Error::build(
+                BuildErrorKind::Conflict,
+                "pre_exec",
+                "a pre_exec hook needs the fork path, which forbid_fork() refuses",
+            ));
+        }
+        let buffered = std::mem::take(&mut self.buffered);
+        let send_fds: Vec<_> = buffered.send_buffers.iter().map(|(fd, _)| *fd).collect();
+        let env_shown = !self.env.inherits();
+        let nonblocking_pipes = self.fds.nonblocking_pipes;
+        let fds = std::mem::take(&mut self.fds).freeze(&send_fds)?;
+        let daemon = match self.daemon.take() {
+            Some(d) => Some(d.freeze(
+                self.cwd.as_deref(),
+                fds.pipes,
+                session.parent_death_signal.is_some(),
+            )?),
+            None => None,
+        };
+        Ok(Plan {
+            child: child::Plan {
+                signals: self.signals.freeze(),
+                fds: fds.fds,
+                daemon,
+                process,
+                creds,
+                session,
+                exec: child::exec::Exec {
+                    path: path.into(),
+                    argv: CStrArray::new(self.argv.iter().map(|a| a.as_bytes())),
+                    envp: CStrArray::new(env_entries.iter().map(|e| e.as_slice())),
+                    cwd: cwd.map(Into::into),
+                },
+                hooks: std::mem::take(&mut self.hooks).into(),
+            },
+            program: program.to_string_lossy().into(),
+            line,
+            env_shown,
+            stdio_pipes: fds.pipes,
+            nonblocking_pipes,
+            forbid_fork: self.forbid_fork,
+            timeout: self.timeout,
+            buffered,
+            _owned: fds.owned,
+        })
+    }
+
+    /// The unquoted one-line form plus a newline.
+    pub(crate) fn arg_log(&self) -> Vec<u8> {
+        quote::arg_log(self.shown_env(), self.argv.iter().map(OsString::as_os_str))
+    }
+
+    /// The variables the command sets, in order.
+    pub(crate) fn shown_env(&self) -> impl Iterator<Item = (&std::ffi::OsStr, &std::ffi::OsStr)> {
+        self.env
+            .explicit()
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+    }
+
+    /// The shell-quoted line: the variables the command sets, then argv.
+    pub(crate) fn display_line(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = quote::write_line(
+            self.shown_env(),
+            self.argv.iter().map(OsString::as_os_str),
+            &mut s,
+        );
+        s
+    }
+
+    /// The line-broken form (see [`quote::write_multiline`]).
+    pub(crate) fn display_multiline(&self) -> String {
+        let argv: Vec<&std::ffi::OsStr> = self.argv.iter().map(OsString::as_os_str).collect();
+        let mut s = String::new();
+        let _ = quote::write_multiline(self.shown_env(), &argv, &mut s);
+        s
+    }
+}
+
+impl<M: Mode> Command<M> {
+    /// The command line broken over lines the way libvirt logs it: one
+    /// environment entry per line, then the program, then one line per
+    /// option together with its values, each line but the last ending in
+    /// ` \`, so the text can be pasted into a shell. Quoting is as in
+    /// `Display`.
+    ///
+    /// ```
+    /// let cmd = safespawn::Command::new("iptables")
+    ///     .env("LC_ALL", "C")
+    ///     .args(["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]);
+    /// assert_eq!(
+    ///     cmd.display_multiline(),
+    ///     "LC_ALL=C \\\niptables \\\n-A INPUT \\\n-p tcp \\\n--dport 22 \\\n-j ACCEPT"
+    /// );
+    /// ```
+    pub fn display_multiline(&self) -> String {
+        self.cfg.display_multiline()
+    }
+
+    /// Writes the command line unquoted on one line, plus a newline, to `fd`
+    /// (libvirt's WriteArgLog): the variables the command sets as `K=V`,
+    /// then argv, separated by spaces, bytes as they are. Meant for log
+    /// files read by people; use `Display` for a line a shell can run.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let (mut r, w) = std::io::pipe()?;
+    /// safespawn::Command::new("echo").env("A", "b c").arg("x y").write_arg_log(&w)?;
+    /// drop(w);
+    /// let mut log = String::new();
+    /// r.read_to_string(&mut log)?;
+    /// assert_eq!(log, "A=b c echo x y\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_arg_log(&self, fd: impl AsFd) -> Result<(), Error> {
+        quote::write_all(fd.as_fd(), &self.cfg.arg_log())
+    }
+}
+
+/// The shell-quoted command line: the variables the command sets (never an
+/// inherited environment), then argv, quoted only where a shell needs it.
+///
+/// ```
+/// let cmd = safespawn::Command::new("echo").env("A", "b c").arg("it's").arg("");
+/// assert_eq!(cmd.to_string(), "A='b c' echo 'it'\\''s' ''");
+/// ```
+impl<M: Mode> fmt::Display for Command<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cfg.display_line())
+    }
+}
+
+impl<M: Mode> fmt::Debug for Command<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.cfg;
+        f.debug_struct("Command")
+            .field("mode", &std::any::type_name::<M>())
+            .field("line", &c.display_line())
+            .field("stdin", &c.fds.stdin)
+            .field("stdout", &c.fds.stdout)
+            .field("stderr", &c.fds.stderr)
+            .field("fds", &c.fds.extra)
+            .field("cwd", &c.cwd)
+            .field("hooks", &c.hooks.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,127 @@
+//! Daemon mode's parent side: start the intermediate, read what it and the
+//! daemon report, reap the intermediate.
+
+use std::ffi::c_int;
+use std::os::fd::RawFd;
+
+use rustix::io::Errno;
+
+use super::clone::{clone_on, fork_child, ChildStack};
+use super::report::{read_message, spawn_error, ReportPipe};
+use crate::child::report::{decode, Report};
+use crate::child::DaemonSlots;
+use crate::error::Error;
+use crate::pidfd::{pid_of, wait_readable};
+use crate::plan::Plan;
+
+/// The pids of a started daemon: the intermediate (already reaped) and the
+/// daemon itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DaemonPids {
+    pub intermediate: i32,
+    pub daemon: i32,
+}
+
+/// Starts the intermediate, which starts the daemon, and returns once the
+/// intermediate has exited (and is reaped) and the daemon has exec'd, its
+/// pidfile written.
+///
+/// Both processes are `clone(CLONE_VM | CLONE_VFORK)` children on two stack
+/// regions of this frame, so the cost stays flat in the parent's memory
+/// size; only `pre_exec` hooks make the intermediate a `fork`.
+pub(crate) fn spawn_daemon(plan: &Plan, slots: &[RawFd]) -> Result<DaemonPids, Error> {
+    // Where the kernel records the daemon's pid (see `DaemonSlots::pid`).
+    let mut daemon_pid: c_int = 0;
+    let (mut intermediate, report) = if plan.needs_fork() {
+        // The forked intermediate has its own copy of this frame, so the
+        // daemon's stack can be a buffer here (and the pid lands in the copy).
+        let mut daemon_stack = ChildStack::new();
+        let slots_in_frame = DaemonSlots {
+            stack: daemon_stack.top(),
+            pid: &mut daemon_pid,
+        };
+        let forked = fork_child(plan, slots, false, slots_in_frame)?;
+        (forked.child, forked.report)
+    } else {
+        let mut stacks = [ChildStack::new(), ChildStack::new()];
+        let [first, second] = &mut stacks;
+        let slots_in_frame = DaemonSlots {
+            stack: second.top(),
+            pid: &mut daemon_pid,
+        };
+        // A pipe of its own, read until nothing is left: both the
+        // intermediate and the daemon report on it.
+        let report = ReportPipe::new()?;
+        let child = clone_on(plan, slots, first, slots_in_frame, &report.write)?;
+        drop(report.write);
+        (child, report.read)
+    };
+    let mut daemon = None;
+    let mut failure = None;
+    let mut foreign = false;
+    loop {
+        match read_message(&report) {
+            Ok(Some(msg)) => match decode(&msg) {
+                Some(Report::Daemon(pid)) => daemon = Some(pid),
+                Some(Report::Failed(f)) => {
+                    failure.get_or_insert(f);
+                }
+                _ => foreign = true,
+            },
+            // End of file, or (clone path) nothing more: both processes
+            // have exec'd or exited by now.
+            Ok(None) | Err(Errno::AGAIN) => break,
+            // Dropping the intermediate kills and reaps it.
+            Err(e) => return Err(Error::io("reading the daemon's report", e)),
+        }
+    }
+    let status = intermediate
+        .wait()
+        .map_err(|e| Error::io("waiting for the intermediate process", e))?;
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        // Killed before it could see the daemon through (only SIGKILL can:
+        // it blocks everything else). On the clone path the daemon may still
+        // run on the second stack of this frame: stop it before returning.
+        // SAFETY: the kernel wrote the slot, if at all, before the daemon
+        // ran; nothing writes it any more (the intermediate is gone).
+        let pid = unsafe { std::ptr::read_volatile(&daemon_pid) };
+        if pid > 0 && !plan.needs_fork() {
+            stop_stray_daemon(pid);
+        }
+        return Err(Error::io(
+            &format!(
+                "the intermediate process was killed by signal {signal} before the daemon started"
+            ),
+            Errno::CHILD,
+        ));
+    }
+    if foreign {
+        return Err(Error::io("reading the daemon's report", Errno::PROTO));
+    }
+    if let Some(failure) = failure {
+        return Err(spawn_error(plan, failure));
+    }
+    match daemon {
+        Some(daemon) if status.success() => Ok(DaemonPids {
+            intermediate: intermediate.pid(),
+            daemon,
+        }),
+        _ => Err(Error::io(
+            "the intermediate process ended without starting the daemon",
+            Errno::CHILD,
+        )),
+    }
+}
+
+/// Kills a daemon whose intermediate was killed, and waits until it has
+/// exited, so that the memory it may still run on can be reused. A pidfd
+/// of a process that is not our child becomes readable when it exits.
+fn stop_stray_daemon(pid: i32) {
+    let Ok(pidfd) = rustix::process::pidfd_open(pid_of(pid), rustix::process::PidfdFlags::empty())
+    else {
+        return; // already gone
+    };
+    let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+    // SIGKILL cannot be caught or blocked: the wait ends, whatever the daemon did.
+    while let Ok(false) = wait_readable(&pidfd, std::time::Duration::from_secs(1)) {}
+}

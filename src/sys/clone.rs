@@ -1,0 +1,284 @@
+//! Starting and ending processes: `clone(2)`, `clone3(2)`, `fork(2)`,
+//! `execve(2)`, `_exit(2)`. rustix has no public clone with an entry
+//! function, and a vfork-style child must start in a function of its own
+//! (see the crate's safety model).
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::AtomicU8;
+
+use rustix::io::Errno;
+
+#[cfg(target_arch = "x86_64")]
+use super::errno_from_raw;
+use super::fd::Probe;
+use super::last_errno;
+
+/// `execve(2)`; returns only on failure. Child-safe.
+///
+/// # Safety
+/// `argv` and `envp` must be null-terminated arrays of pointers to
+/// NUL-terminated strings that stay valid for the call.
+pub(crate) unsafe fn execve(
+    path: &CStr,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> Errno {
+    // SAFETY: the caller guarantees the arrays' shape; `path` is a CStr.
+    unsafe { libc::execve(path.as_ptr(), argv, envp) };
+    last_errno()
+}
+
+/// `_exit(2)`: ends the process without running any user-space clean-up.
+/// Child-safe.
+pub(crate) fn exit_now(code: c_int) -> ! {
+    // SAFETY: _exit is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// The child-side entry point type for [`clone_vfork`].
+pub(crate) type ChildEntry = extern "C" fn(*mut c_void) -> c_int;
+
+/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD)` running `entry(arg)`
+/// on the stack that ends at `stack_top`. Returns the child's pid and pidfd
+/// once the child has exec'd or exited.
+///
+/// # Safety
+/// * `stack_top` must be the 16-byte aligned end of a writable region that is
+///   large enough for `entry` and is not used by anything else until this
+///   returns;
+/// * `entry` must never return into the C library's frame: it ends in
+///   `execve` or `_exit`, touches no thread-locals but `errno`, takes no
+///   lock, does not allocate and does not unwind;
+/// * every signal must be blocked in the calling thread.
+pub(crate) unsafe fn clone_vfork(
+    entry: ChildEntry,
+    stack_top: *mut u8,
+    arg: *mut c_void,
+) -> Result<(libc::pid_t, c_int), Errno> {
+    let mut pidfd: c_int = -1;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // SAFETY: upheld by the caller, see above. With CLONE_PIDFD the kernel
+    // stores the new pidfd through the parent_tid argument.
+    let pid = unsafe {
+        libc::clone(
+            entry,
+            stack_top.cast::<c_void>(),
+            flags,
+            arg,
+            &mut pidfd as *mut c_int,
+        )
+    };
+    if pid < 0 {
+        Err(last_errno())
+    } else {
+        Ok((pid, pidfd))
+    }
+}
+
+/// `CLONE_CLEAR_SIGHAND` (Linux 5.5): the kernel resets every handled
+/// signal of the new process to `SIG_DFL`; ignored ones stay ignored.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+
+/// `struct clone_args`, version 0 (64 bytes), as `clone3(2)` reads it.
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// Whether `clone3` with `CLONE_CLEAR_SIGHAND` may be used (a [`Probe`]),
+/// learned from the first real call and cached, like
+/// [`have_close_range`](super::fd::have_close_range).
+static CLONE3_STATE: AtomicU8 = AtomicU8::new(Probe::Unknown as u8);
+
+/// Whether the `clone3` path is worth trying (not refused before, and this
+/// architecture has the trampoline).
+pub(crate) fn clone3_usable() -> bool {
+    cfg!(target_arch = "x86_64") && Probe::load(&CLONE3_STATE) != Probe::No
+}
+
+/// Whether the `clone3` path has been used successfully in this process.
+#[cfg(test)]
+pub(crate) fn clone3_in_use() -> bool {
+    Probe::load(&CLONE3_STATE) == Probe::Yes
+}
+
+/// Whether `clone3` failed because this system does not offer it (ENOSYS:
+/// kernel < 5.3 or a seccomp filter; EPERM: a filter; EINVAL: a kernel
+/// without `CLONE_CLEAR_SIGHAND`), which is remembered; no child was
+/// created in any of these cases, so the caller falls back to [`clone_vfork`].
+pub(crate) fn clone3_refused(e: Errno) -> bool {
+    let refused = matches!(e, Errno::NOSYS | Errno::PERM | Errno::INVAL);
+    if refused {
+        Probe::No.store(&CLONE3_STATE);
+    }
+    refused
+}
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND,
+/// exit_signal = SIGCHLD)` running `entry(arg)` on the stack
+/// `[stack, stack + stack_size)`. Returns the child's pid and pidfd once
+/// the child has exec'd or exited. With `CLONE_CLEAR_SIGHAND` the kernel
+/// resets every signal handler in the child atomically, so the child does
+/// not have to query and reset dispositions one system call at a time.
+///
+/// `clone3` has no C library wrapper that takes an entry function, and a
+/// raw `syscall()` would make the child resume inside the C library's frame
+/// on an empty stack, so a few instructions of assembly start the child
+/// instead: they call `entry(arg)` on the new stack and `exit_group` if it
+/// ever returns.
+///
+/// # Safety
+/// The same as [`clone_vfork`]: `stack .. stack + stack_size` is writable,
+/// 16-byte aligned at both ends, large enough for `entry` and unused by
+/// anything else until this returns; `entry` keeps the child contract and
+/// ends in `execve` or `_exit`; every signal is blocked in the calling
+/// thread.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn clone3_vfork(
+    entry: ChildEntry,
+    stack: *mut u8,
+    stack_size: usize,
+    arg: *mut c_void,
+) -> Result<(libc::pid_t, c_int), Errno> {
+    let mut pidfd: c_int = -1;
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_CLEAR_SIGHAND,
+        pidfd: &mut pidfd as *mut c_int as u64,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack as u64,
+        stack_size: stack_size as u64,
+        tls: 0,
+    };
+    let ret: isize;
+    // SAFETY: the syscall reads `args` (valid, 64 bytes) and writes the
+    // pidfd through `args.pidfd`; it clobbers rax (result), rcx and r11.
+    // In the parent (rax != 0) the block ends there, every other register
+    // intact. In the child (rax == 0) the kernel has switched to the new
+    // stack, whose top is 16-byte aligned as the ABI wants before `call`;
+    // rbp is cleared so nothing unwinds into the parent's frames; the child
+    // calls `entry(arg)` (r12, r13 survive the syscall) and never comes back
+    // to Rust code here: `entry` ends in execve or _exit, and should it
+    // return, exit_group(its value) ends the process. The child touches no
+    // memory of the parent's frame but what `entry` is allowed to (see the
+    // caller's contract), and the parent is suspended until it execs or
+    // exits (CLONE_VFORK). The default memory clobber makes the compiler
+    // reload `pidfd` after the block.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r13",
+            "call r12",
+            "mov edi, eax",
+            "mov eax, 231", // exit_group
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => ret,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") entry,
+            in("r13") arg,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        Err(errno_from_raw(ret.unsigned_abs().min(4095) as c_int))
+    } else {
+        Probe::Yes.store(&CLONE3_STATE);
+        Ok((ret as libc::pid_t, pidfd))
+    }
+}
+
+/// Elsewhere the `clone3` path is never taken ([`clone3_usable`] is false).
+///
+/// # Safety
+/// Never called; see the x86_64 version.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn clone3_vfork(
+    _entry: ChildEntry,
+    _stack: *mut u8,
+    _stack_size: usize,
+    _arg: *mut c_void,
+) -> Result<(libc::pid_t, c_int), Errno> {
+    Err(Errno::NOSYS)
+}
+
+/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | SIGCHLD)` running
+/// `entry(arg)` on the stack that ends at `stack_top`; the kernel stores the
+/// child's pid at `pid_slot` before the child runs. Returns the pid once the
+/// child has exec'd or exited. (No pidfd: the legacy `clone` passes both
+/// through the same argument.) Child-safe: the intermediate of daemon mode
+/// starts the daemon with it.
+///
+/// # Safety
+/// As [`clone_vfork`]; `pid_slot` must be valid for a 4-byte write.
+pub(crate) unsafe fn clone_vfork_settid(
+    entry: ChildEntry,
+    stack_top: *mut u8,
+    arg: *mut c_void,
+    pid_slot: *mut c_int,
+) -> Result<libc::pid_t, Errno> {
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT_SETTID | libc::SIGCHLD;
+    // SAFETY: upheld by the caller; the kernel writes the pid to `pid_slot`.
+    let pid = unsafe { libc::clone(entry, stack_top.cast::<c_void>(), flags, arg, pid_slot) };
+    if pid < 0 {
+        Err(last_errno())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// `fork(2)`: `Ok(0)` in the child, `Ok(pid)` in the parent.
+///
+/// # Safety
+/// In a multi-threaded process the child may only make async-signal-safe
+/// calls until it execs or exits.
+pub(crate) unsafe fn fork() -> Result<libc::pid_t, Errno> {
+    // SAFETY: upheld by the caller.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        Err(last_errno())
+    } else {
+        Ok(pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone3_path_is_taken_where_the_kernel_has_it() {
+        let status = crate::Command::new("true").status().unwrap();
+        assert!(status.success());
+        // CLONE_CLEAR_SIGHAND is Linux 5.5; a refusal there means a seccomp
+        // filter, and the fallback path is the one in use.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if cfg!(target_arch = "x86_64") && (major, minor) >= (5, 5) {
+            assert!(
+                clone3_in_use(),
+                "clone3 was refused on Linux {release}: a seccomp filter?"
+            );
+        } else {
+            assert!(!clone3_usable() || !clone3_in_use());
+        }
+    }
+}

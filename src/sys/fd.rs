@@ -1,0 +1,122 @@
+//! File descriptors: `close_range(2)` and what this kernel offers of it,
+//! and pipes kept above the standard streams.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use rustix::io::Errno;
+use rustix::pipe::PipeFlags;
+
+use super::last_errno;
+use crate::error::Error;
+
+/// `close_range(2)`'s flag: mark the range close-on-exec instead of
+/// closing it (Linux 5.11).
+pub(crate) const CLOSE_RANGE_CLOEXEC: u32 = libc::CLOSE_RANGE_CLOEXEC;
+
+/// `close_range(first, last, flags)`. Child-safe.
+pub(crate) fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno> {
+    // SAFETY: close_range takes three integers and touches no memory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            flags as libc::c_uint,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(last_errno())
+    }
+}
+
+/// What a probe of this system has found out, kept in an `AtomicU8`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Probe {
+    /// Not tried yet.
+    Unknown = 0,
+    /// The system offers it.
+    Yes = 1,
+    /// The system refuses it (an old kernel, a seccomp filter, valgrind).
+    No = 2,
+}
+
+impl Probe {
+    pub(crate) fn load(state: &AtomicU8) -> Probe {
+        match state.load(Ordering::Relaxed) {
+            1 => Probe::Yes,
+            2 => Probe::No,
+            _ => Probe::Unknown,
+        }
+    }
+
+    pub(crate) fn store(self, state: &AtomicU8) {
+        state.store(self as u8, Ordering::Relaxed);
+    }
+}
+
+/// How the child can close inherited fds here: probed once in the parent
+/// and cached (the child cannot report it back, and probing there would
+/// cost system calls per spawn). An empty range at the very top touches
+/// nothing; a kernel without the call or the flag (or a seccomp filter
+/// refusing it) answers with an error. Parent-only.
+fn probe(state: &AtomicU8, flags: u32) -> bool {
+    match Probe::load(state) {
+        Probe::Yes => true,
+        Probe::No => false,
+        Probe::Unknown => {
+            let ok = close_range(u32::MAX, u32::MAX, flags).is_ok();
+            (if ok { Probe::Yes } else { Probe::No }).store(state);
+            ok
+        }
+    }
+}
+
+/// Whether the kernel has `close_range(2)` (Linux 5.9). Parent-only.
+pub(crate) fn have_close_range() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(Probe::Unknown as u8);
+    probe(&STATE, 0)
+}
+
+/// Whether `close_range(2)` takes `CLOSE_RANGE_CLOEXEC` (Linux 5.11).
+/// Parent-only.
+pub(crate) fn have_close_range_cloexec() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(Probe::Unknown as u8);
+    probe(&STATE, CLOSE_RANGE_CLOEXEC)
+}
+
+/// Moves `fd` to a number above the standard streams, so that a parent whose
+/// stdio is closed cannot see its own pipes chosen as a child's stdio.
+/// Parent-only.
+pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() > 2 {
+        Ok(fd)
+    } else {
+        rustix::io::fcntl_dupfd_cloexec(&fd, 3)
+    }
+}
+
+/// A new close-on-exec pipe whose ends are both above the standard streams.
+/// Parent-only.
+pub(crate) fn pipe(flags: PipeFlags) -> Result<(OwnedFd, OwnedFd), Error> {
+    let (r, w) = rustix::pipe::pipe_with(flags | PipeFlags::CLOEXEC)
+        .map_err(|e| Error::io("creating a pipe", e))?;
+    let r = above_stdio(r).map_err(|e| Error::io("moving a pipe fd", e))?;
+    let w = above_stdio(w).map_err(|e| Error::io("moving a pipe fd", e))?;
+    Ok((r, w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_range_probe_matches_this_kernel() {
+        // The probe must be stable once it has an answer.
+        assert_eq!(have_close_range(), have_close_range());
+        assert_eq!(have_close_range_cloexec(), have_close_range_cloexec());
+    }
+}

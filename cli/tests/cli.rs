@@ -462,6 +462,76 @@ fn help_shows_examples() {
     assert!(out.contains("128+N"), "{out}");
 }
 
+/// `--help`'s sections: each heading line ("Name:") with the long options
+/// listed under it, in order. An option line is indented and starts with
+/// its flags ("  -v, --verbose ...", "      --env <K=V> ..."); the option is
+/// the first `--` word, so options named in descriptions do not count.
+fn help_sections(help: &str) -> Vec<(String, Vec<String>)> {
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in help.lines() {
+        if let Some(heading) = line.strip_suffix(':').filter(|_| !line.starts_with(' ')) {
+            sections.push((heading.to_string(), Vec::new()));
+        } else if line.starts_with("  ") && line.trim_start().starts_with('-') {
+            let option = line
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .find(|word| word.starts_with("--"))
+                .unwrap_or_else(|| panic!("no long option in {line:?}"));
+            let (_, options) = sections
+                .last_mut()
+                .unwrap_or_else(|| panic!("{line:?} comes before any heading"));
+            options.push(option.to_string());
+        }
+    }
+    sections
+}
+
+#[test]
+fn help_lists_each_option_under_its_area() {
+    let o = safespawn(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    let expected: &[(&str, &[&str])] = &[
+        // PROGRAM: under Arguments, not under the last group's heading.
+        ("Arguments", &[]),
+        ("Options", &["--help", "--version"]),
+        (
+            "Environment",
+            &["--env-clear", "--env-pass-common", "--env-pass", "--env"],
+        ),
+        (
+            "Working directory & process attributes",
+            &["--cwd", "--umask", "--rlimit"],
+        ),
+        (
+            "Credentials",
+            &[
+                "--uid",
+                "--gid",
+                "--groups",
+                "--clear-caps",
+                "--allow-cap",
+                "--no-new-privs",
+            ],
+        ),
+        ("Session", &["--pdeathsig", "--new-session"]),
+        (
+            "File descriptors & stdio",
+            &["--pass-fd", "--stdin", "--stdout", "--stderr"],
+        ),
+        ("Daemon", &["--daemonize", "--pidfile"]),
+        ("Running", &["--timeout", "--dry-run", "--verbose"]),
+        ("Examples", &[]),
+    ];
+    let expected: Vec<(String, Vec<String>)> = expected
+        .iter()
+        .map(|(heading, options)| {
+            let options = options.iter().map(|o| o.to_string()).collect();
+            (heading.to_string(), options)
+        })
+        .collect();
+    assert_eq!(help_sections(&out), expected, "{out}");
+}
+
 #[test]
 fn a_signal_sent_to_safespawn_reaches_the_program() {
     // The program exits 7 on SIGTERM; without forwarding, safespawn would

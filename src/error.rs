@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -44,7 +45,10 @@ pub enum Error {
         problem: String,
     },
     /// The child failed before `exec`; nothing of the program ran.
-    #[error("could not start {program}: {stage} failed: {errno}")]
+    #[error(
+        "could not start {program}: {stage}{} failed: {errno}",
+        DisplayPath(path)
+    )]
     Spawn {
         /// Where in the child's set-up the failure happened.
         stage: Stage,
@@ -52,6 +56,10 @@ pub enum Error {
         errno: Errno,
         /// The program that was to be started.
         program: String,
+        /// The path the failing step worked on, where it has one: the
+        /// working directory ([`Stage::Chdir`]), the pidfile
+        /// ([`Stage::Pidfile`]).
+        path: Option<PathBuf>,
     },
     /// The program ran and exited unsuccessfully (non-zero or killed by a signal).
     #[error("{command} {}{}", DisplayStatus(status), DisplayStderr(stderr))]
@@ -91,6 +99,17 @@ impl fmt::Display for DisplayStatus<'_> {
                 Ok(())
             }
             _ => write!(f, "ended with wait status {:#x}", self.0.into_raw()),
+        }
+    }
+}
+
+struct DisplayPath<'a>(&'a Option<PathBuf>);
+
+impl fmt::Display for DisplayPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, " {}", p.display()),
+            None => Ok(()),
         }
     }
 }
@@ -193,16 +212,55 @@ impl Error {
     }
 }
 
+/// Every error converts to `std::io::Error`, classified as std's own
+/// spawn errors are:
+///
+/// * [`Error::Spawn`] becomes the child's errno itself
+///   ([`io::Error::from_raw_os_error`]): `raw_os_error()` returns it and the
+///   kind follows from it (`ENOENT` → `NotFound`, `EACCES` →
+///   `PermissionDenied`, `E2BIG` → `ArgumentListTooLong`), exactly as
+///   `std::process::Command::spawn` reports a failed exec. An `io::Error`
+///   cannot carry both an OS code and a message, so the stage and program
+///   are in the `safespawn::Error`'s own `Display` only: keep the
+///   `safespawn::Error` (or log it) before converting where they matter;
+/// * [`Error::Build`] keeps its message (`get_ref()` downcasts to this
+///   type) with the kind its [`BuildErrorKind`] stands for: `NotFound`,
+///   `PermissionDenied` (not executable), `ArgumentListTooLong` (too long),
+///   else `InvalidInput`;
+/// * [`Error::Timeout`] is `TimedOut`, [`Error::Exit`] is `Other`, both with
+///   the message; [`Error::Io`] is the `io::Error` it holds.
+///
+/// ```
+/// use safespawn::Command;
+/// let err = Command::new("/nonexistent/program").status().unwrap_err();
+/// let io: std::io::Error = err.into();
+/// assert_eq!(io.raw_os_error(), Some(libc::ENOENT));
+/// assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+///
+/// let err = Command::new("no-such-program-anywhere").build().unwrap_err();
+/// let io: std::io::Error = err.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+/// assert!(io.get_ref().unwrap().downcast_ref::<safespawn::Error>().is_some());
+/// ```
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
-        let kind = match err {
-            Error::Io(e) => return e,
-            Error::Build { .. } => io::ErrorKind::InvalidInput,
-            Error::Spawn { errno, .. } => io::Error::from(errno).kind(),
-            Error::Exit { .. } => io::ErrorKind::Other,
-            Error::Timeout { .. } => io::ErrorKind::TimedOut,
-        };
-        io::Error::new(kind, err)
+        match err {
+            Error::Io(e) => e,
+            Error::Spawn { errno, .. } => io::Error::from_raw_os_error(errno.raw_os_error()),
+            other => {
+                let kind = match &other {
+                    Error::Build { kind, .. } => match kind {
+                        BuildErrorKind::NotFound => io::ErrorKind::NotFound,
+                        BuildErrorKind::NotExecutable => io::ErrorKind::PermissionDenied,
+                        BuildErrorKind::TooLong => io::ErrorKind::ArgumentListTooLong,
+                        _ => io::ErrorKind::InvalidInput,
+                    },
+                    Error::Timeout { .. } => io::ErrorKind::TimedOut,
+                    _ => io::ErrorKind::Other,
+                };
+                io::Error::new(kind, other)
+            }
+        }
     }
 }
 
@@ -324,9 +382,43 @@ mod tests {
             stage: Stage::Exec,
             errno: Errno::ACCESS,
             program: "x".into(),
+            path: None,
         };
-        assert_eq!(io::Error::from(e).kind(), io::ErrorKind::PermissionDenied);
+        let io = io::Error::from(e);
+        assert_eq!(io.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(io.raw_os_error(), Some(libc::EACCES));
+        let e = Error::Spawn {
+            stage: Stage::Exec,
+            errno: Errno::TOOBIG,
+            program: "x".into(),
+            path: None,
+        };
+        assert_eq!(
+            io::Error::from(e).kind(),
+            io::ErrorKind::ArgumentListTooLong
+        );
         let e = Error::build(BuildErrorKind::Nul, "argument 1", "contains a NUL byte");
         assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
+        for (kind, io_kind) in [
+            (BuildErrorKind::NotFound, io::ErrorKind::NotFound),
+            (
+                BuildErrorKind::NotExecutable,
+                io::ErrorKind::PermissionDenied,
+            ),
+            (BuildErrorKind::TooLong, io::ErrorKind::ArgumentListTooLong),
+            (BuildErrorKind::Collision, io::ErrorKind::InvalidInput),
+        ] {
+            let io = io::Error::from(Error::build(kind, "program \"x\"", "problem"));
+            assert_eq!(io.kind(), io_kind, "{kind:?}");
+            // The message and the original error stay readable.
+            assert!(io.to_string().contains("program \"x\""), "{io}");
+            let inner = io.get_ref().and_then(|e| e.downcast_ref::<Error>());
+            assert_eq!(inner.and_then(Error::build_kind), Some(kind));
+        }
+        let e = Error::Timeout {
+            command: "sleep 9".into(),
+            timeout: std::time::Duration::from_secs(1),
+        };
+        assert_eq!(io::Error::from(e).kind(), io::ErrorKind::TimedOut);
     }
 }

@@ -11,7 +11,8 @@
 //! assignment), a command word that is a reserved word (`if`, `done`, ...),
 //! and an environment entry whose name is not a shell name
 //! (`[A-Za-z_][A-Za-z0-9_]*`): such an entry is written as one quoted word
-//! `'NAME=value'`, which `env` understands and a shell cannot express.
+//! `'NAME=value'`, and the line starts with `env`, which sets it (a shell
+//! cannot express it, and would run the quoted word as a command).
 
 use std::ffi::OsStr;
 use std::fmt::{self, Write};
@@ -152,20 +153,34 @@ fn write_env(key: &OsStr, value: &OsStr, out: &mut impl Write) -> fmt::Result {
     }
 }
 
+/// Whether a line setting these variables must start with `env`: a name
+/// that is not a shell name cannot be assigned by a shell, and its quoted
+/// `'name=value'` word in command position would be run as a program.
+fn needs_env_word<'a>(env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>) -> bool {
+    env.into_iter().any(|(k, _)| !is_shell_name(k.as_bytes()))
+}
+
 /// Writes `env... argv...` as one shell-quoted line.
 ///
 /// A variable whose name is a shell name is written `NAME=value` with only
 /// the value quoted, so a shell reads it as an assignment. Any other name
 /// (`A-B`, `a b`, bytes that are not UTF-8) cannot be assigned by a shell at
-/// all; the whole `name=value` word is then quoted like an argument, so at
-/// least its bytes read back exactly. The program word is quoted when it
-/// would otherwise read as an assignment (`A=b`).
+/// all; the whole `name=value` word is then quoted like an argument, and the
+/// line starts with `env`, which sets such variables (without it the first
+/// such word would be run as a command). The program word is quoted when it
+/// would otherwise read as an assignment (`A=b`); after `env`, a program
+/// word containing `=` cannot be told from a variable at all (env(1) has no
+/// way to end the list), which is the one line that does not run as given.
 pub(crate) fn write_line<'a>(
-    env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+    env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)> + Clone,
     argv: impl IntoIterator<Item = &'a OsStr>,
     out: &mut impl Write,
 ) -> fmt::Result {
     let mut first = true;
+    if needs_env_word(env.clone()) {
+        out.write_str("env")?;
+        first = false;
+    }
     for (k, v) in env {
         if !first {
             out.write_char(' ')?;
@@ -198,10 +213,13 @@ fn is_option(word: &OsStr) -> bool {
 /// that follows an earlier option while another option still comes later (so `--opt a b -x` keeps `a b` with `--opt`); trailing
 /// positional arguments after the last option get a line each.
 pub(crate) fn write_multiline<'a>(
-    env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+    env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)> + Clone,
     argv: &[&'a OsStr],
     out: &mut impl Write,
 ) -> fmt::Result {
+    if needs_env_word(env.clone()) {
+        out.write_str("env \\\n")?;
+    }
     for (k, v) in env {
         write_env(k, v, out)?;
         out.write_str(" \\\n")?;
@@ -321,8 +339,8 @@ mod tests {
 
     #[test]
     fn odd_env_names_are_one_quoted_word() {
-        assert_eq!(line(&[("a-b", "1")], &["prog"]), "'a-b=1' prog");
-        assert_eq!(line(&[("1X", "v w")], &["prog"]), "'1X=v w' prog");
+        assert_eq!(line(&[("a-b", "1")], &["prog"]), "env 'a-b=1' prog");
+        assert_eq!(line(&[("1X", "v w")], &["prog"]), "env '1X=v w' prog");
         assert_eq!(line(&[("_ok9", "1")], &["prog"]), "_ok9=1 prog");
     }
 
@@ -414,13 +432,19 @@ mod tests {
     fn names_a_shell_cannot_assign_are_quoted_whole() {
         // Found by the `builder` and `env_string` fuzz targets: such names
         // were written raw, so the line split differently or lost bytes.
-        assert_eq!(line_bytes(&[(b"a b", b"1")], &[b"p"]), "'a b=1' p");
-        assert_eq!(line_bytes(&[(b"!\n", b"")], &[b"p"]), "'!\n=' p");
+        // The line starts with `env`, which sets them: without it the
+        // first such word would run as a command.
+        assert_eq!(line_bytes(&[(b"a b", b"1")], &[b"p"]), "env 'a b=1' p");
+        assert_eq!(line_bytes(&[(b"!\n", b"")], &[b"p"]), "env '!\n=' p");
         assert_eq!(
             line_bytes(&[(b"\xff", b"v")], &[b"p"]),
-            "\"$(printf '\\377')\"=v p"
+            "env \"$(printf '\\377')\"=v p"
         );
-        assert_eq!(line_bytes(&[(b"A-B", b"x")], &[b"p"]), "'A-B=x' p");
+        assert_eq!(line_bytes(&[(b"A-B", b"x")], &[b"p"]), "env 'A-B=x' p");
+        assert_eq!(
+            line_bytes(&[(b"A", b"1"), (b"A-B", b"x")], &[b"p"]),
+            "env A=1 'A-B=x' p"
+        );
     }
 
     #[test]

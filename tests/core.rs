@@ -462,7 +462,7 @@ fn exec_and_chdir_errors_carry_stage_and_errno() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "could not start true: changing the working directory failed: No such file or directory (os error 2)"
+        "could not start true: changing the working directory /nonexistent-dir failed: No such file or directory (os error 2)"
     );
     assert_eq!(
         std::io::Error::from(err).kind(),

@@ -202,3 +202,35 @@ fn tricky_words_round_trip() {
     check_through_shell(&cmd.to_string(), &args, &env);
     check_through_shell(&cmd.display_multiline(), &args, &env);
 }
+
+/// A variable whose name a shell cannot assign (`A-B`) used to be written
+/// as a quoted `'A-B=x'` word in command position, so the line, run as it
+/// is, ran a program called `A-B=x`. It now starts with `env`, which sets
+/// the variable, both in the one-line and the multi-line form.
+#[test]
+fn a_line_with_a_name_a_shell_cannot_assign_runs_as_given() {
+    let args = vec![b"x y".to_vec()];
+    let env = vec![
+        ("A-B".to_string(), b"1 2".to_vec()),
+        ("C".to_string(), b"3".to_vec()),
+    ];
+    let cmd = helper_command(&args, &env);
+    for text in [cmd.to_string(), cmd.display_multiline()] {
+        assert!(text.starts_with("env "), "{text}");
+        // No `env -i` prefix of the test's own: the line runs as it is, in
+        // an empty environment so that only its own variables are seen.
+        let report = report_of(
+            Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("exec {text}"))
+                .env_clear(),
+        );
+        assert_eq!(report.args, args, "argv differs for:\n{text}");
+        let mut expected: Vec<Vec<u8>> = vec![b"A-B=1 2".to_vec(), b"C=3".to_vec()];
+        expected.sort();
+        let mut got = report.env.clone();
+        // The shell may export variables of its own (PWD): keep only ours.
+        got.retain(|e| e.starts_with(b"A-B=") || e.starts_with(b"C="));
+        assert_eq!(got, expected, "env differs for:\n{text}");
+    }
+}

@@ -30,6 +30,7 @@ fn spawn_failure(cmd: Command) -> (Stage, i32) {
             stage,
             errno,
             program,
+            ..
         }) => {
             assert!(!program.is_empty());
             (stage, errno.raw_os_error())
@@ -336,4 +337,28 @@ fn locked_pidfile_is_pidfile_eagain() {
     // The refused daemon did not touch the file.
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     drop(file);
+}
+
+#[test]
+fn a_pidfile_failure_names_the_pidfile() {
+    let dir = scratch("pidfile-named");
+    // The daemon cannot create a file in a directory that does not exist.
+    let path = dir.join("missing-dir").join("d.pid");
+    let err = helper("sleep=30")
+        .daemonize()
+        .pidfile(&path)
+        .run()
+        .unwrap_err();
+    match &err {
+        Error::Spawn {
+            stage: Stage::Pidfile,
+            path: Some(p),
+            ..
+        } => assert_eq!(p, &path),
+        other => panic!("expected a pidfile failure, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
 }

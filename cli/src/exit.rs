@@ -86,6 +86,7 @@ mod tests {
             stage,
             errno,
             program: "p".into(),
+            path: None,
         };
         use rustix::io::Errno;
         assert_eq!(

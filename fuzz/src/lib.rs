@@ -180,7 +180,13 @@ fn double_quoted(b: &[u8], start: usize, word: &mut Vec<u8>) -> Result<usize, St
 /// assignments; the first argv word must not be.
 pub fn check_line(line: &str, env: &[(Vec<u8>, Vec<u8>)], argv: &[Vec<u8>]) -> Result<(), String> {
     let words = shell_words(line).map_err(|e| format!("{e}\nline: {line:?}"))?;
+    // A name a shell cannot assign makes the line start with `env`, which
+    // takes every entry as an argument.
+    let env_word = env.iter().any(|(k, _)| !is_shell_name(k));
     let mut expected: Vec<Vec<u8>> = Vec::new();
+    if env_word {
+        expected.push(b"env".to_vec());
+    }
     for (k, v) in env {
         let mut e = k.clone();
         e.push(b'=');
@@ -196,11 +202,13 @@ pub fn check_line(line: &str, env: &[(Vec<u8>, Vec<u8>)], argv: &[Vec<u8>]) -> R
             show(&expected)
         ));
     }
-    // A shell reads assignments only up to the first word that is not one;
-    // a name that is not a shell name cannot be assigned at all, so only the
-    // entries before the first such name are checked.
-    let assignable = env.iter().take_while(|(k, _)| is_shell_name(k)).count();
-    for (i, (k, _)) in env.iter().enumerate().take(assignable) {
+    if env_word {
+        // env(1) sets the entries and runs the program word; a shell
+        // assigns nothing here.
+        return Ok(());
+    }
+    // Every entry is a shell name: a shell must read each as an assignment.
+    for (i, (k, _)) in env.iter().enumerate() {
         if !words[i].assignment {
             return Err(format!(
                 "env entry {i} ({:?}) is not an assignment to a shell\nline: {line:?}",

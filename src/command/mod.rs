@@ -348,7 +348,9 @@ impl Config {
     }
 
     /// The variables the command sets, in order.
-    pub(crate) fn shown_env(&self) -> impl Iterator<Item = (&std::ffi::OsStr, &std::ffi::OsStr)> {
+    pub(crate) fn shown_env(
+        &self,
+    ) -> impl Iterator<Item = (&std::ffi::OsStr, &std::ffi::OsStr)> + Clone {
         self.env
             .explicit()
             .iter()

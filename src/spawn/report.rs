@@ -27,7 +27,10 @@
 //! * the fork path (hooks, paused spawns) and daemon mode read until
 //!   end-of-file and always create their own pipes.
 
+use std::ffi::{CStr, OsStr};
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 
@@ -35,7 +38,7 @@ use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::child::report::{self, Failure, Report, MSG_LEN};
-use crate::error::Error;
+use crate::error::{Error, Stage};
 use crate::pidfd::ChildPid;
 use crate::plan::Plan;
 use crate::sys;
@@ -55,12 +58,27 @@ pub(crate) fn read_message(fd: &OwnedFd) -> Result<Option<[u8; MSG_LEN]>, Errno>
     Ok(Some(msg))
 }
 
-/// The child's failure as the caller sees it.
+/// The child's failure as the caller sees it, with the path the failing
+/// step worked on.
 pub(crate) fn spawn_error(plan: &Plan, failure: Failure) -> Error {
+    let shown = |p: &CStr| Some(PathBuf::from(OsStr::from_bytes(p.to_bytes())));
+    let path = match failure.stage {
+        // A daemon runs in "/" whatever the plan says.
+        Stage::Chdir if plan.child.daemon.is_some() => Some(PathBuf::from("/")),
+        Stage::Chdir => plan.child.exec.cwd.as_deref().and_then(shown),
+        Stage::Pidfile => plan
+            .child
+            .daemon
+            .as_ref()
+            .and_then(|d| d.pidfile.as_deref())
+            .and_then(shown),
+        _ => None,
+    };
     Error::Spawn {
         stage: failure.stage,
         errno: failure.errno,
         program: plan.program.to_string(),
+        path,
     }
 }
 

@@ -251,3 +251,12 @@ pub fn zombie_children() -> Vec<i32> {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// Whether `test` can run: true as root; otherwise says on stderr that it
+/// is skipped and why (`needs`: what it needs root for).
+pub fn root_or_skip(test: &str, needs: &str) -> bool {
+    if !is_root() {
+        eprintln!("skipping {test}: it needs root ({needs}), and this is not root");
+    }
+    is_root()
+}

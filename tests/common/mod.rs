@@ -1,5 +1,8 @@
 //! Shared by the integration tests: where the helper is, and its report.
+//! [`maximal`] holds the child contract test's option list, one entry per area.
 #![allow(dead_code)]
+
+pub mod maximal;
 
 use std::collections::BTreeMap;
 use std::io::Read;

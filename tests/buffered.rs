@@ -126,33 +126,24 @@ fn sigpipe_state() -> (bool, bool) {
 #[test]
 fn hello_world_into_separate_buffers() {
     sigpipe_default();
-    let out = helper("echo")
-        .input("Hello World\n")
-        .capture_stdout()
-        .capture_stderr()
-        .run()
-        .unwrap();
-    assert_eq!(out.stdout, b"Hello World\n");
-    assert_eq!(out.stderr, b"");
-
-    let out = helper("echo-err")
-        .input("Hello World\n")
-        .capture_stdout()
-        .capture_stderr()
-        .run()
-        .unwrap();
-    assert_eq!(out.stdout, b"");
-    assert_eq!(out.stderr, b"Hello World\n");
-
-    let out = helper("echo-both")
-        .input("Hello World\n")
-        .capture_stdout()
-        .capture_stderr()
-        .run()
-        .unwrap();
-    assert_eq!(out.stdout, b"Hello World\n");
-    assert_eq!(out.stderr, b"Hello World\n");
-    assert!(out.status.success());
+    const HELLO: &[u8] = b"Hello World\n";
+    // action, what stdout and stderr must hold
+    let cases: [(&str, &[u8], &[u8]); 3] = [
+        ("echo", HELLO, b""),
+        ("echo-err", b"", HELLO),
+        ("echo-both", HELLO, HELLO),
+    ];
+    for (action, stdout, stderr) in cases {
+        let out = helper(action)
+            .input(HELLO)
+            .capture_stdout()
+            .capture_stderr()
+            .run()
+            .unwrap();
+        assert_eq!(out.stdout, stdout, "{action}: stdout");
+        assert_eq!(out.stderr, stderr, "{action}: stderr");
+        assert!(out.status.success(), "{action}");
+    }
 }
 
 #[test]

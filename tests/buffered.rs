@@ -8,7 +8,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use common::{helper, zombie_children, Report};
-use safespawn::{Command, Error};
+use safespawn::{BuildErrorKind, Command, Error};
 
 const MIB: usize = 1024 * 1024;
 
@@ -345,6 +345,7 @@ fn send_buffer_collisions_are_build_errors() {
         err.to_string().contains("child fd 1 (send_buffer)"),
         "{err}"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let err = helper("exit=0")
         .send_buffer(4, "x")
         .send_buffer(4, "y")
@@ -354,6 +355,7 @@ fn send_buffer_collisions_are_build_errors() {
         err.to_string().contains("child fd 4 (send_buffer)"),
         "{err}"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let file = std::fs::File::open("/dev/null").unwrap();
     let err = helper("exit=0")
         .map_fd(file, 6)
@@ -361,8 +363,10 @@ fn send_buffer_collisions_are_build_errors() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("child fd 6"), "{err}");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let err = helper("exit=0").send_buffer(-1, "x").build().unwrap_err();
     assert!(matches!(err, Error::Build { .. }));
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid), "{err}");
 }
 
 static ALARMS: AtomicUsize = AtomicUsize::new(0);

@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use common::{helper, report_of, HELPER};
 use proptest::prelude::*;
-use safespawn::{Command, Errno, Error, Stage, Stdio};
+use safespawn::{BuildErrorKind, Command, Errno, Error, Stage, Stdio};
 
 fn tempdir() -> common::Scratch {
     common::Scratch::new("exec")
@@ -156,16 +156,30 @@ fn env_values_may_hold_any_bytes_but_nul() {
 
 #[test]
 fn bad_environment_entries_are_named_by_build() {
-    let cases: Vec<(Command, &str)> = vec![
-        (Command::new("true").env("", "x"), "the name is empty"),
-        (Command::new("true").env("A=B", "x"), "contains '='"),
-        (Command::new("true").env("A\0", "x"), "NUL"),
-        (Command::new("true").env("OK", "a\0b"), "NUL"),
-        (Command::new("true").env_string("NOEQUALS"), "no '='"),
+    use BuildErrorKind::{Invalid, Nul};
+    let cases: Vec<(Command, &str, BuildErrorKind)> = vec![
+        (
+            Command::new("true").env("", "x"),
+            "the name is empty",
+            Invalid,
+        ),
+        (
+            Command::new("true").env("A=B", "x"),
+            "contains '='",
+            Invalid,
+        ),
+        (Command::new("true").env("A\0", "x"), "NUL", Nul),
+        (Command::new("true").env("OK", "a\0b"), "NUL", Nul),
+        (
+            Command::new("true").env_string("NOEQUALS"),
+            "no '='",
+            Invalid,
+        ),
     ];
-    for (cmd, want) in cases {
+    for (cmd, want, kind) in cases {
         let err = cmd.build().unwrap_err();
         assert!(matches!(err, Error::Build { .. }), "{err:?}");
+        assert_eq!(err.build_kind(), Some(kind), "{err}");
         let msg = err.to_string();
         assert!(msg.contains(want), "{msg:?} should mention {want:?}");
         assert!(
@@ -188,15 +202,19 @@ fn build_names_the_offending_argument() {
         err.to_string(),
         "invalid command: argument 2 \"b\\0ad\": contains a NUL byte at offset 1"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Nul));
     let err = Command::new("").build().unwrap_err();
     assert_eq!(err.to_string(), "invalid command: program: is empty");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid));
     let err = Command::from_argv(Vec::<&str>::new()).build().unwrap_err();
     assert_eq!(err.to_string(), "invalid command: program: is empty");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid));
     let err = Command::new("true")
         .current_dir("/tm\0p")
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("working directory"), "{err}");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Nul), "{err}");
 }
 
 #[test]
@@ -216,6 +234,7 @@ fn a_bare_name_is_resolved_on_path() {
         err.to_string().contains("not found in PATH=/nonexistent"),
         "{err}"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::NotFound), "{err}");
     let dir = tempdir();
     let prog = dir.join("only-here");
     std::fs::copy("/bin/true", &prog).unwrap();
@@ -232,6 +251,11 @@ fn a_bare_name_is_resolved_on_path() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("not executable"), "{err}");
+    assert_eq!(
+        err.build_kind(),
+        Some(BuildErrorKind::NotExecutable),
+        "{err}"
+    );
 }
 
 #[test]
@@ -242,9 +266,11 @@ fn e2big_is_a_build_error() {
         err.to_string().contains("argument 1") && err.to_string().contains("E2BIG"),
         "{err}"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::TooLong), "{err}");
     let many: Vec<String> = (0..100_000).map(|i| format!("argument-{i:08}")).collect();
     let err = Command::new("true").args(&many).build().unwrap_err();
     assert!(err.to_string().contains("E2BIG"), "{err}");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::TooLong), "{err}");
     // Just under the single-string limit is fine.
     let ok = "y".repeat(100_000);
     assert!(Command::new("true").arg(&ok).status().unwrap().success());

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 
 use common::{helper, report_of};
-use safespawn::{Command, Stdio};
+use safespawn::{BuildErrorKind, Command, Stdio};
 
 fn tempdir() -> common::Scratch {
     common::Scratch::new("fds")
@@ -118,15 +118,19 @@ fn fd_collisions_are_build_errors_naming_the_fd() {
         msg.contains("child fd 7") && msg.contains("collides"),
         "{msg}"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let err = Command::new("true").map_fd(f(), 1).build().unwrap_err();
     assert!(err.to_string().contains("stdout"), "{err}");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let err = Command::new("true").map_fd(f(), -3).build().unwrap_err();
     assert!(err.to_string().contains("negative"), "{err}");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid), "{err}");
     let err = Command::new("true")
         .map_fd(f(), 1 << 30)
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("RLIMIT_NOFILE"), "{err}");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid), "{err}");
     // pass_fd_shared of a closed fd is named at build.
     let closed = f().into_raw_fd();
     // SAFETY: the fd was just opened and is owned by nobody else.
@@ -136,6 +140,7 @@ fn fd_collisions_are_build_errors_naming_the_fd() {
     let err = Command::new("true").pass_fd_shared(borrowed).build();
     if let Err(err) = err {
         assert!(err.to_string().contains(&format!("fd {closed}")), "{err}");
+        assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid), "{err}");
     } // (another test may have reused the number meanwhile: then it is open)
 }
 

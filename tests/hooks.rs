@@ -5,7 +5,7 @@ mod common;
 
 use common::{helper, report_of};
 use rustix::fs::Mode;
-use safespawn::{Errno, Error, Stage};
+use safespawn::{BuildErrorKind, Errno, Error, Stage};
 
 /// A hook whose effect depends on the hooks before it: it shifts the umask
 /// left by one octal digit and adds `digit`.
@@ -62,7 +62,10 @@ fn forbid_fork_with_a_hook_is_a_build_error() {
     // SAFETY: the hook does nothing.
     let cmd = unsafe { helper("report").forbid_fork().pre_exec(|| Ok(())) };
     match cmd.build() {
-        Err(Error::Build { item, .. }) => assert_eq!(item, "pre_exec"),
+        Err(Error::Build { item, kind, .. }) => {
+            assert_eq!(item, "pre_exec");
+            assert_eq!(kind, BuildErrorKind::Conflict);
+        }
         other => panic!("{other:?}"),
     }
 }

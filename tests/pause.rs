@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{helper, zombie_children, HELPER};
-use safespawn::{Command, Errno, Error, Stage};
+use safespawn::{BuildErrorKind, Command, Errno, Error, Stage};
 
 fn exe_of(pid: i32) -> PathBuf {
     std::fs::read_link(format!("/proc/{pid}/exe")).unwrap()
@@ -66,7 +66,7 @@ fn a_setup_failure_before_the_pause_is_reported_by_spawn_paused() {
         .rlimit(safespawn::Resource::Nofile, 1, 0)
         .spawn_paused()
     {
-        Err(Error::Build { .. }) => {}
+        Err(Error::Build { kind, .. }) => assert_eq!(kind, BuildErrorKind::Invalid),
         other => panic!("soft above hard: {other:?}"),
     }
     match helper("report")

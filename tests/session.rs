@@ -5,7 +5,7 @@
 mod common;
 
 use common::{helper_for_any_user, own_session, report_of};
-use safespawn::{Error, Signal};
+use safespawn::{BuildErrorKind, Error, Signal};
 
 #[test]
 fn new_session_makes_the_child_session_and_group_leader() {
@@ -34,6 +34,7 @@ fn bad_process_group_requests_are_build_errors() {
         matches!(&e, Error::Build { item, .. } if item == "process_group -3"),
         "{e}"
     );
+    assert_eq!(e.build_kind(), Some(BuildErrorKind::Invalid), "{e}");
     let e = helper_for_any_user("report")
         .new_session()
         .process_group(0)
@@ -43,6 +44,7 @@ fn bad_process_group_requests_are_build_errors() {
         matches!(&e, Error::Build { item, .. } if item == "process_group 0"),
         "{e}"
     );
+    assert_eq!(e.build_kind(), Some(BuildErrorKind::Conflict), "{e}");
 }
 
 /// The parent-death signal fires when the spawning *thread* exits: spawn

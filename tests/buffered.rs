@@ -8,7 +8,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use common::{helper, zombie_children, Report};
-use safespawn::{Command, Error};
+use safespawn::{BuildErrorKind, Command, Error};
 
 const MIB: usize = 1024 * 1024;
 
@@ -126,33 +126,24 @@ fn sigpipe_state() -> (bool, bool) {
 #[test]
 fn hello_world_into_separate_buffers() {
     sigpipe_default();
-    let out = helper("echo")
-        .input("Hello World\n")
-        .capture_stdout()
-        .capture_stderr()
-        .run()
-        .unwrap();
-    assert_eq!(out.stdout, b"Hello World\n");
-    assert_eq!(out.stderr, b"");
-
-    let out = helper("echo-err")
-        .input("Hello World\n")
-        .capture_stdout()
-        .capture_stderr()
-        .run()
-        .unwrap();
-    assert_eq!(out.stdout, b"");
-    assert_eq!(out.stderr, b"Hello World\n");
-
-    let out = helper("echo-both")
-        .input("Hello World\n")
-        .capture_stdout()
-        .capture_stderr()
-        .run()
-        .unwrap();
-    assert_eq!(out.stdout, b"Hello World\n");
-    assert_eq!(out.stderr, b"Hello World\n");
-    assert!(out.status.success());
+    const HELLO: &[u8] = b"Hello World\n";
+    // action, what stdout and stderr must hold
+    let cases: [(&str, &[u8], &[u8]); 3] = [
+        ("echo", HELLO, b""),
+        ("echo-err", b"", HELLO),
+        ("echo-both", HELLO, HELLO),
+    ];
+    for (action, stdout, stderr) in cases {
+        let out = helper(action)
+            .input(HELLO)
+            .capture_stdout()
+            .capture_stderr()
+            .run()
+            .unwrap();
+        assert_eq!(out.stdout, stdout, "{action}: stdout");
+        assert_eq!(out.stderr, stderr, "{action}: stderr");
+        assert!(out.status.success(), "{action}");
+    }
 }
 
 #[test]
@@ -354,6 +345,7 @@ fn send_buffer_collisions_are_build_errors() {
         err.to_string().contains("child fd 1 (send_buffer)"),
         "{err}"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let err = helper("exit=0")
         .send_buffer(4, "x")
         .send_buffer(4, "y")
@@ -363,6 +355,7 @@ fn send_buffer_collisions_are_build_errors() {
         err.to_string().contains("child fd 4 (send_buffer)"),
         "{err}"
     );
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let file = std::fs::File::open("/dev/null").unwrap();
     let err = helper("exit=0")
         .map_fd(file, 6)
@@ -370,8 +363,10 @@ fn send_buffer_collisions_are_build_errors() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("child fd 6"), "{err}");
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Collision), "{err}");
     let err = helper("exit=0").send_buffer(-1, "x").build().unwrap_err();
     assert!(matches!(err, Error::Build { .. }));
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid), "{err}");
 }
 
 static ALARMS: AtomicUsize = AtomicUsize::new(0);

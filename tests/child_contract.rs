@@ -1,20 +1,22 @@
 //! The child contract: between clone/fork and exec the child never allocates.
 //!
 //! This test binary's global allocator aborts when called from any process
-//! but the test itself. Every option of the core engine is spawned; a child
-//! that allocated would die of SIGABRT, which every check below would see
-//! (a wrong exit status, or a spawn error that did not arrive).
+//! but the test itself. Every option of every area is spawned, from the
+//! per-area list in `tests/common/maximal.rs`, on the clone path and on the
+//! fork path (paused, then resumed); a child that allocated would die of
+//! SIGABRT, which every check below would see (a wrong exit status, or a
+//! spawn error that did not arrive).
 
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
-use common::{helper, report_of};
-use safespawn::{Command, Errno, Error, Stage, Stdio};
+use common::maximal::{self, Maximal};
+use common::{helper, Report};
+use safespawn::{Command, Direct, Error, Finished, Prepared, Running, Stdio};
 
 struct ParentOnly;
 
@@ -74,149 +76,180 @@ fn the_tripwire_fires_in_a_child_that_allocates() {
     );
 }
 
-#[test]
-fn every_core_option_runs_without_allocating() {
-    let (mut r, w) = std::io::pipe().unwrap();
-    let file = std::fs::File::open("/dev/zero").unwrap();
-    let passed: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
-    let shared = std::fs::File::open("/dev/urandom").unwrap();
-    let rep = report_of(
-        helper("report")
-            .args(["a", "", "b c"])
-            .arg_pair("k", "v")
-            .env("A", "1")
-            .env_string("B=2")
-            .env_pass("PATH")
-            .stdin(Stdio::dup(file.as_fd()))
-            .stderr(w)
-            .pass_fd(passed)
-            .pass_fd_shared(shared.as_fd())
-            .map_fd(std::fs::File::open("/dev/null").unwrap(), 20)
-            .current_dir("/")
-            .keep_ignored_signals()
-            .keep_signal_mask()
-            .timeout(Duration::from_secs(30))
-            .close_fds_by_proc_walk(),
-    );
-    assert_eq!(rep.args.len(), 4);
-    assert_eq!(rep.field("cwd"), "/");
-    let mut err = String::new();
-    r.read_to_string(&mut err).unwrap();
-    assert!(err.is_empty(), "child stderr: {err}");
+/// The two ways into a child: clone (or clone3) straight to exec, and the
+/// fork path, through the pause. (An entry with a hook takes the fork path
+/// either way.)
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    Clone,
+    Paused,
+}
 
-    // stderr_to_stdout, inherit, nonblocking pipes, piped stdin.
-    let mut child = helper("echo-both")
-        .stdin(Stdio::piped())
+const PATHS: [Path; 2] = [Path::Clone, Path::Paused];
+
+fn start(prepared: &Prepared<Direct>, path: Path) -> Result<Running, Error> {
+    match path {
+        Path::Clone => prepared.spawn(),
+        Path::Paused => prepared.spawn_paused()?.resume(),
+    }
+}
+
+/// Reads `pipe` to its end, also when `nonblocking_pipes` made it
+/// non-blocking.
+fn read_all(mut pipe: impl Read) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => return String::from_utf8(out).unwrap(),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("reading the report: {e}"),
+        }
+    }
+}
+
+/// Spawns one entry of the list on `path`, reads its report, reaps it,
+/// drops the `Prepared` and runs the entry's check.
+fn run_entry(m: Maximal, path: Path) {
+    let Maximal { area, cmd, check } = m;
+    let what = format!("{area} ({path:?} path)");
+    let prepared = cmd
         .stdout(Stdio::piped())
-        .stderr_to_stdout()
-        .nonblocking_pipes()
-        .spawn()
-        .unwrap();
-    drop(child.take_stdin());
-    assert!(child.wait().unwrap().success());
-    assert!(helper("exit=0")
-        .stderr(Stdio::inherit())
-        .status()
-        .unwrap()
-        .success());
+        .build()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut child = start(&prepared, path).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = read_all(child.take_stdout().expect("stdout is piped"));
+    let fin: Finished = child.wait().unwrap();
+    assert!(fin.success(), "{what}: {:?}\n{out}", fin.status());
+    drop(prepared);
+    let report = Report::parse(&out);
+    assert!(!report.field("pid").is_empty(), "{what}: no report: {out}");
+    check(&report);
+}
 
-    // Collision-safe relocation: a swap of two fds.
-    let a = std::fs::File::open("/dev/null").unwrap();
-    let b = std::fs::File::open("/dev/zero").unwrap();
-    let (na, nb) = (
-        std::os::fd::AsRawFd::as_raw_fd(&a),
-        std::os::fd::AsRawFd::as_raw_fd(&b),
-    );
-    let rep = report_of(helper("report").map_fd(a, nb).map_fd(b, na));
-    assert_eq!(rep.fds[&nb], "/dev/null");
+#[test]
+fn every_area_runs_without_allocating() {
+    // Each area has its entries (pause: every entry goes through it;
+    // daemon: its own test below).
+    let areas: Vec<&str> = maximal::maximal_commands().iter().map(|m| m.area).collect();
+    for area in maximal::CHILD_AREAS {
+        assert!(
+            areas.contains(&area) || ["pause", "daemon"].contains(&area),
+            "no maximal command for the {area} area"
+        );
+    }
+    for path in PATHS {
+        for m in maximal::maximal_commands() {
+            run_entry(m, path);
+        }
+    }
+}
 
+#[test]
+fn failures_and_endings_run_without_allocating() {
     // Failure paths report instead of allocating.
-    let e = Command::new("/nonexistent").status().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Spawn {
-                stage: Stage::Exec,
-                errno: Errno::NOENT,
-                ..
+    for path in PATHS {
+        for (area, cmd, stage, errno) in maximal::failing_commands() {
+            let prepared = cmd.build().unwrap();
+            match start(&prepared, path) {
+                Err(Error::Spawn {
+                    stage: s, errno: e, ..
+                }) => assert_eq!((s, e), (stage, errno), "{area} ({path:?} path)"),
+                Err(other) => panic!("{area} ({path:?} path): {other:?}"),
+                Ok(child) => panic!("{area} ({path:?} path): ran: {:?}", child.wait()),
             }
-        ),
-        "{e:?}"
-    );
-    let e = Command::new("true")
-        .current_dir("/nonexistent")
-        .status()
-        .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Spawn {
-                stage: Stage::Chdir,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+        }
+    }
 
-    // Timeout, abort, drop, the fork path and a paused spawn.
+    // Timeout, abort, drop, the fork path and a paused spawn, each through
+    // its own call.
     let e = helper("sleep=30")
         .timeout(Duration::from_millis(20))
         .status()
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }));
     helper("sleep=30").spawn().unwrap().abort().unwrap();
+    drop(helper("sleep=30").spawn().unwrap());
+    assert!(helper("exit=0")
+        .stderr(Stdio::inherit())
+        .status()
+        .unwrap()
+        .success());
     // SAFETY: the hook makes no call at all.
     let hooked = unsafe { helper("exit=0").pre_exec(|| Ok(())) };
     assert!(hooked.status().unwrap().success());
     let paused = helper("exit=0").spawn_paused().unwrap();
     assert!(paused.resume().unwrap().wait().unwrap().success());
+    drop(helper("sleep=30").spawn_paused().unwrap());
 }
 
 #[test]
-fn privileges_and_daemons_run_without_allocating() {
-    if !common::is_root() {
-        eprintln!("skipped: privilege options need root, and this test is not running as root");
+fn root_only_areas_run_without_allocating() {
+    if !common::root_or_skip(
+        "root_only_areas_run_without_allocating",
+        "uid, gid, groups and capabilities",
+    ) {
         return;
     }
-    use safespawn::{Capability, Resource, Signal};
-    let st = common::helper_for_any_user("exit=0")
-        .umask(0)
-        .rlimit(Resource::Nofile, 256, 512)
-        .uid(65534)
-        .gid(65534)
-        .groups(&[65534])
-        .allow_cap(Capability::NetBindService)
-        .no_new_privs()
-        .parent_death_signal(Signal::KILL)
-        .new_session()
-        .status()
-        .unwrap();
-    assert!(st.success());
-    assert!(helper("exit=0")
-        .clear_caps()
-        .process_group(0)
-        .status()
-        .unwrap()
-        .success());
+    for path in PATHS {
+        for m in maximal::root_maximal_commands() {
+            run_entry(m, path);
+        }
+    }
+}
 
+#[test]
+fn daemons_run_without_allocating() {
     // A daemon with a pidfile: both processes of the double clone obey the
-    // contract. This process adopts the daemon so it can reap it.
+    // contract, and so does a forked intermediate (a hook makes the fork).
+    // This process adopts the daemon so it can reap it.
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
-    let dir = std::env::temp_dir().join(format!("safespawn-contract-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pidfile = dir.join("daemon.pid");
-    let d = helper("sleep=30")
-        .daemonize()
-        .pidfile(&pidfile)
+    let dir = common::Scratch::new("contract-daemon");
+    for forked in [false, true] {
+        let pidfile = dir.join(format!("daemon-{forked}.pid"));
+        let mut cmd = maximal::maximal_daemon(&pidfile);
+        if forked {
+            // SAFETY: the hook makes no call at all.
+            cmd = unsafe { cmd.pre_exec(|| Ok(())) };
+        }
+        let d = cmd
+            .run()
+            .unwrap_or_else(|e| panic!("forked: {forked}: {e}"));
+        let text = std::fs::read_to_string(&pidfile).unwrap();
+        assert_eq!(text.trim(), d.daemon.to_string());
+        let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        let (_, status) =
+            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            status.terminating_signal(),
+            Some(libc::SIGKILL),
+            "forked: {forked}"
+        );
+    }
+}
+
+#[test]
+fn buffered_mode_runs_without_allocating() {
+    // Input, a send buffer and both captures: the child's fds come from
+    // the spawn-time slots.
+    let out = helper("cat-fd=3,echo,err=e")
+        .input("in")
+        .send_buffer(3, "fd3 ")
+        .capture_stdout()
+        .capture_stderr()
         .run()
         .unwrap();
-    let text = std::fs::read_to_string(&pidfile).unwrap();
-    assert_eq!(text.trim(), d.daemon.to_string());
-    let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-    let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.terminating_signal(), Some(libc::SIGKILL));
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice()),
+        (&b"fd3 in"[..], &b"e"[..])
+    );
+    let out = helper("out=o,err=e").capture_interleaved().run().unwrap();
+    assert_eq!(out.stdout, b"oe");
 }

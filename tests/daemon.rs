@@ -134,6 +134,7 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
         .pidfile(&pidfile)
         .run()
         .unwrap();
+    assert!(common::wait_until_asleep(d.daemon), "the daemon never slept");
     let cwd = std::fs::read_link(format!("/proc/{}/cwd", d.daemon));
     let mut fds: Vec<(i32, PathBuf)> = std::fs::read_dir(format!("/proc/{}/fd", d.daemon))
         .unwrap()
@@ -174,6 +175,7 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
 fn daemon_without_pidfile_has_only_stdio() {
     let _serial = setup();
     let d = helper("sleep=30").daemonize().run().unwrap();
+    assert!(common::wait_until_asleep(d.daemon), "the daemon never slept");
     let fds = std::fs::read_dir(format!("/proc/{}/fd", d.daemon))
         .unwrap()
         .count();

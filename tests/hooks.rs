@@ -1,12 +1,11 @@
-//! `pre_exec` hooks and paused spawns.
+//! `pre_exec` hooks: their order after the privilege steps, a failing
+//! hook, and the fork path they need.
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{helper, report_of, zombie_children, HELPER};
+use common::{helper, report_of};
 use rustix::fs::Mode;
-use safespawn::{Command, Errno, Error, Stage};
+use safespawn::{BuildErrorKind, Errno, Error, Stage};
 
 /// A hook whose effect depends on the hooks before it: it shifts the umask
 /// left by one octal digit and adds `digit`.
@@ -63,111 +62,10 @@ fn forbid_fork_with_a_hook_is_a_build_error() {
     // SAFETY: the hook does nothing.
     let cmd = unsafe { helper("report").forbid_fork().pre_exec(|| Ok(())) };
     match cmd.build() {
-        Err(Error::Build { item, .. }) => assert_eq!(item, "pre_exec"),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn exe_of(pid: i32) -> PathBuf {
-    std::fs::read_link(format!("/proc/{pid}/exe")).unwrap()
-}
-
-fn cmdline_of(pid: i32) -> Vec<u8> {
-    std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()
-}
-
-#[test]
-fn a_paused_child_has_not_exec_d_until_resume() {
-    let paused = helper("sleep=5").arg("marker").spawn_paused().unwrap();
-    let pid = paused.pid();
-    // Still a copy of this test process.
-    assert_eq!(exe_of(pid), std::fs::read_link("/proc/self/exe").unwrap());
-    assert_eq!(
-        cmdline_of(pid),
-        std::fs::read("/proc/self/cmdline").unwrap()
-    );
-    let running = paused.resume().unwrap();
-    assert_eq!(running.pid(), pid);
-    // resume returns once the exec happened.
-    assert_eq!(exe_of(pid), std::fs::canonicalize(HELPER).unwrap());
-    assert!(cmdline_of(pid).ends_with(b"marker\0"));
-    let finished = running.abort().unwrap();
-    assert_eq!(finished.signal(), Some(libc::SIGTERM));
-}
-
-#[test]
-fn dropping_a_paused_child_kills_and_reaps_it() {
-    let paused = helper("report").spawn_paused().unwrap();
-    let pid = paused.pid();
-    assert!(std::fs::metadata(format!("/proc/{pid}")).is_ok());
-    drop(paused);
-    assert!(
-        std::fs::metadata(format!("/proc/{pid}")).is_err(),
-        "pid {pid} still exists"
-    );
-    assert!(!zombie_children().contains(&pid));
-}
-
-#[test]
-fn resume_reports_the_exec_error() {
-    let paused = Command::new("/etc/passwd").spawn_paused().unwrap();
-    match paused.resume() {
-        Err(Error::Spawn { stage, errno, .. }) => {
-            assert_eq!((stage, errno), (Stage::Exec, Errno::ACCESS))
+        Err(Error::Build { item, kind, .. }) => {
+            assert_eq!(item, "pre_exec");
+            assert_eq!(kind, BuildErrorKind::Conflict);
         }
         other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn a_setup_failure_before_the_pause_is_reported_by_spawn_paused() {
-    match helper("report")
-        .rlimit(safespawn::Resource::Nofile, 1, 0)
-        .spawn_paused()
-    {
-        Err(Error::Build { .. }) => {}
-        other => panic!("soft above hard: {other:?}"),
-    }
-    match helper("report")
-        .current_dir("/nonexistent-safespawn-dir")
-        .spawn_paused()
-    {
-        Err(Error::Spawn { stage, errno, .. }) => {
-            assert_eq!((stage, errno), (Stage::Chdir, Errno::NOENT))
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
-#[test]
-fn a_paused_child_can_be_moved_before_it_runs() {
-    // What the pause is for: act on the pid before the program runs. Here,
-    // lower its RLIMIT_NOFILE from outside with prlimit.
-    let paused = helper("report")
-        .stdout(safespawn::Stdio::piped())
-        .spawn_paused()
-        .unwrap();
-    let pid = rustix::process::Pid::from_raw(paused.pid()).unwrap();
-    rustix::process::prlimit(
-        Some(pid),
-        safespawn::Resource::Nofile,
-        rustix::process::Rlimit {
-            current: Some(99),
-            maximum: Some(99),
-        },
-    )
-    .unwrap();
-    let mut running = paused.resume().unwrap();
-    let mut out = String::new();
-    std::io::Read::read_to_string(
-        &mut running.take_stdout().unwrap_or_else(|| panic!("no pipe")),
-        &mut out,
-    )
-    .unwrap();
-    running.wait().unwrap();
-    let r = common::Report::parse(&out);
-    assert_eq!(
-        r.rlimits.get("Max_open_files"),
-        Some(&("99".into(), "99".into()))
-    );
 }

@@ -1,10 +1,15 @@
 //! Random builder call sequences never panic, and `build()` either succeeds
-//! or names the bad item. Also the regression cases the fuzz targets found.
+//! or names the bad item, with the kind of problem the input determines
+//! (checked against a model of the sequence, not against the message).
+//! Also the regression cases the fuzz targets found.
 
 use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use safespawn::BuildErrorKind::{self, Collision, Invalid, NotExecutable, NotFound, Nul, TooLong};
 use safespawn::{Command, Error, Resource, Stdio};
 
 /// One builder call, with arbitrary data.
@@ -69,34 +74,242 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn apply(cmd: Command, op: &Op) -> Command {
+/// What `build()` must answer for a call sequence, kept beside the calls:
+/// every item the sequence gets wrong, each as the word its error's item
+/// starts with (one of [`ITEM_KINDS`]) and the [`BuildErrorKind`] the input
+/// determines (a NUL in an argument is `Nul`, a second fd for one child
+/// number is `Collision`, ...). `build()` reports one of them: which one
+/// depends on the order the library checks in, which is not part of the
+/// property. It fails exactly when there is one, except that a bare program
+/// name may also be missing from PATH (what is installed is not input).
+#[derive(Default)]
+struct Model {
+    /// The items known to be wrong: set as soon as the call is made for
+    /// what a later call cannot undo (an rlimit, an fd, an env string
+    /// without '='), at the end for what a later call replaces.
+    bad: Vec<(&'static str, BuildErrorKind)>,
+    program: Vec<u8>,
+    args: Vec<Vec<u8>>,
+    /// Whether an environment call ended inheritance, and the variables.
+    env_explicit: bool,
+    env: Vec<(Vec<u8>, Vec<u8>)>,
+    umask: Option<u32>,
+    cwd: Option<Vec<u8>>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    /// Child fd numbers planned so far: stdio is always planned.
+    targets: Vec<RawFd>,
+}
+
+impl Model {
+    fn new(program: &[u8]) -> Model {
+        Model {
+            program: program.to_vec(),
+            targets: vec![0, 1, 2],
+            ..Model::default()
+        }
+    }
+
+    fn set(&mut self, k: &[u8], v: &[u8]) {
+        self.env_explicit = true;
+        match self.env.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v.to_vec(),
+            None => self.env.push((k.to_vec(), v.to_vec())),
+        }
+    }
+
+    /// `env_pass`: the parent's value, if it has one, read as the library does.
+    fn pass(&mut self, k: &[u8]) {
+        self.env_explicit = true;
+        if let Some(v) = std::env::var_os(OsStr::from_bytes(k)) {
+            self.set(k, v.as_bytes());
+        }
+    }
+
+    /// `pass_fd` (target = the fd's own number) or `map_fd` to `dst`.
+    fn fd(&mut self, dst: RawFd) {
+        let nofile = rustix::process::getrlimit(Resource::Nofile)
+            .current
+            .unwrap_or(u64::MAX);
+        if dst < 0 || dst as u64 >= nofile {
+            self.bad.push(("child fd", Invalid));
+        } else if self.targets.contains(&dst) {
+            self.bad.push(("child fd", Collision));
+        } else {
+            self.targets.push(dst);
+        }
+    }
+
+    /// Every wrong item, once the sequence is complete.
+    fn finish(mut self) -> Finished {
+        let p = &self.program;
+        if p.is_empty() {
+            self.bad.push(("program", Invalid));
+        } else if p.contains(&0) {
+            self.bad.push(("program", Nul));
+        }
+        let bare_name = !p.is_empty() && !p.contains(&0) && !p.contains(&b'/');
+        for a in &self.args {
+            if a.contains(&0) {
+                self.bad.push(("argument", Nul));
+            }
+        }
+        if self.env_explicit {
+            for (k, v) in &self.env {
+                let kind = if k.is_empty() {
+                    Some(Invalid)
+                } else if k.contains(&0) {
+                    Some(Nul)
+                } else if k.contains(&b'=') {
+                    Some(Invalid)
+                } else if v.contains(&0) {
+                    Some(Nul)
+                } else {
+                    None
+                };
+                if let Some(kind) = kind {
+                    self.bad.push(("environment", kind));
+                }
+            }
+        }
+        if self.cwd.as_ref().is_some_and(|d| d.contains(&0)) {
+            self.bad.push(("working directory", Nul));
+        }
+        if self.umask.is_some_and(|m| m > 0o777) {
+            self.bad.push(("umask", Invalid));
+        }
+        // -1 means "unchanged" to the kernel, so it is no id.
+        if self.uid == Some(u32::MAX) {
+            self.bad.push(("uid", Invalid));
+        }
+        if self.gid == Some(u32::MAX) {
+            self.bad.push(("gid", Invalid));
+        }
+        if self.groups.as_ref().is_some_and(|g| g.contains(&u32::MAX)) {
+            self.bad.push(("supplementary group", Invalid));
+        }
+        Finished {
+            bad: self.bad,
+            bare_name,
+        }
+    }
+}
+
+/// The model's verdict on a complete sequence.
+struct Finished {
+    bad: Vec<(&'static str, BuildErrorKind)>,
+    bare_name: bool,
+}
+
+impl Finished {
+    /// Whether `build()` may fail naming an item of kind `what` with `kind`.
+    fn allows(&self, what: &str, kind: BuildErrorKind) -> bool {
+        self.bad.contains(&(what, kind))
+            || (self.bare_name && what == "program" && matches!(kind, NotFound | NotExecutable))
+            || (what == "argument" && kind == TooLong && big_parent_environment())
+    }
+}
+
+/// argv and envp must fit in execve's limit, at least 128 KiB whatever the
+/// stack rlimit (which the sequence may lower). The generated strings are
+/// tiny; an inherited environment above 64 KiB could still reach it.
+fn big_parent_environment() -> bool {
+    let bytes: usize = std::env::vars_os()
+        .map(|(k, v)| k.len() + v.len() + 2 + std::mem::size_of::<usize>())
+        .sum();
+    bytes > 64 * 1024
+}
+
+fn apply(cmd: Command, op: &Op, m: &mut Model) -> Command {
     let os = |b: &Vec<u8>| OsStr::from_bytes(b).to_owned();
     let devnull = || std::fs::File::open("/dev/null").unwrap();
     match op {
-        Op::Arg(a) => cmd.arg(os(a)),
-        Op::ArgPair(a, b) => cmd.arg_pair(os(a), os(b)),
-        Op::Env(k, v) => cmd.env(os(k), os(v)),
-        Op::EnvString(s) => cmd.env_string(os(s)),
-        Op::EnvRemove(k) => cmd.env_remove(os(k)),
-        Op::EnvClear => cmd.env_clear(),
+        Op::Arg(a) => {
+            m.args.push(a.clone());
+            cmd.arg(os(a))
+        }
+        Op::ArgPair(a, b) => {
+            m.args.push([&a[..], b"=", &b[..]].concat());
+            cmd.arg_pair(os(a), os(b))
+        }
+        Op::Env(k, v) => {
+            m.set(k, v);
+            cmd.env(os(k), os(v))
+        }
+        Op::EnvString(s) => {
+            match s.iter().position(|&b| b == b'=') {
+                Some(eq) => m.set(&s[..eq], &s[eq + 1..]),
+                None => {
+                    m.env_explicit = true;
+                    m.bad.push(("environment", Invalid));
+                }
+            }
+            cmd.env_string(os(s))
+        }
+        Op::EnvRemove(k) => {
+            // While inheriting, it filters the parent's (valid) variables.
+            m.env.retain(|(key, _)| key != k);
+            cmd.env_remove(os(k))
+        }
+        Op::EnvClear => {
+            m.env_explicit = true;
+            m.env.clear();
+            cmd.env_clear()
+        }
         // env_pass reads the parent's environment: a NUL or '=' in the name
         // must not make it panic.
-        Op::EnvPass(k) => cmd.env_pass(os(k)),
-        Op::EnvPassCommon => cmd.env_pass_common(),
-        Op::Umask(m) => cmd.umask(*m),
-        Op::Rlimit(r, s, h) => {
+        Op::EnvPass(k) => {
+            m.pass(k);
+            cmd.env_pass(os(k))
+        }
+        Op::EnvPassCommon => {
+            m.set(b"LC_ALL", b"C");
+            for name in [
+                "PATH",
+                "LD_PRELOAD",
+                "LD_LIBRARY_PATH",
+                "HOME",
+                "USER",
+                "LOGNAME",
+                "TMPDIR",
+            ] {
+                m.pass(name.as_bytes());
+            }
+            cmd.env_pass_common()
+        }
+        Op::Umask(mode) => {
+            m.umask = Some(*mode);
+            cmd.umask(*mode)
+        }
+        Op::Rlimit(r, soft, hard) => {
             let r = [
                 Resource::Nofile,
                 Resource::Core,
                 Resource::Stack,
                 Resource::Cpu,
             ][*r as usize];
-            cmd.rlimit(r, *s, *h)
+            if soft > hard {
+                m.bad.push(("rlimit", Invalid));
+            }
+            cmd.rlimit(r, *soft, *hard)
         }
-        Op::Uid(u) => cmd.uid(*u),
-        Op::Gid(g) => cmd.gid(*g),
-        Op::Groups(g) => cmd.groups(g),
-        Op::Cwd(d) => cmd.current_dir(os(d)),
+        Op::Uid(u) => {
+            m.uid = Some(*u);
+            cmd.uid(*u)
+        }
+        Op::Gid(g) => {
+            m.gid = Some(*g);
+            cmd.gid(*g)
+        }
+        Op::Groups(g) => {
+            m.groups = Some(g.clone());
+            cmd.groups(g)
+        }
+        Op::Cwd(d) => {
+            m.cwd = Some(d.clone());
+            cmd.current_dir(os(d))
+        }
         Op::Stdio(w, k) => {
             let s = match k {
                 0 => Stdio::null(),
@@ -110,8 +323,16 @@ fn apply(cmd: Command, op: &Op) -> Command {
                 _ => cmd.stderr_to_stdout(),
             }
         }
-        Op::MapDevNull(dst) => cmd.map_fd(devnull(), *dst),
-        Op::PassDevNull => cmd.pass_fd(devnull().into()),
+        Op::MapDevNull(dst) => {
+            m.fd(*dst);
+            cmd.map_fd(devnull(), *dst)
+        }
+        Op::PassDevNull => {
+            // The command holds the fd, so its number stays taken.
+            let fd: OwnedFd = devnull().into();
+            m.fd(fd.as_raw_fd());
+            cmd.pass_fd(fd)
+        }
         Op::Flag(f) => match f {
             0 => cmd.forbid_fork(),
             1 => cmd.keep_signal_mask(),
@@ -149,19 +370,33 @@ proptest! {
     fn random_builder_sequences_never_panic(program in prop_oneof![Just(b"/bin/true".to_vec()), Just(b"true".to_vec()), bytes()],
                                             ops in proptest::collection::vec(op(), 0..16)) {
         let mut cmd = Command::new(OsStr::from_bytes(&program));
+        let mut model = Model::new(&program);
         for op in &ops {
-            cmd = apply(cmd, op);
+            cmd = apply(cmd, op, &mut model);
         }
+        let model = model.finish();
         let line = cmd.to_string();
         let _ = format!("{cmd:?}");
         match cmd.build() {
-            Ok(p) => { let _ = format!("{p:?}"); }
-            Err(Error::Build { item, problem, .. }) => {
-                prop_assert!(ITEM_KINDS.iter().any(|k| item.starts_with(k)),
+            Ok(p) => {
+                prop_assert!(model.bad.is_empty(),
+                    "accepted although {:?} ({line:?})", model.bad);
+                let _ = format!("{p:?}");
+            }
+            Err(e) => {
+                let Error::Build { kind, item, problem } = &e else {
+                    return Err(TestCaseError::fail(format!("not a build error: {e}")));
+                };
+                prop_assert_eq!(e.build_kind(), Some(*kind));
+                let what = ITEM_KINDS.iter().find(|k| item.starts_with(*k));
+                prop_assert!(what.is_some(),
                     "the error does not name a known item: {item:?}: {problem} ({line:?})");
                 prop_assert!(!problem.is_empty());
+                let what = what.unwrap();
+                prop_assert!(model.allows(what, *kind),
+                    "{item:?} reported as {kind:?} ({problem}), but the input makes {:?} wrong \
+                     (bare program name: {}) ({line:?})", model.bad, model.bare_name);
             }
-            Err(other) => prop_assert!(false, "not a build error: {other}"),
         }
     }
 }
@@ -177,9 +412,14 @@ fn id_minus_one_is_a_build_error() {
         Command::new("/bin/true").groups(&[1, u32::MAX]),
     ] {
         match cmd.build() {
-            Err(Error::Build { item, problem, .. }) => {
+            Err(Error::Build {
+                kind,
+                item,
+                problem,
+            }) => {
                 assert!(item.ends_with("4294967295"), "{item}");
                 assert!(problem.contains("-1"), "{problem}");
+                assert_eq!(kind, BuildErrorKind::Invalid, "{item}");
             }
             other => panic!("expected a build error, got {other:?}"),
         }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use common::helper;
 use proptest::prelude::*;
-use safespawn::{Error, Stdio};
+use safespawn::{BuildErrorKind, Error, Stdio};
 
 const BASE: RawFd = 100;
 
@@ -105,8 +105,12 @@ proptest! {
             }
         }
         match cmd.build() {
-            Err(Error::Build { item, problem, .. }) => {
+            Err(Error::Build { kind, item, problem }) => {
                 prop_assert!(collides, "valid plan {plan:?} refused: {item}: {problem}");
+                // Every target drawn is a valid number (0..BASE+SLOTS, below
+                // RLIMIT_NOFILE) and every source is open: the only thing a
+                // plan can get wrong is a collision.
+                prop_assert_eq!(kind, BuildErrorKind::Collision, "{}: {}", item, problem);
                 prop_assert!(item.starts_with("child fd"), "{item}");
                 prop_assert!(problem.contains("collides"), "{problem}");
             }

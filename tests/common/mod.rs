@@ -1,5 +1,8 @@
 //! Shared by the integration tests: where the helper is, and its report.
+//! [`maximal`] holds the child contract test's option list, one entry per area.
 #![allow(dead_code)]
+
+pub mod maximal;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -250,4 +253,30 @@ pub fn zombie_children() -> Vec<i32> {
 /// Whether this process runs as root (capability and uid tests need it).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// Whether `test` can run: true as root; otherwise says on stderr that it
+/// is skipped and why (`needs`: what it needs root for).
+pub fn root_or_skip(test: &str, needs: &str) -> bool {
+    if !is_root() {
+        eprintln!("skipping {test}: it needs root ({needs}), and this is not root");
+    }
+    is_root()
+}
+
+/// Waits (up to 10 s) until process `pid` sleeps in `nanosleep`, as the
+/// helper does for `sleep=SECS`: before that it is still starting up (the
+/// dynamic loader opens files), so its fd table is not yet the one it
+/// sleeps with. Returns whether it got there.
+pub fn wait_until_asleep(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match std::fs::read_to_string(format!("/proc/{pid}/wchan")) {
+            Ok(w) if w.contains("nanosleep") => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    false
 }

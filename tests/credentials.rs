@@ -1,20 +1,16 @@
-//! Privileges and process attributes, read back from the child's own
+//! Credentials: capabilities (`clear_caps`, `allow_cap`), supplementary
+//! groups, gid, uid and `no_new_privs`, read back from the child's own
 //! /proc/self/status through the test helper.
 
 mod common;
 
-use common::{helper_for_any_user, is_root, own_session, report_of, Report};
+use common::{helper_for_any_user, report_of, Report};
 use rustix::thread::CapabilitySet;
-use safespawn::{Capability, Error, Resource, Signal, Stage};
+use safespawn::{Capability, Error, Stage};
 
 /// Capability and credential tests need root; say so when skipping.
 fn root(test: &str) -> bool {
-    if !is_root() {
-        eprintln!(
-            "skipping {test}: it needs root (capabilities and credentials), and this is not root"
-        );
-    }
-    is_root()
+    common::root_or_skip(test, "capabilities and credentials")
 }
 
 fn caps(r: &Report, key: &str) -> u64 {
@@ -131,29 +127,6 @@ fn uid_change_without_groups_clears_supplementary_groups() {
 }
 
 #[test]
-fn umask_0002_and_0() {
-    let control = report_of(helper_for_any_user("report").umask(0o022));
-    assert_eq!(control.field("umask"), "0022");
-    assert_eq!(
-        report_of(helper_for_any_user("report").umask(0o002)).field("umask"),
-        "0002"
-    );
-    assert_eq!(
-        report_of(helper_for_any_user("report").umask(0)).field("umask"),
-        "0000"
-    );
-}
-
-#[test]
-fn rlimit_nofile_256_512() {
-    let r = report_of(helper_for_any_user("report").rlimit(Resource::Nofile, 256, 512));
-    assert_eq!(
-        r.rlimits.get("Max_open_files"),
-        Some(&("256".to_string(), "512".to_string()))
-    );
-}
-
-#[test]
 fn no_new_privs_is_set() {
     assert_eq!(
         report_of(helper_for_any_user("report")).field("nonewprivs"),
@@ -162,66 +135,6 @@ fn no_new_privs_is_set() {
     assert_eq!(
         report_of(helper_for_any_user("report").no_new_privs()).field("nonewprivs"),
         "1"
-    );
-}
-
-#[test]
-fn new_session_makes_the_child_session_and_group_leader() {
-    let r = report_of(helper_for_any_user("report").new_session());
-    assert_eq!(r.field("sid"), r.field("pid"));
-    assert_eq!(r.field("pgid"), r.field("pid"));
-}
-
-#[test]
-fn process_group_zero_makes_the_child_group_leader_in_our_session() {
-    let ours = own_session();
-    let control = report_of(helper_for_any_user("report"));
-    assert_ne!(control.field("pgid"), control.field("pid"));
-    let r = report_of(helper_for_any_user("report").process_group(0));
-    assert_eq!(r.field("pgid"), r.field("pid"));
-    assert_eq!(r.field("sid"), ours);
-}
-
-#[test]
-fn bad_process_group_requests_are_build_errors() {
-    let e = helper_for_any_user("report")
-        .process_group(-3)
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(&e, Error::Build { item, .. } if item == "process_group -3"),
-        "{e}"
-    );
-    let e = helper_for_any_user("report")
-        .new_session()
-        .process_group(0)
-        .build()
-        .unwrap_err();
-    assert!(
-        matches!(&e, Error::Build { item, .. } if item == "process_group 0"),
-        "{e}"
-    );
-}
-
-/// The parent-death signal fires when the spawning *thread* exits: spawn
-/// from a short-lived thread, keep the child (detached), let the thread end.
-#[test]
-fn parent_death_signal_fires_when_the_spawning_thread_exits() {
-    let detached = std::thread::spawn(|| {
-        helper_for_any_user("sleep=20")
-            .parent_death_signal(Signal::USR2)
-            .spawn()
-            .unwrap()
-            .detach()
-    })
-    .join()
-    .unwrap();
-    let finished = detached.wait().unwrap();
-    assert_eq!(
-        finished.signal(),
-        Some(libc::SIGUSR2),
-        "{:?}",
-        finished.status()
     );
 }
 
@@ -256,36 +169,6 @@ fn privilege_failures_are_reported_with_stage_and_errno() {
         // The gid change alone still works: CAP_SETGID was kept.
         let r = report_of(helper_for_any_user("report").gid(65534));
         assert_eq!(r.field("gid"), "65534 65534 65534 65534");
-    })
-    .join()
-    .unwrap();
-}
-
-#[test]
-fn raising_a_hard_rlimit_without_privilege_is_reported() {
-    if !root("raising_a_hard_rlimit_without_privilege_is_reported") {
-        return;
-    }
-    std::thread::spawn(|| {
-        let mut sets = rustix::thread::capabilities(None).unwrap();
-        sets.effective.remove(CapabilitySet::SYS_RESOURCE);
-        rustix::thread::set_capabilities(None, sets).unwrap();
-        let hard = rustix::process::getrlimit(Resource::Nofile)
-            .maximum
-            .unwrap_or(u64::MAX);
-        if hard == u64::MAX {
-            eprintln!("skipping: RLIMIT_NOFILE is unlimited here, nothing to raise");
-            return;
-        }
-        match helper_for_any_user("report")
-            .rlimit(Resource::Nofile, 16, hard + 1)
-            .status()
-        {
-            Err(Error::Spawn { stage, errno, .. }) => {
-                assert_eq!((stage, errno), (Stage::Rlimit, rustix::io::Errno::PERM))
-            }
-            other => panic!("raising the hard limit without CAP_SYS_RESOURCE: {other:?}"),
-        }
     })
     .join()
     .unwrap();

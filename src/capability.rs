@@ -233,6 +233,19 @@ impl std::error::Error for UnknownCapability {}
 impl FromStr for Capability {
     type Err = UnknownCapability;
 
+    /// Parses `NET_BIND_SERVICE`, `CAP_NET_BIND_SERVICE` or
+    /// `net_bind_service` (any case).
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownCapability`], holding `s`, for a name that is none of the
+    /// capabilities in [`Capability::ALL`].
+    ///
+    /// ```
+    /// use safespawn::{Capability, UnknownCapability};
+    /// assert_eq!("Cap_Kill".parse::<Capability>(), Ok(Capability::Kill));
+    /// assert_eq!("fly".parse::<Capability>(), Err(UnknownCapability("fly".into())));
+    /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let upper = s.to_ascii_uppercase();
         let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);

@@ -20,7 +20,9 @@ use crate::spawn;
 /// daemon mode.
 ///
 /// `intermediate` has already exited and been reaped when `run` returns
-/// (its pid may be reused); it is also the daemon's session id.
+/// (its pid may be reused); it is also the daemon's session id, unless the
+/// command asked for [`new_session`](crate::Command::new_session) too, which
+/// gives the daemon a session of its own.
 /// `daemon` is the daemon's pid. It is not a child of the caller: watch it
 /// with `pidfd_open`, or through its pidfile.
 ///
@@ -41,13 +43,51 @@ pub struct Daemonized {
 impl Prepared<Daemon> {
     /// Starts the daemon and returns its pids once the intermediate process
     /// has exited (and is reaped) and the daemon has exec'd, its pidfile (if
-    /// any) written and locked. A failure of either process before exec —
-    /// the daemon's own exec included — is an [`Error::Spawn`] with its stage
-    /// and errno.
+    /// any) written and locked. The command's
+    /// [`timeout`](crate::Command::timeout) is not used.
     ///
     /// In a dry-run scope nothing is started: the command line is recorded,
     /// and a successful fake status gives `Daemonized { intermediate: 0,
     /// daemon: 0 }`, a failing one [`Error::Exit`].
+    ///
+    /// # Errors
+    ///
+    /// * [`Error::Spawn`] when either process fails before exec — the daemon's
+    ///   own exec included — with the stage and `errno` of the first failure
+    ///   reported. The intermediate runs [`Signals`](crate::Stage::Signals),
+    ///   [`Stdio`](crate::Stage::Stdio), [`Fds`](crate::Stage::Fds),
+    ///   [`CloseFds`](crate::Stage::CloseFds) and
+    ///   [`Daemon`](crate::Stage::Daemon) (`setsid`, starting the daemon); the
+    ///   daemon [`Signals`](crate::Stage::Signals),
+    ///   [`Chdir`](crate::Stage::Chdir) (to "/"),
+    ///   [`Pidfile`](crate::Stage::Pidfile) (`EAGAIN` or `EACCES` when another
+    ///   live process holds the lock), then the steps of
+    ///   [`Prepared::spawn`](crate::Prepared::spawn) from
+    ///   [`Rlimit`](crate::Stage::Rlimit) to [`Exec`](crate::Stage::Exec);
+    /// * [`Error::Io`] when a call in the parent fails (creating the report
+    ///   pipe, `clone` or `fork`, reading the report, reaping the
+    ///   intermediate); `ECHILD` when the intermediate was killed by a
+    ///   signal (on the clone path a daemon it had started is killed too)
+    ///   or ended without starting the daemon; `EPROTO` for a report no
+    ///   child of ours can have written;
+    /// * [`Error::Exit`] in a dry run, for a failing fake status.
+    ///
+    /// # References
+    ///
+    /// The intermediate is spawned as by
+    /// [`Prepared::spawn`](crate::Prepared::spawn) and reaped with
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html)
+    /// (`P_PIDFD`); it calls
+    /// [`setsid(2)`](https://man7.org/linux/man-pages/man2/setsid.2.html) and
+    /// starts the daemon with
+    /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
+    /// (`CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID`). The daemon calls
+    /// [`chdir(2)`](https://man7.org/linux/man-pages/man2/chdir.2.html) and,
+    /// for the pidfile,
+    /// [`open(2)`](https://man7.org/linux/man-pages/man2/open.2.html) and
+    /// `F_SETLK` in
+    /// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html).
+    /// Linux 5.4.
     ///
     /// ```
     /// use safespawn::{Command, Error, Stage};

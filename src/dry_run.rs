@@ -14,8 +14,9 @@
 //! with an [`Error::Build`]: a dry run cannot fake a live child.
 //!
 //! Every other check of `build()` still applies, with one exception: a
-//! program that cannot be found on PATH is accepted, so that tests do not
-//! depend on what the machine running them has installed.
+//! program that cannot be found on PATH (or is found there only as a file
+//! that cannot be executed) is accepted, so that tests do not depend on what
+//! the machine running them has installed.
 //!
 //! The scope belongs to the calling thread (commands run by other threads
 //! are not intercepted), scopes nest (an inner scope records to itself and

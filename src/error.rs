@@ -157,7 +157,8 @@ pub enum BuildErrorKind {
     Collision,
     /// Two options that cannot be combined (a daemon with a working
     /// directory, a hook with `forbid_fork`), or an option that cannot be
-    /// used here (a spawn inside a dry run).
+    /// used here (a spawn inside a dry run, `spawn_paused` with
+    /// `forbid_fork`).
     Conflict,
     /// A value out of range or malformed (a umask above 0o777, a soft limit
     /// above the hard one, an empty program name, an fd that is not open).

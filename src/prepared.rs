@@ -99,6 +99,50 @@ impl Prepared<Direct> {
     /// Starts the child and returns at once (libvirt's RunAsync). Allocates
     /// nothing.
     ///
+    /// # Errors
+    ///
+    /// * [`Error::Spawn`] when the child fails before exec, with the stage
+    ///   and the `errno` of the failing call; the child has been reaped. The
+    ///   stage is one of [`Signals`](crate::Stage::Signals),
+    ///   [`Stdio`](crate::Stage::Stdio), [`Fds`](crate::Stage::Fds),
+    ///   [`CloseFds`](crate::Stage::CloseFds) (without `close_range`, the
+    ///   `/proc/self/fd` walk needs `/proc`),
+    ///   [`Rlimit`](crate::Stage::Rlimit), [`Groups`](crate::Stage::Groups),
+    ///   [`Gid`](crate::Stage::Gid), [`Uid`](crate::Stage::Uid),
+    ///   [`Caps`](crate::Stage::Caps),
+    ///   [`NoNewPrivs`](crate::Stage::NoNewPrivs),
+    ///   [`ParentDeathSignal`](crate::Stage::ParentDeathSignal),
+    ///   [`Session`](crate::Stage::Session),
+    ///   [`ProcessGroup`](crate::Stage::ProcessGroup),
+    ///   [`Chdir`](crate::Stage::Chdir), [`Hook`](crate::Stage::Hook) and
+    ///   [`Exec`](crate::Stage::Exec), in the order the child runs them; the
+    ///   builder method that asks for a step says how it fails;
+    /// * [`Error::Io`] when a call in the parent fails: creating the stdio
+    ///   pipes or a report pipe (`EMFILE`), making a pipe non-blocking,
+    ///   `clone` or `fork` (`EAGAIN` at `RLIMIT_NPROC`, `ENOMEM`),
+    ///   `pidfd_open` on the fork path, reading the child's report, or a
+    ///   report no child of ours can have written (`EPROTO`);
+    /// * [`Error::Build`] with
+    ///   [`BuildErrorKind::Conflict`](crate::BuildErrorKind::Conflict)
+    ///   inside a [dry run](crate::dry_run), which cannot fake a live child.
+    ///
+    /// # References
+    ///
+    /// [`clone3(2)`](https://man7.org/linux/man-pages/man2/clone3.2.html) with
+    /// `CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND` (Linux 5.5,
+    /// x86_64), else
+    /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html) with
+    /// `CLONE_VM | CLONE_VFORK | CLONE_PIDFD` (Linux 5.2); with a
+    /// [`pre_exec`](crate::Command::pre_exec) hook,
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html) and
+    /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+    /// (Linux 5.3). In the child,
+    /// [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
+    /// (Linux 5.9; `CLOSE_RANGE_CLOEXEC` from 5.11; a `/proc/self/fd` walk
+    /// without it) and
+    /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html).
+    /// Linux 5.2; waiting for the child needs 5.4 (see [`Running::wait`]).
+    ///
     /// ```
     /// let p = safespawn::Command::new("sleep").arg("0.01").build()?;
     /// let child = p.spawn()?;
@@ -114,6 +158,27 @@ impl Prepared<Direct> {
 
     /// Starts the child stopped just before exec (libvirt's handshake);
     /// [`Paused::resume`] lets it exec. This takes the fork path.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Prepared::spawn) for the steps before the pause (an exec
+    /// failure is reported by [`Paused::resume`]), and:
+    ///
+    /// * [`Error::Build`] with
+    ///   [`BuildErrorKind::Conflict`](crate::BuildErrorKind::Conflict) when
+    ///   the command has [`forbid_fork`](crate::Command::forbid_fork);
+    /// * [`Error::Spawn`] at stage [`Handshake`](crate::Stage::Handshake)
+    ///   when the child cannot report that it reached the pause;
+    /// * [`Error::Io`] (`ECHILD`) when the child ends before the pause
+    ///   without a report (killed by a signal, say).
+    ///
+    /// # References
+    ///
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html), then
+    /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+    /// for the child's pidfd; a
+    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html) the
+    /// child reads until resumed; Linux 5.3.
     ///
     /// ```
     /// let p = safespawn::Command::new("true").build()?;
@@ -137,6 +202,30 @@ impl Prepared<Direct> {
     /// [`Error::Exit`] with the quoted command line. Pipes are closed at
     /// once (a synchronous run cannot service them).
     ///
+    /// # Errors
+    ///
+    /// * [`Error::Exit`] when the child exits non-zero or is killed by a
+    ///   signal (its `stderr` is empty: nothing is captured here);
+    /// * [`Error::Timeout`] past the command's
+    ///   [`timeout`](crate::Command::timeout), once the child is aborted and
+    ///   reaped;
+    /// * [`Error::Io`] when waiting for the child fails (see
+    ///   [`Running::wait`]);
+    /// * otherwise as [`spawn`](Prepared::spawn).
+    ///
+    /// In a [dry run](crate::dry_run) nothing is spawned: the only error is
+    /// [`Error::Exit`] for a failing fake status.
+    ///
+    /// # References
+    ///
+    /// As [`spawn`](Prepared::spawn), then
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
+    /// `P_PIDFD` (Linux 5.4); with a timeout,
+    /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on the
+    /// pidfd and
+    /// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html).
+    /// Linux 5.4.
+    ///
     /// ```
     /// let p = safespawn::Command::new("false").build()?;
     /// assert_eq!(p.run().unwrap_err().to_string(), "false exited with status 1");
@@ -149,6 +238,15 @@ impl Prepared<Direct> {
     }
 
     /// Spawns and waits, without checking the status.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Prepared::run), except that no status is an error: never
+    /// [`Error::Exit`].
+    ///
+    /// # References
+    ///
+    /// As [`run`](Prepared::run).
     ///
     /// ```
     /// let p = safespawn::Command::new("false").build()?;
@@ -202,6 +300,14 @@ impl<M: Mode> Prepared<M> {
 
     /// Writes the unquoted one-line form plus a newline to `fd`, as
     /// [`Command::write_arg_log`](crate::Command::write_arg_log).
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::write_arg_log`](crate::Command::write_arg_log).
+    ///
+    /// # References
+    ///
+    /// As [`Command::write_arg_log`](crate::Command::write_arg_log).
     ///
     /// ```
     /// use std::io::Read;

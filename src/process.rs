@@ -122,6 +122,18 @@ impl Running {
     /// Waits for the child to exit and reaps it. A piped stdin not taken is
     /// closed first, so a child reading it sees end-of-file.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `waitid` fails (`EINTR` is retried): `ECHILD`
+    /// when this process ignores `SIGCHLD` (`SIG_IGN` or `SA_NOCLDWAIT`,
+    /// with which the kernel reaps children itself), `EINVAL` on a kernel
+    /// without `P_PIDFD`.
+    ///
+    /// # References
+    ///
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
+    /// `P_PIDFD`; Linux 5.4.
+    ///
     /// ```
     /// let child = safespawn::Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
     /// assert_eq!(child.wait().unwrap().code(), Some(7));
@@ -136,6 +148,19 @@ impl Running {
     }
 
     /// The exit status if the child has ended (reaping it), without blocking.
+    /// Once it has returned a status, it returns the same one again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `waitid` fails (`EINTR` is retried): `ECHILD`
+    /// when this process ignores `SIGCHLD` (`SIG_IGN` or `SA_NOCLDWAIT`,
+    /// with which the kernel reaps children itself), `EINVAL` on a kernel
+    /// without `P_PIDFD`.
+    ///
+    /// # References
+    ///
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
+    /// `P_PIDFD` and `WNOHANG`; Linux 5.4.
     ///
     /// ```
     /// let mut child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
@@ -148,7 +173,22 @@ impl Running {
             .map_err(|e| Error::io("waiting for the child", e))
     }
 
-    /// Waits at most `timeout` for the child to end (polling its pidfd).
+    /// Waits at most `timeout` for the child to end (polling its pidfd),
+    /// reaping it if it has; `Ok(None)` when it is still running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when `poll` or `waitid` fails (`EINTR` is retried):
+    /// `ECHILD` when this process ignores `SIGCHLD` (`SIG_IGN` or
+    /// `SA_NOCLDWAIT`, with which the kernel reaps children itself), `EINVAL`
+    /// on a kernel without `P_PIDFD`.
+    ///
+    /// # References
+    ///
+    /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on the
+    /// pidfd (Linux 5.3), then
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
+    /// `P_PIDFD` and `WNOHANG`; Linux 5.4.
     ///
     /// ```
     /// use std::time::Duration;
@@ -168,6 +208,19 @@ impl Running {
     /// been reaped this is an error (`ESRCH`), never a signal to another
     /// process.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Io`]: `ESRCH` once the child has been reaped (by
+    /// [`try_wait`](Running::try_wait) or
+    /// [`wait_timeout`](Running::wait_timeout)), or the kernel's refusal
+    /// (`EPERM` for a child running as another user, when the caller lacks
+    /// `CAP_KILL`).
+    ///
+    /// # References
+    ///
+    /// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html);
+    /// Linux 5.1.
+    ///
     /// ```
     /// use safespawn::{Command, Signal};
     /// let child = Command::new("sleep").arg("5").spawn().unwrap();
@@ -181,7 +234,22 @@ impl Running {
     }
 
     /// Ends the child: SIGTERM, a short grace, SIGKILL, reap (libvirt's
-    /// virCommandAbort).
+    /// virCommandAbort). A child that has already ended is only reaped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when polling or reaping the child fails, as for
+    /// [`Running::wait`]; the signals' own errors are ignored (SIGKILL
+    /// cannot be caught, and the pidfd keeps the pid from being reused).
+    ///
+    /// # References
+    ///
+    /// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
+    /// (Linux 5.1),
+    /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on the
+    /// pidfd for the grace (Linux 5.3),
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
+    /// `P_PIDFD`; Linux 5.4.
     ///
     /// ```
     /// let child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
@@ -248,6 +316,14 @@ impl Detached {
 
     /// Waits for the child to exit and reaps it.
     ///
+    /// # Errors
+    ///
+    /// As [`Running::wait`].
+    ///
+    /// # References
+    ///
+    /// As [`Running::wait`].
+    ///
     /// ```
     /// let d = safespawn::Command::new("true").spawn().unwrap().detach();
     /// assert!(d.wait().unwrap().success());
@@ -261,6 +337,14 @@ impl Detached {
     }
 
     /// TERM, a short grace, KILL, reap.
+    ///
+    /// # Errors
+    ///
+    /// As [`Running::abort`].
+    ///
+    /// # References
+    ///
+    /// As [`Running::abort`].
     ///
     /// ```
     /// let d = safespawn::Command::new("sleep").arg("5").spawn().unwrap().detach();
@@ -307,7 +391,23 @@ impl Paused {
         self.child.child.pid()
     }
 
-    /// Lets the child exec; reports exec errors as [`Error::Spawn`].
+    /// Lets the child exec; returns once it has.
+    ///
+    /// # Errors
+    ///
+    /// * [`Error::Spawn`] at stage [`Exec`](crate::Stage::Exec) when the
+    ///   exec fails (or [`Handshake`](crate::Stage::Handshake) when the
+    ///   child cannot read the go-ahead); the child has been reaped;
+    /// * [`Error::Io`] when writing the go-ahead or reading the child's
+    ///   report fails; the child is then killed and reaped.
+    ///
+    /// # References
+    ///
+    /// [`write(2)`](https://man7.org/linux/man-pages/man2/write.2.html) on the
+    /// pipe the child waits on, then its
+    /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html); the
+    /// child was made by
+    /// [`Prepared::spawn_paused`](crate::Prepared::spawn_paused).
     ///
     /// ```
     /// let p = safespawn::Command::new("true").build().unwrap();
@@ -380,6 +480,12 @@ impl Finished {
     }
 
     /// `Ok` on success, else [`Error::Exit`] with the quoted command line.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Exit`] with this status, the quoted command line and an empty
+    /// `stderr` when the child did not exit with status 0 (a non-zero code
+    /// or a death by signal).
     ///
     /// ```
     /// let f = safespawn::Command::new("false").spawn().unwrap().wait().unwrap();

@@ -101,6 +101,18 @@ impl Prepared<Buffered> {
     /// interleaved output with
     /// [`capture_interleaved`](crate::Command::capture_interleaved)).
     ///
+    /// # Errors
+    ///
+    /// * [`Error::Exit`] when the child exits non-zero or is killed by a
+    ///   signal, carrying the last 4 KiB of the captured stderr (of the
+    ///   interleaved output with `capture_interleaved`; empty when neither
+    ///   is captured), also for a fake status in a dry run;
+    /// * otherwise as [`output`](Prepared::output).
+    ///
+    /// # References
+    ///
+    /// As [`output`](Prepared::output).
+    ///
     /// ```
     /// let p = safespawn::Command::new("sh").args(["-c", "echo 'no such file' >&2; exit 2"])
     ///     .capture_stderr().build()?;
@@ -128,6 +140,32 @@ impl Prepared<Buffered> {
 
     /// Runs the child to completion, feeding and capturing its streams,
     /// without checking the status. Reusable: every call is a new child.
+    ///
+    /// # Errors
+    ///
+    /// * [`Error::Timeout`] past the command's
+    ///   [`timeout`](crate::Command::timeout), once the child is aborted and
+    ///   reaped; what was captured is lost;
+    /// * [`Error::Io`] when creating a pipe or making it non-blocking,
+    ///   polling, reading from the child, writing to it (an `EPIPE` is not an
+    ///   error: the child stopped reading, and writing stops) or waiting for
+    ///   it fails; a child already started is aborted and reaped;
+    /// * [`Error::Spawn`], and [`Error::Io`] from the spawn itself, as for
+    ///   [`Prepared::spawn`](crate::Prepared::spawn).
+    ///
+    /// In a [dry run](crate::dry_run) nothing is spawned and nothing fails:
+    /// the fake [`Outcome`](crate::dry_run::Outcome) is returned as it is.
+    ///
+    /// # References
+    ///
+    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html) (and
+    /// `F_SETPIPE_SZ` in
+    /// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html), best
+    /// effort), [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html)
+    /// on the pipes and the child's pidfd (Linux 5.3), then
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
+    /// `P_PIDFD`; the spawn as [`Prepared::spawn`](crate::Prepared::spawn).
+    /// Linux 5.4.
     ///
     /// ```
     /// let p = safespawn::Command::new("tr").args(["a-z", "A-Z"]).input("abc").capture_stdout().build()?;

@@ -27,6 +27,26 @@ impl Command<Direct> {
     /// PATH if the command sets one, else the parent's. `argv[0]` is
     /// `program` as given.
     ///
+    /// # Errors
+    ///
+    /// `build()` refuses an empty `program` ([`BuildErrorKind::Invalid`]),
+    /// one with a NUL byte ([`BuildErrorKind::Nul`]) or longer than the
+    /// kernel takes ([`BuildErrorKind::TooLong`]), and a name without `/`
+    /// that is on no PATH directory ([`BuildErrorKind::NotFound`]) or only
+    /// as a file the caller cannot execute
+    /// ([`BuildErrorKind::NotExecutable`]); a [dry run](crate::dry_run)
+    /// accepts both. A path with `/` is not looked at: that it is missing or
+    /// cannot be executed, like any failure of the exec itself, is
+    /// [`Error::Spawn`] at stage [`Exec`](crate::Stage::Exec) (`ENOENT`,
+    /// `EACCES`, `ENOEXEC`, ...).
+    ///
+    /// # References
+    ///
+    /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html);
+    /// the PATH search uses
+    /// [`access(2)`](https://man7.org/linux/man-pages/man2/access.2.html);
+    /// any Linux.
+    ///
     /// ```
     /// let cmd = safespawn::Command::new("true");
     /// assert!(cmd.status().unwrap().success());
@@ -36,7 +56,17 @@ impl Command<Direct> {
     }
 
     /// A command from a whole argv; `argv[0]` is the program (libvirt's
-    /// virCommandNewArgs). An empty argv is reported by `build()`.
+    /// virCommandNewArgs).
+    ///
+    /// # Errors
+    ///
+    /// `build()` refuses an empty argv ([`BuildErrorKind::Invalid`]);
+    /// otherwise `argv[0]` fails as for [`new`](Command::new) and the rest
+    /// as for [`arg`](Command::arg).
+    ///
+    /// # References
+    ///
+    /// As [`new`](Command::new).
     ///
     /// ```
     /// let cmd = safespawn::Command::from_argv(["sh", "-c", "exit 3"]);
@@ -56,6 +86,14 @@ impl Command<Direct> {
 impl<M: Mode> Command<M> {
     /// Adds one argument; empty arguments are kept (libvirt's AddArg).
     ///
+    /// # Errors
+    ///
+    /// `build()` refuses an argument with a NUL byte
+    /// ([`BuildErrorKind::Nul`]), one longer than the kernel takes for a
+    /// single string (128 KiB with its NUL), and an argv that with the
+    /// environment exceeds execve's limit (see [`build`](Command::build));
+    /// both with [`BuildErrorKind::TooLong`].
+    ///
     /// ```
     /// let cmd = safespawn::Command::new("printf").arg("%s|").arg("");
     /// assert_eq!(cmd.to_string(), "printf '%s|' ''");
@@ -66,6 +104,10 @@ impl<M: Mode> Command<M> {
     }
 
     /// Adds several arguments (libvirt's AddArgSet / AddArgList).
+    ///
+    /// # Errors
+    ///
+    /// As [`arg`](Command::arg), for each argument.
     ///
     /// ```
     /// let cmd = safespawn::Command::new("ls").args(["-l", "-a"]);
@@ -84,6 +126,10 @@ impl<M: Mode> Command<M> {
 
     /// Adds one argument `name=value` (libvirt's AddArgPair).
     ///
+    /// # Errors
+    ///
+    /// As [`arg`](Command::arg), for the joined argument.
+    ///
     /// ```
     /// let cmd = safespawn::Command::new("dd").arg_pair("if", "/dev/zero");
     /// assert_eq!(cmd.to_string(), "dd if=/dev/zero");
@@ -97,6 +143,10 @@ impl<M: Mode> Command<M> {
     }
 
     /// Adds one formatted argument (libvirt's AddArgFormat).
+    ///
+    /// # Errors
+    ///
+    /// As [`arg`](Command::arg), for the formatted argument.
     ///
     /// ```
     /// let cmd = safespawn::Command::new("head").arg_fmt(format_args!("-n{}", 5));

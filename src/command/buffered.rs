@@ -84,6 +84,23 @@ impl Command<Direct> {
     /// planned (stdio, `pass_fd`, another send buffer) is a build error.
     /// Switches to [`Buffered`].
     ///
+    /// # Errors
+    ///
+    /// `build()` refuses a negative `child_fd`
+    /// ([`BuildErrorKind::Invalid`](crate::BuildErrorKind::Invalid)) and one
+    /// already planned (stdio, `pass_fd`, `map_fd`, another send buffer)
+    /// with [`BuildErrorKind::Collision`](crate::BuildErrorKind::Collision).
+    /// A `child_fd` not below `RLIMIT_NOFILE` is not refused by `build()`
+    /// (unlike [`map_fd`](Command::map_fd)'s): the child cannot place it,
+    /// which is [`Error::Spawn`] at stage [`Fds`](crate::Stage::Fds) with
+    /// `EBADF`. Creating the pipe at the run is [`Error::Io`] if it fails.
+    ///
+    /// # References
+    ///
+    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html),
+    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html);
+    /// Linux 2.6.27.
+    ///
     /// ```
     /// let out = safespawn::Command::new("sh").args(["-c", "cat <&3"])
     ///     .send_buffer(3, "secret")
@@ -197,6 +214,23 @@ impl Command<Buffered> {
     /// Several send buffers are written concurrently, so a child may read
     /// them in any order. A number already planned is a build error.
     ///
+    /// # Errors
+    ///
+    /// `build()` refuses a negative `child_fd`
+    /// ([`BuildErrorKind::Invalid`](crate::BuildErrorKind::Invalid)) and one
+    /// already planned (stdio, `pass_fd`, `map_fd`, another send buffer)
+    /// with [`BuildErrorKind::Collision`](crate::BuildErrorKind::Collision).
+    /// A `child_fd` not below `RLIMIT_NOFILE` is not refused by `build()`
+    /// (unlike [`map_fd`](Command::map_fd)'s): the child cannot place it,
+    /// which is [`Error::Spawn`] at stage [`Fds`](crate::Stage::Fds) with
+    /// `EBADF`. Creating the pipe at the run is [`Error::Io`] if it fails.
+    ///
+    /// # References
+    ///
+    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html),
+    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html);
+    /// Linux 2.6.27.
+    ///
     /// ```
     /// let out = safespawn::Command::new("sh").args(["-c", "cat <&4; cat <&3"])
     ///     .capture_stdout()
@@ -236,8 +270,18 @@ impl Command<Buffered> {
         self
     }
 
-    /// The child's working directory. A missing directory is reported as
-    /// [`Error::Spawn`] at stage [`Chdir`](crate::Stage::Chdir).
+    /// The child's working directory, entered after its credentials are set.
+    ///
+    /// # Errors
+    ///
+    /// `build()` refuses a path with a NUL byte
+    /// ([`BuildErrorKind::Nul`](crate::BuildErrorKind::Nul)); a missing
+    /// directory, or one the child may not enter, is [`Error::Spawn`] at
+    /// stage [`Chdir`](crate::Stage::Chdir).
+    ///
+    /// # References
+    ///
+    /// [`chdir(2)`](https://man7.org/linux/man-pages/man2/chdir.2.html); any Linux.
     ///
     /// ```
     /// let out = safespawn::Command::new("pwd").capture_stdout().current_dir("/tmp").run()?;
@@ -251,6 +295,15 @@ impl Command<Buffered> {
 
     /// `build()?` then [`Prepared::run`](crate::Prepared::run).
     ///
+    /// # Errors
+    ///
+    /// As [`build`](Command::build) and
+    /// [`Prepared::run`](crate::Prepared::run) in buffered mode.
+    ///
+    /// # References
+    ///
+    /// As [`Prepared::run`](crate::Prepared::run) in buffered mode.
+    ///
     /// ```
     /// let out = safespawn::Command::new("echo").arg("hi").capture_stdout().run()?;
     /// assert_eq!(out.stdout, b"hi\n");
@@ -261,6 +314,15 @@ impl Command<Buffered> {
     }
 
     /// `build()?` then [`Prepared::output`](crate::Prepared::output).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Command::build) and
+    /// [`Prepared::output`](crate::Prepared::output).
+    ///
+    /// # References
+    ///
+    /// As [`Prepared::output`](crate::Prepared::output).
     ///
     /// ```
     /// let out = safespawn::Command::new("false").capture_stdout().output()?;

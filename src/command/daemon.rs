@@ -23,8 +23,25 @@ impl Command<Direct> {
     /// (default `/dev/null`). Only a synchronous [`run`](Command::run)
     /// starts it; [`pidfile`](Command::pidfile) asks for a locked pidfile.
     ///
+    /// # Errors
+    ///
     /// The working directory, `Stdio::piped()` and a parent-death signal make
-    /// no sense for a daemon: set before `daemonize`, they are build errors.
+    /// no sense for a daemon: set before `daemonize`, they make `build()`
+    /// fail with [`BuildErrorKind::Conflict`]. The intermediate's failure to
+    /// create the session or to start the daemon is [`Error::Spawn`] at
+    /// stage [`Daemon`](crate::Stage::Daemon); the daemon's failure to change
+    /// to "/" is at stage [`Chdir`](crate::Stage::Chdir); see
+    /// [`Prepared::run`](crate::Prepared::run) for the rest.
+    ///
+    /// # References
+    ///
+    /// [`setsid(2)`](https://man7.org/linux/man-pages/man2/setsid.2.html) in
+    /// the intermediate, which starts the daemon with
+    /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
+    /// (`CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID`);
+    /// [`chdir(2)`](https://man7.org/linux/man-pages/man2/chdir.2.html) in the
+    /// daemon. The intermediate itself is spawned and reaped as any child
+    /// (see [`Prepared::spawn`](crate::Prepared::spawn)): Linux 5.4.
     ///
     /// ```
     /// use safespawn::{Command, Daemon};
@@ -68,7 +85,9 @@ impl Command<Direct> {
 
 impl Command<Daemon> {
     /// The daemon's pidfile. The daemon itself creates it (mode 0644 before
-    /// the umask), takes a POSIX write lock on the whole file (`fcntl`
+    /// the umask the caller's process has: the command's own
+    /// [`umask`](Command::umask) is set after the pidfile, as are its
+    /// credentials), takes a POSIX write lock on the whole file (`fcntl`
     /// `F_SETLK`), truncates it, writes its pid and a newline, and keeps the
     /// fd open across exec, so the lock lives exactly as long as the daemon.
     /// A pidfile locked by another live process makes `run` fail with
@@ -82,8 +101,10 @@ impl Command<Daemon> {
     /// # Errors
     ///
     /// `build()` refuses an empty path ([`BuildErrorKind::Invalid`]) or one
-    /// with a NUL byte ([`BuildErrorKind::Nul`]); the daemon's failure to
-    /// create, lock or write it is [`Error::Spawn`] at stage
+    /// with a NUL byte ([`BuildErrorKind::Nul`]), and a relative path when
+    /// the caller's working directory cannot be determined
+    /// ([`BuildErrorKind::Invalid`]); the daemon's failure to create, lock or
+    /// write it is [`Error::Spawn`] at stage
     /// [`Pidfile`](crate::Stage::Pidfile).
     ///
     /// # References
@@ -115,6 +136,15 @@ impl Command<Daemon> {
     }
 
     /// `build()?` then [`Prepared::run`](crate::Prepared::run).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Command::build) and
+    /// [`Prepared::run`](crate::Prepared::run) in daemon mode.
+    ///
+    /// # References
+    ///
+    /// As [`Prepared::run`](crate::Prepared::run) in daemon mode.
     ///
     /// ```
     /// let d = safespawn::Command::new("true").daemonize().run()?;

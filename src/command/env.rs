@@ -16,6 +16,17 @@ impl<M: Mode> Command<M> {
     /// call means the child gets exactly the listed variables (libvirt's
     /// AddEnvPair).
     ///
+    /// # Errors
+    ///
+    /// `build()` refuses an empty `key` or one containing `=`
+    /// ([`BuildErrorKind::Invalid`](crate::BuildErrorKind::Invalid)), a NUL
+    /// byte in `key` or `value`
+    /// ([`BuildErrorKind::Nul`](crate::BuildErrorKind::Nul)), and an entry
+    /// `key=value` longer than the kernel takes (128 KiB with its NUL) or an
+    /// environment that with argv exceeds execve's limit (see
+    /// [`build`](Command::build)), both with
+    /// [`BuildErrorKind::TooLong`](crate::BuildErrorKind::TooLong).
+    ///
     /// ```
     /// let cmd = safespawn::Command::new("env").env("A", "1").env("B", "x y").env("A", "2");
     /// assert_eq!(cmd.to_string(), "A=2 B='x y' env");
@@ -32,7 +43,9 @@ impl<M: Mode> Command<M> {
     /// # Errors
     ///
     /// A string without `=` makes `build()` fail with
-    /// [`BuildErrorKind::Invalid`](crate::BuildErrorKind::Invalid).
+    /// [`BuildErrorKind::Invalid`](crate::BuildErrorKind::Invalid); the name
+    /// and value split at the first `=` are checked as for
+    /// [`env`](Command::env) (so `"=x"`, an empty name, is refused too).
     ///
     /// ```
     /// let cmd = safespawn::Command::new("env").env_string("LANG=C");
@@ -57,7 +70,14 @@ impl<M: Mode> Command<M> {
     }
 
     /// Copies the parent's value of `name`, if it is set (libvirt's
-    /// AddEnvPass). Like every environment call, it ends inheritance.
+    /// AddEnvPass). The value is read now, not at `build()`. Like every
+    /// environment call, it ends inheritance.
+    ///
+    /// # Errors
+    ///
+    /// The copied value is checked as for [`env`](Command::env); a value the
+    /// parent holds can only be too long
+    /// ([`BuildErrorKind::TooLong`](crate::BuildErrorKind::TooLong)).
     ///
     /// ```
     /// std::env::set_var("SAFESPAWN_DOC_PASS", "1");
@@ -71,6 +91,10 @@ impl<M: Mode> Command<M> {
 
     /// `LC_ALL=C` plus the parent's PATH, LD_PRELOAD, LD_LIBRARY_PATH, HOME,
     /// USER, LOGNAME and TMPDIR where set (libvirt's AddEnvPassCommon).
+    ///
+    /// # Errors
+    ///
+    /// As [`env_pass`](Command::env_pass), for each copied variable.
     ///
     /// ```
     /// let cmd = safespawn::Command::new("env").env_pass_common();

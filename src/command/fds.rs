@@ -56,6 +56,11 @@ pub(crate) enum StdioKind {
 impl Stdio {
     /// `/dev/null` (the default): reads see end-of-file, writes vanish.
     ///
+    /// # Errors
+    ///
+    /// `build()` opens `/dev/null` once for every stream set to it; a failure
+    /// to open it (`EMFILE`, say) is [`Error::Io`].
+    ///
     /// ```
     /// let ok = safespawn::Command::new("cat").stdin(safespawn::Stdio::null()).status().unwrap();
     /// assert!(ok.success());
@@ -77,6 +82,17 @@ impl Stdio {
     /// A new pipe for every spawn; take the parent's end with
     /// [`Running::take_stdin`](crate::Running::take_stdin) and friends.
     ///
+    /// # Errors
+    ///
+    /// Each spawn creates the pipe; a failure is [`Error::Io`]. A command
+    /// later [`daemonize`](Command::daemonize)d cannot have one: `build()`
+    /// fails with [`BuildErrorKind::Conflict`].
+    ///
+    /// # References
+    ///
+    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html) with
+    /// `O_CLOEXEC`; Linux 2.6.27.
+    ///
     /// ```
     /// let child = safespawn::Command::new("true").stdin(safespawn::Stdio::piped()).spawn().unwrap();
     /// # child.wait().unwrap();
@@ -85,8 +101,18 @@ impl Stdio {
         Stdio(StdioKind::Piped)
     }
 
-    /// A duplicate of `fd`, made now; the caller keeps `fd`. A failure to
-    /// duplicate (for example `EMFILE`) is reported by `build()`.
+    /// A duplicate of `fd`, made now; the caller keeps `fd`.
+    ///
+    /// # Errors
+    ///
+    /// A failure to duplicate (for example `EMFILE`) is reported by
+    /// `build()`, as [`BuildErrorKind::Invalid`] naming the stream and `fd`.
+    ///
+    /// # References
+    ///
+    /// `F_DUPFD_CLOEXEC` in
+    /// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html);
+    /// Linux 2.6.24.
     ///
     /// ```
     /// use std::os::fd::AsFd;
@@ -162,6 +188,17 @@ pub(crate) struct FdConfig {
 impl Command<Direct> {
     /// The child's standard input (default: [`Stdio::null`]).
     ///
+    /// # Errors
+    ///
+    /// As the [`Stdio`] given: [`Stdio::null`] and [`Stdio::dup`] fail at
+    /// `build()`, [`Stdio::piped`] at the spawn. The child's failure to place
+    /// the fd is [`Error::Spawn`] at stage
+    /// [`Stage::Stdio`](crate::Stage::Stdio).
+    ///
+    /// # References
+    ///
+    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html); Linux 2.6.27.
+    ///
     /// ```
     /// use safespawn::{Command, Stdio};
     /// let st = Command::new("cat").stdin(Stdio::null()).status().unwrap();
@@ -173,6 +210,17 @@ impl Command<Direct> {
     }
 
     /// The child's standard output (default: [`Stdio::null`]).
+    ///
+    /// # Errors
+    ///
+    /// As the [`Stdio`] given: [`Stdio::null`] and [`Stdio::dup`] fail at
+    /// `build()`, [`Stdio::piped`] at the spawn. The child's failure to place
+    /// the fd is [`Error::Spawn`] at stage
+    /// [`Stage::Stdio`](crate::Stage::Stdio).
+    ///
+    /// # References
+    ///
+    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html); Linux 2.6.27.
     ///
     /// ```
     /// use safespawn::{Command, Stdio};
@@ -186,6 +234,17 @@ impl Command<Direct> {
 
     /// The child's standard error (default: [`Stdio::null`]).
     ///
+    /// # Errors
+    ///
+    /// As the [`Stdio`] given: [`Stdio::null`] and [`Stdio::dup`] fail at
+    /// `build()`, [`Stdio::piped`] at the spawn. The child's failure to place
+    /// the fd is [`Error::Spawn`] at stage
+    /// [`Stage::Stdio`](crate::Stage::Stdio).
+    ///
+    /// # References
+    ///
+    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html); Linux 2.6.27.
+    ///
     /// ```
     /// use safespawn::{Command, Stdio};
     /// let st = Command::new("true").stderr(Stdio::inherit()).status().unwrap();
@@ -197,7 +256,12 @@ impl Command<Direct> {
     }
 
     /// Sends standard error wherever standard output goes (`2>&1`); with a
-    /// piped stdout both share the one pipe.
+    /// piped stdout both share the one pipe. A [`stderr`](Command::stderr)
+    /// set as well is not used.
+    ///
+    /// # References
+    ///
+    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html); Linux 2.6.27.
     ///
     /// ```
     /// use safespawn::{Command, Stdio};
@@ -216,6 +280,16 @@ impl Command<Direct> {
 
     /// Makes the parent's ends of the pipes this command creates
     /// non-blocking (libvirt's virCommandNonblockingFDs).
+    ///
+    /// # Errors
+    ///
+    /// A failure to make a pipe non-blocking is [`Error::Io`] from the spawn.
+    ///
+    /// # References
+    ///
+    /// `FIONBIO` with
+    /// [`ioctl(2)`](https://man7.org/linux/man-pages/man2/ioctl.2.html) (as
+    /// `O_NONBLOCK`); any Linux.
     ///
     /// ```
     /// use safespawn::{Command, Stdio};
@@ -240,7 +314,17 @@ impl<M: Mode> Command<M> {
     /// # Errors
     ///
     /// `build()` refuses numbers 0-2 (they collide with stdio) and a number
-    /// another fd is planned at, with [`BuildErrorKind::Collision`].
+    /// another fd is planned at, with [`BuildErrorKind::Collision`]; a number
+    /// not below the parent's `RLIMIT_NOFILE` with
+    /// [`BuildErrorKind::Invalid`]. The child's failure to keep it open
+    /// across exec is [`Error::Spawn`] at stage
+    /// [`Fds`](crate::Stage::Fds).
+    ///
+    /// # References
+    ///
+    /// `F_SETFD` in
+    /// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html), to
+    /// clear `FD_CLOEXEC`; any Linux.
     ///
     /// ```
     /// use std::os::fd::{AsRawFd, OwnedFd};
@@ -263,7 +347,14 @@ impl<M: Mode> Command<M> {
     ///
     /// `build()` refuses an fd that is not open
     /// ([`BuildErrorKind::Invalid`]) and collisions as for
-    /// [`pass_fd`](Command::pass_fd).
+    /// [`pass_fd`](Command::pass_fd). An fd closed after `build()` makes a
+    /// spawn fail with [`Error::Spawn`] at stage [`Fds`](crate::Stage::Fds)
+    /// (`EBADF`), unless its number has been reused meanwhile: the child then
+    /// gets whatever is open there.
+    ///
+    /// # References
+    ///
+    /// As [`pass_fd`](Command::pass_fd).
     ///
     /// ```
     /// use std::os::fd::{AsFd, AsRawFd};
@@ -288,7 +379,13 @@ impl<M: Mode> Command<M> {
     /// `build()` refuses two fds for one child number and numbers 0-2 (use
     /// [`stdin`](Command::stdin) and friends) with
     /// [`BuildErrorKind::Collision`]; a negative number, or one not below
-    /// `RLIMIT_NOFILE`, with [`BuildErrorKind::Invalid`].
+    /// the parent's `RLIMIT_NOFILE`, with [`BuildErrorKind::Invalid`]. The
+    /// child's failure to place it is [`Error::Spawn`] at stage
+    /// [`Fds`](crate::Stage::Fds).
+    ///
+    /// # References
+    ///
+    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html); Linux 2.6.27.
     ///
     /// ```
     /// let file = std::fs::File::open("/dev/null").unwrap();

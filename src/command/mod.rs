@@ -93,8 +93,20 @@ impl Command<Direct> {
     }
 
     /// The child's working directory (libvirt's virCommandSetWorkingDirectory).
-    /// A missing directory is reported as [`Error::Spawn`] at stage
-    /// [`Chdir`](crate::Stage::Chdir).
+    /// The child changes to it after its credentials, so a directory the
+    /// program could not enter fails as it would for the program.
+    ///
+    /// # Errors
+    ///
+    /// `build()` refuses a path with a NUL byte ([`BuildErrorKind::Nul`]),
+    /// and any working directory on a command later
+    /// [`daemonize`](Command::daemonize)d ([`BuildErrorKind::Conflict`]); a
+    /// missing directory, or one the child may not enter, is
+    /// [`Error::Spawn`] at stage [`Chdir`](crate::Stage::Chdir).
+    ///
+    /// # References
+    ///
+    /// [`chdir(2)`](https://man7.org/linux/man-pages/man2/chdir.2.html); any Linux.
     ///
     /// ```
     /// use safespawn::{Command, Stdio};
@@ -117,6 +129,10 @@ impl Command<Direct> {
     ///
     /// As [`build`](Command::build) and [`Prepared::spawn`].
     ///
+    /// # References
+    ///
+    /// As [`Prepared::spawn`].
+    ///
     /// ```
     /// let child = safespawn::Command::new("true").spawn()?;
     /// assert!(child.wait()?.success());
@@ -131,6 +147,10 @@ impl Command<Direct> {
     /// # Errors
     ///
     /// As [`build`](Command::build) and [`Prepared::spawn_paused`].
+    ///
+    /// # References
+    ///
+    /// As [`Prepared::spawn_paused`].
     ///
     /// ```
     /// let paused = safespawn::Command::new("true").spawn_paused()?;
@@ -147,6 +167,10 @@ impl Command<Direct> {
     ///
     /// As [`build`](Command::build) and [`Prepared::run`].
     ///
+    /// # References
+    ///
+    /// As [`Prepared::run`].
+    ///
     /// ```
     /// assert!(safespawn::Command::new("true").run()?.success());
     /// # Ok::<(), safespawn::Error>(())
@@ -160,6 +184,10 @@ impl Command<Direct> {
     /// # Errors
     ///
     /// As [`build`](Command::build) and [`Prepared::status`].
+    ///
+    /// # References
+    ///
+    /// As [`Prepared::status`].
     ///
     /// ```
     /// assert_eq!(safespawn::Command::new("false").status()?.code(), Some(1));
@@ -184,7 +212,23 @@ impl<M: Mode> Command<M> {
 
     /// For `run`, `status` and `output`: past `timeout` the child is aborted
     /// (TERM, a short grace, KILL, reap) and the call returns
-    /// [`Error::Timeout`].
+    /// [`Error::Timeout`]. The clock starts once the child has exec'd.
+    /// `spawn` and a daemon's `run` do not use it.
+    ///
+    /// # Errors
+    ///
+    /// `run`, `status` and `output` return [`Error::Timeout`] once
+    /// `timeout` has passed and the child is reaped; a failure to abort or
+    /// reap it is [`Error::Io`] instead.
+    ///
+    /// # References
+    ///
+    /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on the
+    /// pidfd (Linux 5.3),
+    /// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
+    /// (Linux 5.1),
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
+    /// `P_PIDFD` (Linux 5.4); Linux 5.4.
     ///
     /// ```
     /// use std::time::Duration;
@@ -197,9 +241,24 @@ impl<M: Mode> Command<M> {
         self
     }
 
-    /// Makes `build()` fail rather than take the slower fork path (which only
-    /// a `pre_exec` hook needs): spawn cost then never grows with the
-    /// parent's memory.
+    /// Refuses the slower fork path (which a [`pre_exec`](Command::pre_exec)
+    /// hook and [`Prepared::spawn_paused`] need): spawn cost then never grows
+    /// with the parent's memory.
+    ///
+    /// # Errors
+    ///
+    /// With a `pre_exec` hook, `build()` fails with
+    /// [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
+    /// [`spawn_paused`](Command::spawn_paused)) of such a command fails with
+    /// the same [`Error::Build`], at the spawn: `build()` cannot know it will
+    /// be called.
+    ///
+    /// # References
+    ///
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html), the path
+    /// refused;
+    /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html), the
+    /// path kept (see [`Prepared::spawn`]).
     ///
     /// ```
     /// let p = safespawn::Command::new("true").forbid_fork().build();
@@ -212,10 +271,21 @@ impl<M: Mode> Command<M> {
 
     /// Runs `hook` in the child after its fds, privileges and working
     /// directory are set up, just before exec (libvirt's SetPreExecHook).
-    /// Hooks run in the order given; an `Err` stops the child and reaches the
-    /// parent as [`Error::Spawn`] at stage [`Hook`](crate::Stage::Hook). A
-    /// hook makes the spawn take the fork path; with
-    /// [`forbid_fork`](Command::forbid_fork) that is a build error.
+    /// Hooks run in the order given. A hook makes the spawn take the fork
+    /// path (for a daemon, the intermediate process is forked).
+    ///
+    /// # Errors
+    ///
+    /// With [`forbid_fork`](Command::forbid_fork), `build()` fails with
+    /// [`BuildErrorKind::Conflict`]. A hook's `Err(errno)` stops the child
+    /// and reaches the parent as [`Error::Spawn`] at stage
+    /// [`Hook`](crate::Stage::Hook) with that `errno`; later hooks do not run.
+    ///
+    /// # References
+    ///
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html), then
+    /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+    /// for the child's pidfd; Linux 5.3.
     ///
     /// # Safety
     ///
@@ -242,6 +312,63 @@ impl<M: Mode> Command<M> {
     /// Checks everything and freezes the command into a reusable
     /// [`Prepared`]: argv, envp, program path and fd plan serialised, PATH
     /// resolved, `/dev/null` opened.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, as [`Error::Build`] naming the item:
+    ///
+    /// * [`BuildErrorKind::Invalid`]: an empty program (or argv); an
+    ///   [`env_string`](Command::env_string) without `=`; an environment
+    ///   variable whose name is empty or contains `=`; a
+    ///   [`umask`](Command::umask) above `0o777`; an
+    ///   [`rlimit`](Command::rlimit) whose soft limit is above its hard one;
+    ///   a [`uid`](Command::uid), [`gid`](Command::gid) or
+    ///   [`groups`](Command::groups) entry of `u32::MAX`; a negative
+    ///   [`process_group`](Command::process_group); a
+    ///   [`Stdio::dup`](crate::Stdio::dup) that failed; a
+    ///   [`pass_fd_shared`](Command::pass_fd_shared) fd that is not open; a
+    ///   [`map_fd`](Command::map_fd) child fd that is negative or not below
+    ///   the parent's `RLIMIT_NOFILE` (a passed fd's number likewise); a
+    ///   negative [`send_buffer`](Command::send_buffer) fd; an empty
+    ///   [`pidfile`](Command::pidfile), or a relative one when the working
+    ///   directory is unknown;
+    /// * [`BuildErrorKind::Nul`]: a NUL byte in the program or an argument,
+    ///   an environment variable's name or value, the working directory or
+    ///   the pidfile;
+    /// * [`BuildErrorKind::TooLong`]: an argument or a `NAME=value` entry
+    ///   longer than the kernel takes (128 KiB with its NUL), or argv and
+    ///   envp together above execve's limit (a quarter of the child's stack
+    ///   limit, the command's own [`Resource::Stack`](crate::Resource::Stack)
+    ///   if it sets one, between 128 KiB and 6 MiB);
+    /// * [`BuildErrorKind::NotFound`]: a program name without `/` that is on
+    ///   no absolute directory of the PATH searched (the child's PATH if
+    ///   the command sets one, else the parent's, else `/bin:/usr/bin`);
+    /// * [`BuildErrorKind::NotExecutable`]: such a name found only as a file
+    ///   the caller cannot execute (`access(2)`, with the caller's real uid).
+    ///   In a [dry run](crate::dry_run) neither lookup failure is reported;
+    /// * [`BuildErrorKind::Collision`]: a [`pass_fd`](Command::pass_fd),
+    ///   [`map_fd`](Command::map_fd) or
+    ///   [`send_buffer`](Command::send_buffer) at 0-2 or at a child fd
+    ///   already planned;
+    /// * [`BuildErrorKind::Conflict`]: [`process_group`](Command::process_group)
+    ///   with [`new_session`](Command::new_session); a
+    ///   [`pre_exec`](Command::pre_exec) hook with
+    ///   [`forbid_fork`](Command::forbid_fork); for a
+    ///   [`daemonize`](Command::daemonize)d command, a working directory,
+    ///   [`Stdio::piped`](crate::Stdio::piped) or a
+    ///   [`parent_death_signal`](Command::parent_death_signal).
+    ///
+    /// Without an environment call, the parent's environment is checked
+    /// as it is at `build()`. Opening `/dev/null` (for every stream left at
+    /// [`Stdio::null`](crate::Stdio::null), the default) is the one system
+    /// call whose failure is [`Error::Io`].
+    ///
+    /// # References
+    ///
+    /// The limits are those of
+    /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html)
+    /// (`E2BIG`); the PATH search uses
+    /// [`access(2)`](https://man7.org/linux/man-pages/man2/access.2.html).
     ///
     /// ```
     /// use safespawn::{Command, Error};
@@ -402,6 +529,16 @@ impl<M: Mode> Command<M> {
     /// (libvirt's WriteArgLog): the variables the command sets as `K=V`,
     /// then argv, separated by spaces, bytes as they are. Meant for log
     /// files read by people; use `Display` for a line a shell can run.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a write to `fd` fails or writes nothing (`EIO`);
+    /// `EINTR` and short writes are retried. What was written before stays
+    /// written.
+    ///
+    /// # References
+    ///
+    /// [`write(2)`](https://man7.org/linux/man-pages/man2/write.2.html); any Linux.
     ///
     /// ```
     /// use std::io::Read;

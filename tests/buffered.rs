@@ -567,3 +567,19 @@ fn allocations_do_not_grow_with_the_data() {
         "1 MiB: {small} allocations, 64 MiB: {big}"
     );
 }
+
+/// Like `map_fd`, a send buffer's child fd must be below RLIMIT_NOFILE: the
+/// child could not place it (it used to fail only at spawn, at stage Fds).
+#[test]
+fn a_send_buffer_above_the_fd_limit_is_a_build_error() {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    let Ok(fd) = i32::try_from(limit) else {
+        eprintln!("skipped: RLIMIT_NOFILE is unlimited here");
+        return;
+    };
+    let err = helper("exit=0").send_buffer(fd, "x").build().unwrap_err();
+    assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid), "{err}");
+    assert!(err.to_string().contains("RLIMIT_NOFILE"), "{err}");
+}

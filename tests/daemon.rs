@@ -134,7 +134,10 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
         .pidfile(&pidfile)
         .run()
         .unwrap();
-    assert!(common::wait_until_asleep(d.daemon), "the daemon never slept");
+    assert!(
+        common::wait_until_asleep(d.daemon),
+        "the daemon never slept"
+    );
     let cwd = std::fs::read_link(format!("/proc/{}/cwd", d.daemon));
     let mut fds: Vec<(i32, PathBuf)> = std::fs::read_dir(format!("/proc/{}/fd", d.daemon))
         .unwrap()
@@ -175,7 +178,10 @@ fn daemon_runs_in_root_in_its_own_session_with_only_stdio_and_the_pidfile() {
 fn daemon_without_pidfile_has_only_stdio() {
     let _serial = setup();
     let d = helper("sleep=30").daemonize().run().unwrap();
-    assert!(common::wait_until_asleep(d.daemon), "the daemon never slept");
+    assert!(
+        common::wait_until_asleep(d.daemon),
+        "the daemon never slept"
+    );
     let fds = std::fs::read_dir(format!("/proc/{}/fd", d.daemon))
         .unwrap()
         .count();
@@ -383,4 +389,17 @@ fn a_killed_intermediate_does_not_leave_the_daemon_on_our_stack() {
         let _ = rustix::process::waitpid(Some(pid(p)), WaitOptions::empty());
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A daemon is not waited for: a timeout on it would be silently ignored,
+/// so `build()` refuses the combination.
+#[test]
+fn a_timeout_on_a_daemon_is_a_build_conflict() {
+    let err = helper("sleep=30")
+        .timeout(std::time::Duration::from_secs(1))
+        .daemonize()
+        .build()
+        .unwrap_err();
+    assert_eq!(err.build_kind(), Some(safespawn::BuildErrorKind::Conflict));
+    assert!(err.to_string().contains("timeout"), "{err}");
 }

@@ -165,6 +165,7 @@ impl DaemonConfig {
         cwd: Option<&std::path::Path>,
         stdio_pipes: [bool; 3],
         has_parent_death_signal: bool,
+        timeout: Option<std::time::Duration>,
     ) -> Result<DaemonPlan, Error> {
         if let Some(dir) = cwd {
             return Err(Error::build(
@@ -181,6 +182,13 @@ impl DaemonConfig {
                     "a daemon cannot use Stdio::piped(): nothing would service the pipe",
                 ));
             }
+        }
+        if let Some(t) = timeout {
+            return Err(Error::build(
+                BuildErrorKind::Conflict,
+                format!("timeout {t:?}"),
+                "a daemon is not waited for (run returns once it has started), so nothing would enforce a timeout",
+            ));
         }
         if has_parent_death_signal {
             return Err(Error::build(

@@ -604,6 +604,13 @@ impl FdConfig {
                     "is negative",
                 ));
             }
+            if dst as u64 >= nofile {
+                return Err(Error::build(
+                    BuildErrorKind::Invalid,
+                    format!("child fd {dst} (send_buffer)"),
+                    format!("is not below RLIMIT_NOFILE ({nofile})"),
+                ));
+            }
             if plan.maps.iter().any(|m| m.dst == dst) {
                 return Err(Error::build(
                     BuildErrorKind::Collision,

@@ -213,13 +213,15 @@ impl<M: Mode> Command<M> {
     /// For `run`, `status` and `output`: past `timeout` the child is aborted
     /// (TERM, a short grace, KILL, reap) and the call returns
     /// [`Error::Timeout`]. The clock starts once the child has exec'd.
-    /// `spawn` and a daemon's `run` do not use it.
+    /// `spawn` does not use it.
     ///
     /// # Errors
     ///
     /// `run`, `status` and `output` return [`Error::Timeout`] once
     /// `timeout` has passed and the child is reaped; a failure to abort or
-    /// reap it is [`Error::Io`] instead.
+    /// reap it is [`Error::Io`] instead. A daemon is never waited for, so
+    /// `build()` refuses a timeout together with
+    /// [`daemonize`](Command::daemonize) ([`BuildErrorKind::Conflict`]).
     ///
     /// # References
     ///
@@ -387,9 +389,11 @@ impl<M: Mode> Command<M> {
 }
 
 impl Config {
-    /// Validates everything and freezes the plan, area by area in the order
-    /// the child runs them, so the first problem reported is the one the
-    /// child would have met first.
+    /// Validates everything and freezes the plan, area by area: argv, the
+    /// environment, the program path and the kernel's size limit first
+    /// (what every command has), then the working directory, the process
+    /// attributes, credentials, session, hooks, fds and daemon mode. The
+    /// first problem found is the one reported.
     pub(crate) fn freeze(mut self) -> Result<Plan, Error> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
@@ -438,6 +442,7 @@ impl Config {
                 self.cwd.as_deref(),
                 fds.pipes,
                 session.parent_death_signal.is_some(),
+                self.timeout,
             )?),
             None => None,
         };

@@ -45,16 +45,27 @@
 //! # Ok::<(), safespawn::Error>(())
 //! ```
 //!
-//! # Privileges
+//! # The child's steps
 //!
-//! The child applies, with raw system calls and in this order: umask,
-//! rlimits, the capability bounding set, `PR_SET_KEEPCAPS`, supplementary
-//! groups, gid, uid, the capability sets and the ambient set,
-//! `no_new_privs`, the parent-death signal (then a check that the parent is
-//! still there), a new session, a process group; then the working
-//! directory, the `pre_exec` hooks in order, the pause of
-//! [`Prepared::spawn_paused`], and exec. Changing the uid or gid without
-//! [`Command::groups`] clears the supplementary groups.
+//! Between clone and exec the child runs one fixed list of steps, each
+//! with raw system calls on what `build()` prepared; a failed step is
+//! reported as [`Error::Spawn`] with its [`Stage`]:
+//!
+//! | step | what | why there |
+//! |---|---|---|
+//! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
+//! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
+//! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
+//! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
+//! | credentials | bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | bounding set and groups while the capabilities for them are there |
+//! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
+//! | exec | working directory | with the program's own credentials |
+//! | hooks | `pre_exec` hooks, in order | after every set-up step |
+//! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
+//! | exec | `execve` | |
+//!
+//! Changing the uid or gid without [`Command::groups`] clears the
+//! supplementary groups.
 //!
 //! The mode `M` decides what a command can do, at compile time:
 //! [`Direct`] (caller-managed stdio, `spawn`/`run`/`status`),

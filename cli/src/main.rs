@@ -82,10 +82,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.render().to_string();
-            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            let line = line.strip_prefix("error: ").unwrap_or(line);
-            eprintln!("safespawn: {line} (see --help)");
+            eprintln!("safespawn: {} (see --help)", one_line(&e.render().to_string()));
             return ExitCode::from(exit::SETUP_FAILED);
         }
     };
@@ -96,6 +93,24 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// clap's error as one line: its first line, and when that ends with a
+/// colon ("the following required arguments were not provided:"), the
+/// indented lines naming the arguments after it; without the usage block.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines.next().unwrap_or("");
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    if line.ends_with(':') {
+        let named: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' ') && !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        line.push(' ');
+        line.push_str(&named.join(", "));
+    }
+    line
 }
 
 /// Applies the groups in turn, then runs the command in the mode asked for.
@@ -137,6 +152,18 @@ mod tests {
     /// clap's own checks of the definition (ids named by requires and
     /// conflicts_with exist, no two options share a name, ...), which
     /// otherwise run only when an affected option is parsed.
+    #[test]
+    fn an_error_names_the_missing_arguments() {
+        let err = Cli::try_parse_from(["safespawn", "--pidfile", "/tmp/x", "--", "true"])
+            .unwrap_err();
+        let line = one_line(&err.render().to_string());
+        assert!(line.contains("--daemonize"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+        let err = Cli::try_parse_from(["safespawn"]).unwrap_err();
+        let line = one_line(&err.render().to_string());
+        assert!(line.contains("PROGRAM"), "{line}");
+    }
+
     #[test]
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;

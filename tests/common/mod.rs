@@ -33,7 +33,10 @@ pub fn helper_path_for_any_user() -> &'static std::path::Path {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let dir = std::env::temp_dir().join("safespawn-testhelper");
+        // One directory per user: a directory another user (root, in an
+        // earlier run) created cannot be written or chmod-ed by this one.
+        let uid = rustix::process::getuid().as_raw();
+        let dir = std::env::temp_dir().join(format!("safespawn-testhelper-{uid}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.join(format!("helper-{}-{stamp}", meta.len()));

@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{PipeReader, PipeWriter};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
 
 use rustix::fs::Mode as FileMode;
 use rustix::io::Errno;
@@ -467,20 +468,28 @@ impl Draft {
         });
     }
 
-    /// `/dev/null`, opened once per plan (above the standard streams).
+    /// `/dev/null`: one fd for the whole process, opened by the first plan
+    /// that needs it (above the standard streams, close-on-exec) and kept,
+    /// so a kept `Prepared` costs no fd for it.
     fn devnull(&mut self) -> Result<RawFd, Error> {
         if let Some(fd) = self.devnull {
             return Ok(fd);
         }
-        let f = rustix::fs::open(
-            c"/dev/null",
-            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-            FileMode::empty(),
-        )
-        .and_then(sys::fd::above_stdio)
-        .map_err(|e| Error::io("opening /dev/null", e))?;
-        let fd = f.as_raw_fd();
-        self.owned.push(f);
+        static DEVNULL: OnceLock<OwnedFd> = OnceLock::new();
+        let fd = match DEVNULL.get() {
+            Some(fd) => fd.as_raw_fd(),
+            None => {
+                let f = rustix::fs::open(
+                    c"/dev/null",
+                    rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+                    FileMode::empty(),
+                )
+                .and_then(sys::fd::above_stdio)
+                .map_err(|e| Error::io("opening /dev/null", e))?;
+                // Two threads may both open it: the loser's copy is closed.
+                DEVNULL.get_or_init(|| f).as_raw_fd()
+            }
+        };
         self.devnull = Some(fd);
         Ok(fd)
     }

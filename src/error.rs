@@ -78,6 +78,12 @@ pub enum Error {
         command: String,
         /// The timeout that expired.
         timeout: Duration,
+        /// What a buffered run had captured of stdout (or of the interleaved
+        /// output) when the child was aborted, as CPython's and Go's
+        /// timeouts carry it; empty when nothing was captured.
+        stdout: Vec<u8>,
+        /// What a buffered run had captured of stderr; empty otherwise.
+        stderr: Vec<u8>,
     },
     /// A parent-side system call failed.
     #[error(transparent)]
@@ -419,6 +425,8 @@ mod tests {
         let e = Error::Timeout {
             command: "sleep 9".into(),
             timeout: std::time::Duration::from_secs(1),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
         };
         assert_eq!(io::Error::from(e).kind(), io::ErrorKind::TimedOut);
     }

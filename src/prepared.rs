@@ -283,6 +283,8 @@ pub(crate) fn wait_with_timeout(
     Err(Error::Timeout {
         command: line.to_string(),
         timeout,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
     })
 }
 

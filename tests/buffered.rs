@@ -583,3 +583,24 @@ fn a_send_buffer_above_the_fd_limit_is_a_build_error() {
     assert_eq!(err.build_kind(), Some(BuildErrorKind::Invalid), "{err}");
     assert!(err.to_string().contains("RLIMIT_NOFILE"), "{err}");
 }
+
+/// CPython's `TimeoutExpired` and Go's killed command keep what the child
+/// wrote before the timeout; so does `Error::Timeout`.
+#[test]
+fn a_timeout_carries_the_output_captured_so_far() {
+    sigpipe_default();
+    let err = helper("out=partial,err=oops,sleep=30")
+        .capture_stdout()
+        .capture_stderr()
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap_err();
+    match err {
+        Error::Timeout { stdout, stderr, .. } => {
+            assert_eq!(stdout, b"partial");
+            assert_eq!(stderr, b"oops");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_no_lasting_zombies();
+}

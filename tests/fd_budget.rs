@@ -29,6 +29,10 @@ fn a_kept_prepared_costs_no_fd_until_spawned_then_two() {
         "each spawned Prepared keeps exactly its report pipe"
     );
     drop(kept);
-    assert_eq!(open_fds(), before, "dropping the Prepareds closes their fds");
+    assert_eq!(
+        open_fds(),
+        before,
+        "dropping the Prepareds closes their fds"
+    );
     drop(warm);
 }

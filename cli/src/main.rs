@@ -82,7 +82,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("safespawn: {} (see --help)", one_line(&e.render().to_string()));
+            eprintln!(
+                "safespawn: {} (see --help)",
+                one_line(&e.render().to_string())
+            );
             return ExitCode::from(exit::SETUP_FAILED);
         }
     };
@@ -154,8 +157,8 @@ mod tests {
     /// otherwise run only when an affected option is parsed.
     #[test]
     fn an_error_names_the_missing_arguments() {
-        let err = Cli::try_parse_from(["safespawn", "--pidfile", "/tmp/x", "--", "true"])
-            .unwrap_err();
+        let err =
+            Cli::try_parse_from(["safespawn", "--pidfile", "/tmp/x", "--", "true"]).unwrap_err();
         let line = one_line(&err.render().to_string());
         assert!(line.contains("--daemonize"), "{line}");
         assert!(!line.contains('\n'), "{line}");

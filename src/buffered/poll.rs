@@ -105,12 +105,21 @@ pub(super) fn drive(
                 break;
             }
             None if timeout_at.is_some_and(|at| now >= at) => {
-                drop(streams);
+                // What the pipes hold already is kept: the caller gets the
+                // output up to the timeout with the error.
+                for s in streams.iter_mut() {
+                    if matches!(s.role, Role::Read { .. }) {
+                        s.service()?;
+                    }
+                }
+                let (stdout, stderr) = collect(streams);
                 drop(sigpipe);
                 running.abort()?;
                 return Err(Error::Timeout {
                     command: plan.line.to_string(),
                     timeout: plan.timeout.unwrap_or_default(),
+                    stdout,
+                    stderr,
                 });
             }
             _ => {}
@@ -165,23 +174,30 @@ pub(super) fn drive(
         }
     }
 
+    let status = running.wait()?.status();
     // Close what a grandchild may still hold, then restore the signal mask.
-    let mut out = Output {
-        status: running.wait()?.status(),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
+    let (stdout, stderr) = collect(streams);
     drop(sigpipe);
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// What the read streams captured, as (stdout, stderr); closes every stream.
+fn collect(streams: Vec<Stream<'_>>) -> (Vec<u8>, Vec<u8>) {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     for s in streams {
         if let Role::Read { buf, slot } = s.role {
             if slot == SLOT_STDOUT {
-                out.stdout = buf;
+                stdout = buf;
             } else {
-                out.stderr = buf;
+                stderr = buf;
             }
         }
     }
-    Ok(out)
+    (stdout, stderr)
 }
 
 #[cfg(test)]

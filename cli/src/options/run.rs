@@ -63,6 +63,8 @@ pub fn foreground(
                 return Err(safespawn::Error::Timeout {
                     command: prepared.to_string(),
                     timeout,
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
                 }
                 .into());
             }

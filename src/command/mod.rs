@@ -352,13 +352,15 @@ impl<M: Mode> Command<M> {
     ///   [`map_fd`](Command::map_fd) or
     ///   [`send_buffer`](Command::send_buffer) at 0-2 or at a child fd
     ///   already planned;
-    /// * [`BuildErrorKind::Conflict`]: [`process_group`](Command::process_group)
-    ///   with [`new_session`](Command::new_session); a
+    /// * [`BuildErrorKind::Conflict`]: combining
+    ///   [`process_group`](Command::process_group) with
+    ///   [`new_session`](Command::new_session); a
     ///   [`pre_exec`](Command::pre_exec) hook with
     ///   [`forbid_fork`](Command::forbid_fork); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
-    ///   [`Stdio::piped`](crate::Stdio::piped) or a
-    ///   [`parent_death_signal`](Command::parent_death_signal).
+    ///   [`Stdio::piped`](crate::Stdio::piped), a
+    ///   [`parent_death_signal`](Command::parent_death_signal) or a
+    ///   [`timeout`](Command::timeout).
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at

@@ -352,7 +352,7 @@ impl<M: Mode> Command<M> {
     ///   [`map_fd`](Command::map_fd) or
     ///   [`send_buffer`](Command::send_buffer) at 0-2 or at a child fd
     ///   already planned;
-    /// * [`BuildErrorKind::Conflict`]: combining
+    /// * [`BuildErrorKind::Conflict`]: options that exclude each other:
     ///   [`process_group`](Command::process_group) with
     ///   [`new_session`](Command::new_session); a
     ///   [`pre_exec`](Command::pre_exec) hook with

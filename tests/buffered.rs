@@ -92,16 +92,33 @@ fn assert_same(what: &str, got: &[u8], want: &[u8]) {
 
 /// A leaked zombie stays; one of a concurrent test is reaped in a moment.
 fn assert_no_lasting_zombies() {
-    let before = zombie_children();
+    let before = our_zombies();
     if before.is_empty() {
         return;
     }
     std::thread::sleep(Duration::from_millis(500));
-    let lasting: Vec<i32> = zombie_children()
+    let lasting: Vec<i32> = our_zombies()
         .into_iter()
         .filter(|p| before.contains(p))
         .collect();
     assert!(lasting.is_empty(), "zombie children left: {lasting:?}");
+}
+
+/// Zombie children the tests themselves spawned. As pid 1 of a pid
+/// namespace (or a subreaper) this process also adopts every orphan the
+/// other tests' shells leave (`sh -c 'sleep 5 & ...'`), which is not ours
+/// to reap: then only the helper processes count.
+fn our_zombies() -> Vec<i32> {
+    let adopts_orphans =
+        std::process::id() == 1 || rustix::process::child_subreaper().ok().flatten().is_some();
+    zombie_children()
+        .into_iter()
+        .filter(|pid| {
+            !adopts_orphans
+                || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.starts_with("safespawn-test"))
+        })
+        .collect()
 }
 
 /// Whether SIGPIPE is pending for this thread or process, and whether it is

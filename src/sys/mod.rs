@@ -1,7 +1,8 @@
 //! What rustix does not expose publicly, taken from the `libc` crate, one
 //! file per kernel area: [`signal`] (sigaction, the signal mask, pending
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit) and [`fd`]
-//! (close_range and its probes, pipes above the standard streams).
+//! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
+//! closing fds, pipes above the standard streams).
 //! Everything else goes through rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and

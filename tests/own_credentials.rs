@@ -101,6 +101,13 @@ fn copy_of_this_test_for_any_user() -> PathBuf {
         assert!(copied.success(), "cp {}: {copied}", me.display());
         std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::rename(&part, &path).unwrap();
+        // Copies of earlier builds are some 14 MB each: remove them (a run
+        // of one that still uses its copy keeps it until it exits).
+        for old in std::fs::read_dir(&dir).unwrap().flatten() {
+            if old.path() != path && old.file_name().to_string_lossy().starts_with("test-") {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
     }
     path
 }

@@ -344,7 +344,9 @@ stages! {
     ProcessGroup = 15 => "setting the process group",
     /// Changing the working directory.
     Chdir = 16 => "changing the working directory",
-    /// A `pre_exec` hook returned an error.
+    /// A `pre_exec` hook returned an error (its errno), or panicked
+    /// (`ENOTRECOVERABLE`: the panic was caught at the hook call, see
+    /// [`Command::pre_exec`](crate::Command::pre_exec)).
     Hook = 17 => "a pre_exec hook",
     /// Waiting for `resume()` of a paused spawn.
     Handshake = 18 => "waiting to be resumed",

@@ -8,10 +8,12 @@ use rustix::thread::{self as t, CapabilitySet, CapabilitySets};
 use super::report::{At, Failure};
 use crate::error::Stage;
 use crate::frozen::Frozen;
+use crate::sys;
 
 /// The credentials the child takes on.
 #[derive(Debug, Default)]
 pub(crate) struct Credentials {
+    /// The supplementary groups, sorted (the kernel keeps them sorted too).
     pub groups: Option<Frozen<[Gid]>>,
     pub gid: Option<Gid>,
     pub uid: Option<Uid>,
@@ -33,7 +35,15 @@ pub(crate) struct Credentials {
 ///    changes without `.groups`, see CPython's CVE-2023-6507), then the
 ///    **gid**, then the **uid**: groups and gid first, while the child still
 ///    has `CAP_SETGID`. These are rustix's per-thread raw calls, never the C
-///    library's set*id broadcast to threads the child does not have;
+///    library's set*id broadcast to threads the child does not have.
+///    `setgroups` is skipped when the child's groups already are exactly the
+///    planned ones ([`groups_already`]): it is the one call of the three
+///    that needs `CAP_SETGID` even when it changes nothing, so without the
+///    check a plain user's `.uid(own).gid(own)`, or root's in a user
+///    namespace where `setgroups` is denied, failed with `EPERM`. `setgid`
+///    and `setuid` are always made: for the caller's own id they succeed
+///    without privilege, and with privilege they also set the saved id;
+///    skipping them would save one system call each;
 /// 4. **capability sets**: effective, permitted and inheritable set to
 ///    exactly the allowed ones (`capset(2)`), the ambient set cleared and the
 ///    allowed ones raised into it, so they survive exec under a non-root
@@ -48,7 +58,9 @@ pub(crate) fn apply(creds: &Credentials) -> Result<(), Failure> {
         }
     }
     if let Some(groups) = &creds.groups {
-        t::set_thread_groups(groups).at(Stage::Groups)?;
+        if !groups_already(groups) {
+            t::set_thread_groups(groups).at(Stage::Groups)?;
+        }
     }
     if let Some(gid) = creds.gid {
         t::set_thread_gid(gid).at(Stage::Gid)?;
@@ -63,6 +75,36 @@ pub(crate) fn apply(creds: &Credentials) -> Result<(), Failure> {
         t::set_no_new_privs(true).at(Stage::NoNewPrivs)?;
     }
     Ok(())
+}
+
+/// The most supplementary groups [`groups_already`] compares: 512 bytes of
+/// stack. A longer list (the kernel allows 65536) is simply set.
+const GROUPS_COMPARED: usize = 128;
+
+/// Whether this process's supplementary groups are exactly `sorted`
+/// already, so that `setgroups` would change nothing.
+///
+/// Asked here, in the child, not at `build()`: credentials belong to a
+/// thread, a `Prepared` may be spawned from any thread, and a thread's
+/// groups may change between the two; what counts is what the child
+/// inherited. Compared as sorted lists, duplicates included. Any doubt (a
+/// failed call, more than [`GROUPS_COMPARED`] groups) answers no, and the
+/// groups are set.
+fn groups_already(sorted: &[Gid]) -> bool {
+    match sys::creds::getgroups(&mut []) {
+        Ok(0) => return sorted.is_empty(),
+        Ok(n) if n == sorted.len() => {}
+        _ => return false,
+    }
+    let mut buf = [0u32; GROUPS_COMPARED];
+    let Some(have) = buf.get_mut(..sorted.len()) else {
+        return false;
+    };
+    if sys::creds::getgroups(have) != Ok(sorted.len()) {
+        return false;
+    }
+    have.sort_unstable();
+    have.iter().zip(sorted).all(|(h, want)| *h == want.as_raw())
 }
 
 /// The capabilities in `bits`, one at a time, lowest first.

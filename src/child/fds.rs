@@ -37,6 +37,9 @@ pub(crate) enum CloseFds {
     Close,
     /// A walk of `/proc/self/fd`.
     Walk,
+    /// A scan of the fd numbers with `poll(2)` (see [`close_by_polling`]):
+    /// needs neither `close_range` nor `/proc`.
+    Poll,
 }
 
 /// One planned fd: `src` becomes `dst` in the child.
@@ -61,6 +64,9 @@ pub(crate) struct Fds {
     pub max_static_fd: RawFd,
     /// How the child closes inherited fds.
     pub close: CloseFds,
+    /// The soft `RLIMIT_NOFILE` when the plan was built (clamped to
+    /// `RawFd`): polling scans at least the fd numbers below it.
+    pub nofile: RawFd,
 }
 
 impl Fds {
@@ -166,7 +172,14 @@ pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result
 ///   does for its `child_setup`);
 /// * plain `close_range` over the gaps between targets, report and pause
 ///   pipes (Linux 5.9, 5.10);
-/// * a `/proc/self/fd` walk without `close_range`.
+/// * a `/proc/self/fd` walk without `close_range`;
+/// * without `/proc` either (or when the walk fails in any way, `EMFILE`
+///   included: it needs an fd of its own), a scan of every fd number below
+///   the soft `RLIMIT_NOFILE` with `poll(2)`, which needs neither.
+///
+/// Each method falls through to the next when this system refuses it, so a
+/// seccomp filter installed after `build()` chose a method still ends in one
+/// that works.
 pub(crate) fn close_others(fds: &Fds, carried: &Carried) -> Result<(), Failure> {
     let extra = if carried.report <= carried.pause {
         [carried.report, carried.pause]
@@ -177,7 +190,6 @@ pub(crate) fn close_others(fds: &Fds, carried: &Carried) -> Result<(), Failure> 
         a: &fds.targets,
         b: &extra,
     };
-    // Each method falls through to the next when this system refuses it.
     if fds.close == CloseFds::Cloexec {
         let targets = Merged {
             a: &fds.targets,
@@ -189,14 +201,18 @@ pub(crate) fn close_others(fds: &Fds, carried: &Carried) -> Result<(), Failure> 
             Err(e) => return Err(e).at(Stage::CloseFds),
         }
     }
-    if fds.close != CloseFds::Walk {
+    if matches!(fds.close, CloseFds::Cloexec | CloseFds::Close) {
         match close_gaps(keep, 0) {
             Ok(()) => return Ok(()),
             Err(Errno::NOSYS) | Err(Errno::PERM) => {}
             Err(e) => return Err(e).at(Stage::CloseFds),
         }
     }
-    close_by_walking(|fd| keep.contains(fd)).at(Stage::CloseFds)
+    // Whatever the walk closed before failing, polling finishes the job.
+    if fds.close != CloseFds::Poll && close_by_walking(|fd| keep.contains(fd)).is_ok() {
+        return Ok(());
+    }
+    close_by_polling(|fd| keep.contains(fd), scan_end(fds, keep)).at(Stage::CloseFds)
 }
 
 /// Two sorted fd lists seen as one sorted set; negative entries are ignored.
@@ -210,6 +226,12 @@ impl Merged<'_> {
     fn contains(&self, fd: RawFd) -> bool {
         // A negative entry stands for "no such fd" (no pause pipe, say).
         fd >= 0 && (self.a.binary_search(&fd).is_ok() || self.b.contains(&fd))
+    }
+
+    /// The highest kept fd, or -1.
+    fn highest(&self) -> RawFd {
+        let a = self.a.last().copied().unwrap_or(-1);
+        self.b.iter().copied().fold(a, RawFd::max)
     }
 
     /// Calls `f` for each kept fd in increasing order (duplicates possible).
@@ -277,6 +299,70 @@ fn close_by_walking(keep: impl Fn(RawFd) -> bool) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Fd numbers per `poll` call in [`close_by_polling`]: 2 KiB of stack.
+const POLL_CHUNK: usize = 256;
+
+/// Where [`close_by_polling`] stops: above every fd that can be open.
+///
+/// An fd can only be opened below the soft `RLIMIT_NOFILE` in force at that
+/// moment, so the scan covers the numbers below the larger of the limit
+/// `build()` saw and the one in force now (read here, in the child: a
+/// limit raised between `build()` and `spawn()` counts), and every kept
+/// fd. What it cannot see is an fd opened above a limit that was lowered
+/// afterwards, by the parent itself (a child's own `rlimit` is set later,
+/// after this step): a process that lowers its own limit below its open
+/// fds is on its own here, as with every fd-closing loop bounded by the
+/// limit.
+fn scan_end(fds: &Fds, keep: Merged<'_>) -> RawFd {
+    let now = sys::fd::nofile_soft_limit().map_or(0, |n| RawFd::try_from(n).unwrap_or(RawFd::MAX));
+    fds.nofile.max(now).max(keep.highest().saturating_add(1))
+}
+
+/// The last fallback: asks `poll(2)` about the fd numbers below `end`,
+/// [`POLL_CHUNK`] at a time in a stack array, and closes each open one
+/// (every entry but those answered `POLLNVAL`) that is not kept.
+///
+/// One system call per 256 numbers, plus one `close` per fd actually open:
+/// never a blind `close` loop. Below the usual limits (1024 to 65536) that
+/// is 4 to 256 calls; at 2^20, a container's usual limit, about 4096 calls,
+/// some 20 ms. It runs only where neither `close_range` nor `/proc` is
+/// there, where every spawn used to fail.
+fn close_by_polling(keep: impl Fn(RawFd) -> bool, end: RawFd) -> Result<(), Errno> {
+    let mut set = [sys::fd::pollfd(-1); POLL_CHUNK];
+    let mut chunk = POLL_CHUNK;
+    let mut base: RawFd = 0;
+    while base < end {
+        let left = usize::try_from(end.saturating_sub(base)).unwrap_or(0);
+        let Some(part) = set.get_mut(..chunk.min(left)) else {
+            return Err(Errno::INVAL);
+        };
+        let mut next = base;
+        for entry in part.iter_mut() {
+            *entry = sys::fd::pollfd(next);
+            next = next.saturating_add(1);
+        }
+        match sys::fd::poll_now(part) {
+            Ok(()) => {}
+            Err(Errno::INTR) => continue,
+            // poll refuses more entries than RLIMIT_NOFILE: ask fewer.
+            Err(Errno::INVAL) if part.len() > 1 => {
+                chunk = part.len().div_euclid(2);
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        for entry in part.iter() {
+            if entry.revents & sys::fd::POLLNVAL == 0 && !keep(entry.fd) {
+                // SAFETY: poll just found this fd open; nobody in this
+                // process will use it again: it is being closed before exec.
+                unsafe { rustix::io::close(entry.fd) };
+            }
+        }
+        base = next;
+    }
+    Ok(())
+}
+
 /// Parses a decimal fd number without allocating or panicking.
 fn parse_fd(name: &[u8]) -> Option<RawFd> {
     if name.is_empty() {
@@ -326,5 +412,16 @@ mod tests {
         .unwrap();
         assert_eq!(&seen[..n], &[0, 1, 2, 4, 7]);
         assert!(m.contains(4) && m.contains(7) && !m.contains(3) && !m.contains(-1));
+        assert_eq!(m.highest(), 7);
+        let b = [-1, 9];
+        assert_eq!(Merged { a: &a, b: &b }.highest(), 9);
+        assert_eq!(
+            Merged {
+                a: &[],
+                b: &[-1, -1]
+            }
+            .highest(),
+            -1
+        );
     }
 }

@@ -22,8 +22,8 @@
 //!   one flag in the frame of its intermediate, which is suspended while the
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
-//!   `libc` crate only `sigaction`, the signal mask, `close_range`, `execve`
-//!   and `_exit` (see [`crate::sys`]).
+//!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
+//!   `prlimit64`, `getgroups`, `execve` and `_exit` (see [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
 //! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating

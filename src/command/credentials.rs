@@ -74,12 +74,21 @@ impl<M: Mode> Command<M> {
     /// Runs the child as user `uid` (libvirt's SetUID). Without
     /// [`groups`](Command::groups) the supplementary groups are cleared.
     ///
+    /// Only what changes needs privilege: `setgroups(2)` is skipped when the
+    /// child's supplementary groups already are the planned ones (clearing
+    /// groups that are empty), and `setuid(2)` to the caller's own uid needs
+    /// none. So a plain user, or root in a user namespace where `setgroups`
+    /// is denied (a rootless container), can ask for its own ids.
+    ///
     /// # Errors
     ///
     /// `build()` refuses `u32::MAX` (-1, "unchanged" to the kernel) with
     /// [`BuildErrorKind::Invalid`]; the kernel's refusal is
     /// [`Error::Spawn`] at stage [`Uid`](crate::Stage::Uid) (or
-    /// [`Groups`](crate::Stage::Groups) for the groups it clears).
+    /// [`Groups`](crate::Stage::Groups) for the groups it clears: a caller
+    /// without `CAP_SETGID` that has supplementary groups gets `EPERM` there
+    /// rather than a child that kept them; pass them to
+    /// [`groups`](Command::groups) to keep them).
     ///
     /// # References
     ///
@@ -91,6 +100,15 @@ impl<M: Mode> Command<M> {
     /// ```
     /// let cmd = safespawn::Command::new("id").uid(65534).gid(65534);
     /// # drop(cmd);
+    /// // One's own ids, with one's own groups, need no privilege:
+    /// let groups: Vec<u32> = rustix::process::getgroups()?.iter().map(|g| g.as_raw()).collect();
+    /// let st = safespawn::Command::new("true")
+    ///     .uid(rustix::process::getuid().as_raw())
+    ///     .gid(rustix::process::getgid().as_raw())
+    ///     .groups(&groups)
+    ///     .status()?;
+    /// assert!(st.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn uid(mut self, uid: u32) -> Self {
         self.cfg.creds.uid = Some(uid);
@@ -98,7 +116,9 @@ impl<M: Mode> Command<M> {
     }
 
     /// Runs the child as group `gid` (libvirt's SetGID). Without
-    /// [`groups`](Command::groups) the supplementary groups are cleared.
+    /// [`groups`](Command::groups) the supplementary groups are cleared. As
+    /// for [`uid`](Command::uid), only a change needs privilege: one's own
+    /// gid, with no supplementary groups to clear, needs none.
     ///
     /// # Errors
     ///
@@ -117,13 +137,17 @@ impl<M: Mode> Command<M> {
         self
     }
 
-    /// The child's supplementary groups (an empty slice clears them).
+    /// The child's supplementary groups (an empty slice clears them). The
+    /// order does not matter. When the child already has exactly these
+    /// groups, `setgroups(2)` is not called, so keeping one's own groups
+    /// needs no privilege.
     ///
     /// # Errors
     ///
     /// `build()` refuses `u32::MAX` in the list ([`BuildErrorKind::Invalid`]);
-    /// the kernel's refusal (no `CAP_SETGID`) is [`Error::Spawn`] at stage
-    /// [`Groups`](crate::Stage::Groups).
+    /// the kernel's refusal of a change (no `CAP_SETGID`, or `setgroups`
+    /// denied in a user namespace) is [`Error::Spawn`] at stage
+    /// [`Groups`](crate::Stage::Groups) with `EPERM`.
     ///
     /// # References
     ///
@@ -183,14 +207,15 @@ impl CredentialsConfig {
             return Err(invalid("supplementary group", g));
         }
         // A uid or gid change without explicit groups clears the
-        // supplementary groups (CPython's CVE-2023-6507).
+        // supplementary groups (CPython's CVE-2023-6507). Sorted: the child
+        // compares them with the groups it has (and skips setgroups when
+        // they are the same), which the kernel keeps sorted.
         let groups = match &self.groups {
-            Some(g) => Some(
-                g.iter()
-                    .map(|&g| Gid::from_raw(g))
-                    .collect::<Vec<_>>()
-                    .into(),
-            ),
+            Some(g) => {
+                let mut sorted: Vec<_> = g.iter().map(|&g| Gid::from_raw(g)).collect();
+                sorted.sort_unstable_by_key(|g| g.as_raw());
+                Some(sorted.into())
+            }
             None if self.uid.is_some() || self.gid.is_some() => Some(Vec::new().into()),
             None => None,
         };

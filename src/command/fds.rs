@@ -414,12 +414,30 @@ impl<M: Mode> Command<M> {
         self.cfg.fds.close = Some(CloseFds::Close);
         self
     }
+
+    /// Closes inherited fds by asking `poll(2)` which fd numbers below the
+    /// soft `RLIMIT_NOFILE` are open, as where neither `close_range` nor
+    /// `/proc` is available. For tests of that last fallback.
+    ///
+    /// ```
+    /// let st = safespawn::Command::new("true").close_fds_by_polling().status().unwrap();
+    /// assert!(st.success());
+    /// ```
+    #[doc(hidden)]
+    pub fn close_fds_by_polling(mut self) -> Self {
+        self.cfg.fds.close = Some(CloseFds::Poll);
+        self
+    }
 }
 
 impl CloseFds {
     /// The best method this kernel has, or `forced` (for tests) where the
-    /// kernel has that one.
+    /// kernel has that one. (Without `/proc` the child falls through from
+    /// the walk to polling itself.)
     fn choose(forced: Option<CloseFds>) -> CloseFds {
+        if forced == Some(CloseFds::Poll) {
+            return CloseFds::Poll;
+        }
         let best = if !sys::fd::have_close_range() {
             CloseFds::Walk
         } else if sys::fd::have_close_range_cloexec() {
@@ -638,6 +656,7 @@ impl FdConfig {
                 targets: targets.into(),
                 max_static_fd: plan.max_fd,
                 close: CloseFds::choose(close),
+                nofile: RawFd::try_from(nofile).unwrap_or(RawFd::MAX),
             },
             pipes: plan.pipes,
             owned: plan.owned,

@@ -289,11 +289,30 @@ impl<M: Mode> Command<M> {
     /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
     /// for the child's pidfd; Linux 5.3.
     ///
+    /// # Errors
+    ///
+    /// The first hook that returns `Err(errno)` stops the child: the spawn
+    /// fails with [`Error::Spawn`] at stage [`Hook`](crate::Stage::Hook) with
+    /// that errno. A hook that **panics** stops it too, with errno
+    /// `ENOTRECOVERABLE` ([`Errno::NOTRECOVERABLE`]): the panic is caught at
+    /// the hook call, so it never unwinds into the frames above the hook
+    /// (the caller's, copied into the child), and the payload is leaked.
+    ///
     /// # Safety
     ///
     /// The hook runs in a copy of a possibly multi-threaded process: it must
     /// be async-signal-safe. It must not allocate, lock (no `println!`, no
     /// `std::env`), or panic; raw system calls (rustix) are fine.
+    ///
+    /// Catching a panic limits the damage of a broken hook; it does not make
+    /// panicking safe. Before the catch, std's panic runtime runs in the
+    /// child: the panic hook (by default it formats the message and writes it
+    /// to the child's standard error under std's stderr lock), the payload
+    /// allocation and the unwinder. If another thread of the parent held one
+    /// of those locks when the child was forked, the child blocks there
+    /// instead of reporting. Built with `panic = "abort"` nothing is caught:
+    /// the child is killed by `SIGABRT` after the message, and the parent
+    /// sees that signal, not a hook failure.
     ///
     /// ```
     /// use safespawn::{Command, Errno};

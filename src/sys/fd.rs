@@ -1,6 +1,8 @@
 //! File descriptors: `close_range(2)` and what this kernel offers of it,
-//! and pipes kept above the standard streams.
+//! the `ppoll(2)` and `RLIMIT_NOFILE` look-ups of the last way of closing
+//! fds, and pipes kept above the standard streams.
 
+use std::ffi::c_int;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -30,6 +32,76 @@ pub(crate) fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno
     } else {
         Err(last_errno())
     }
+}
+
+/// A `pollfd` entry that asks for no events: the kernel answers `POLLNVAL`
+/// in `revents` when `fd` is not open. See [`poll_now`].
+pub(crate) const fn pollfd(fd: c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    }
+}
+
+/// `revents` bit: the entry's fd is not open.
+pub(crate) const POLLNVAL: i16 = libc::POLLNVAL;
+
+/// `ppoll(fds, timeout 0, no signal mask)`: fills in every `revents` and
+/// never waits. The raw system call, not the C library's `poll`, which is a
+/// cancellation point (it writes the calling thread's cancellation state,
+/// which in a `CLONE_VM` child is the parent thread's). Child-safe.
+pub(crate) fn poll_now(fds: &mut [libc::pollfd]) -> Result<(), Errno> {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `fds` is a writable array of `fds.len()` pollfds and `zero` a
+    // timespec, both alive for the call; a null signal mask leaves the mask
+    // alone (its size argument is then unused).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            fds.as_mut_ptr(),
+            fds.len() as libc::c_ulong,
+            &zero as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0 as libc::size_t,
+        )
+    };
+    if rc < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// The kernel's `struct rlimit64` (both fields `u64` on every architecture).
+#[repr(C)]
+struct Rlimit64 {
+    cur: u64,
+    /// The hard limit: filled in by the kernel, not needed here.
+    _max: u64,
+}
+
+/// The soft `RLIMIT_NOFILE` in force now; `None` when the call is refused
+/// (a seccomp filter) or the limit is unlimited. The raw `prlimit64` call:
+/// rustix's `getrlimit` asserts in debug builds that the call succeeded,
+/// and the child must not panic. Child-safe.
+pub(crate) fn nofile_soft_limit() -> Option<u64> {
+    let mut lim = Rlimit64 { cur: 0, _max: 0 };
+    // SAFETY: pid 0 (this process), no new limit, and a writable rlimit64
+    // for the old one.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0 as libc::pid_t,
+            libc::RLIMIT_NOFILE as c_int,
+            std::ptr::null::<Rlimit64>(),
+            &mut lim as *mut Rlimit64,
+        )
+    };
+    (rc == 0 && lim.cur != u64::MAX).then_some(lim.cur)
 }
 
 /// What a probe of this system has found out, kept in an `AtomicU8`.

@@ -1,7 +1,9 @@
 //! What rustix does not expose publicly, taken from the `libc` crate, one
 //! file per kernel area: [`signal`] (sigaction, the signal mask, pending
-//! signals), [`clone`] (clone, clone3, fork, execve, _exit) and [`fd`]
-//! (close_range and its probes, pipes above the standard streams).
+//! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
+//! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
+//! closing fds, pipes above the standard streams) and [`creds`]
+//! (getgroups without allocating).
 //! Everything else goes through rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
@@ -13,6 +15,7 @@ use std::ffi::c_int;
 use rustix::io::Errno;
 
 pub(crate) mod clone;
+pub(crate) mod creds;
 pub(crate) mod fd;
 pub(crate) mod signal;
 

@@ -173,3 +173,54 @@ fn privilege_failures_are_reported_with_stage_and_errno() {
     .join()
     .unwrap();
 }
+
+/// A plain user cannot drop the bounding set (no CAP_SETPCAP), and with
+/// `no_new_privs` need not: exec can then grant nothing. So a plain user's
+/// `clear_caps().no_new_privs()` works (the README's main job), while
+/// `clear_caps()` alone is still refused rather than silently weaker, and
+/// root without CAP_SETPCAP is refused even with `no_new_privs` (exec
+/// as root hands back the bounding set).
+#[test]
+fn a_plain_user_can_clear_caps_with_no_new_privs() {
+    if !root("a_plain_user_can_clear_caps_with_no_new_privs") {
+        return;
+    }
+    std::thread::spawn(|| {
+        // This thread becomes a plain user (per-thread credentials): its
+        // capability sets empty, as any non-root user's are.
+        rustix::thread::set_thread_groups(&[]).unwrap();
+        rustix::thread::set_thread_gid(rustix::fs::Gid::from_raw(65534)).unwrap();
+        rustix::thread::set_thread_uid(rustix::fs::Uid::from_raw(65534)).unwrap();
+        let r = report_of(helper_for_any_user("report").clear_caps().no_new_privs());
+        for set in ["capinh", "capprm", "capeff", "capamb"] {
+            assert_eq!(caps(&r, set), 0, "{set}");
+        }
+        assert_eq!(r.field("nonewprivs"), "1");
+        match helper_for_any_user("report").clear_caps().status() {
+            Err(Error::Spawn { stage, errno, .. }) => {
+                assert_eq!((stage, errno), (Stage::Caps, rustix::io::Errno::PERM))
+            }
+            other => panic!("clear_caps without no_new_privs as a plain user: {other:?}"),
+        }
+    })
+    .join()
+    .unwrap();
+    std::thread::spawn(|| {
+        let mut sets = rustix::thread::capabilities(None).unwrap();
+        sets.effective.remove(CapabilitySet::SETPCAP);
+        sets.permitted.remove(CapabilitySet::SETPCAP);
+        rustix::thread::set_capabilities(None, sets).unwrap();
+        match helper_for_any_user("report")
+            .clear_caps()
+            .no_new_privs()
+            .status()
+        {
+            Err(Error::Spawn { stage, errno, .. }) => {
+                assert_eq!((stage, errno), (Stage::Caps, rustix::io::Errno::PERM))
+            }
+            other => panic!("root without CAP_SETPCAP: {other:?}"),
+        }
+    })
+    .join()
+    .unwrap();
+}

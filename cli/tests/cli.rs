@@ -335,8 +335,8 @@ fn privileges() {
         "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status",
     ]);
     let out = stdout(&o);
-    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
     if rustix::process::geteuid().is_root() {
+        assert!(out.contains("NoNewPrivs:\t1"), "{out}");
         // CAP_NET_BIND_SERVICE is bit 10.
         assert!(out.contains("CapEff:\t0000000000000400"), "{out}");
         assert!(out.contains("CapBnd:\t0000000000000400"), "{out}");
@@ -356,6 +356,13 @@ fn privileges() {
         // id(1) lists the group id first, then the supplementary groups.
         assert!(id.contains(",1(") && id.contains(",2("), "{id}");
     } else {
+        // A plain user cannot keep a capability it does not have.
+        assert_eq!(o.status.code(), Some(125), "{out}");
+        assert!(
+            stderr(&o).contains("changing capabilities failed"),
+            "{}",
+            stderr(&o)
+        );
         eprintln!("not root: capability and uid checks skipped");
     }
     let o = safespawn(&["--allow-cap", "nope", "--clear-caps", "--", "/bin/true"]);
@@ -552,4 +559,59 @@ fn a_signal_sent_to_safespawn_reaches_the_program() {
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let status = wrapper.wait().unwrap();
     assert_eq!(status.code(), Some(7), "{status:?}");
+}
+
+/// The README's main job, for the people who run it: a plain user cannot
+/// drop the bounding set, and with --no-new-privs need not (exec can grant
+/// nothing), so it works and prints empty capability sets. As root the test
+/// runs it through setpriv as uid 65534.
+#[test]
+fn the_main_job_works_for_a_plain_user() {
+    let tool = env!("CARGO_BIN_EXE_safespawn");
+    let job = [
+        "--env-clear",
+        "--clear-caps",
+        "--no-new-privs",
+        "--",
+        "/bin/sh",
+        "-c",
+        "env; grep -E '^(Cap|NoNewPrivs)' /proc/self/status",
+    ];
+    let mut scratch = None;
+    let mut cmd = if rustix::process::geteuid().is_root() {
+        if !std::path::Path::new("/usr/bin/setpriv").exists() {
+            eprintln!("skipped: no setpriv to become a plain user");
+            return;
+        }
+        // The checkout may sit in a directory only root can enter (CI
+        // clones into a 0700 temporary directory): run a copy from /tmp.
+        let dir = std::env::temp_dir().join(format!("safespawn-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("safespawn");
+        let copied = std::process::Command::new("cp")
+            .arg(tool)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = std::process::Command::new("/usr/bin/setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy);
+        scratch = Some(dir);
+        c
+    } else {
+        std::process::Command::new(tool)
+    };
+    let o = cmd.args(job).current_dir("/").output().unwrap();
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert!(out.contains(&format!("{set}:\t0000000000000000")), "{out}");
+    }
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
 }

@@ -52,7 +52,7 @@ pub(crate) struct Credentials {
 ///    this list needs to gain a privilege.
 pub(crate) fn apply(creds: &Credentials) -> Result<(), Failure> {
     if let Some(allowed) = creds.caps {
-        drop_bounding_set(allowed).at(Stage::Caps)?;
+        drop_bounding_set(allowed, bounding_set_is_moot(creds, allowed)).at(Stage::Caps)?;
         if creds.uid.is_some() && allowed != 0 {
             t::set_keep_capabilities(true).at(Stage::Caps)?;
         }
@@ -117,7 +117,12 @@ fn each_capability(bits: u64) -> impl Iterator<Item = CapabilitySet> {
 
 /// Removes every capability not in `allowed` from the bounding set. A
 /// capability already absent is fine; one we cannot drop is an error.
-fn drop_bounding_set(allowed: u64) -> Result<(), Errno> {
+///
+/// `moot`: the child can never gain a capability the bounding set would
+/// withhold (see [`bounding_set_is_moot`]); a capability that cannot be
+/// dropped for want of `CAP_SETPCAP` is then left in place instead of
+/// failing the spawn.
+fn drop_bounding_set(allowed: u64, moot: bool) -> Result<(), Errno> {
     for cap in each_capability(!allowed) {
         match t::remove_capability_from_bounding_set(cap) {
             Ok(()) => {}
@@ -125,6 +130,11 @@ fn drop_bounding_set(allowed: u64) -> Result<(), Errno> {
             Err(Errno::INVAL) => return Ok(()),
             Err(Errno::PERM) => {
                 if t::capability_is_in_bounding_set(cap)? {
+                    if moot {
+                        // Without CAP_SETPCAP no other capability can be
+                        // dropped either: leave the set as it is.
+                        return Ok(());
+                    }
                     return Err(Errno::PERM);
                 }
             }
@@ -132,6 +142,23 @@ fn drop_bounding_set(allowed: u64) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// Whether the bounding set can no longer matter for this child: it only
+/// limits what an exec grants through file capabilities or a set-user-ID
+/// root program, and what may be added to the inheritable set. With
+/// `no_new_privs`, exec grants neither; with no capability allowed the
+/// permitted set ends empty, so nothing can be added; and with a non-root
+/// uid (the planned one, or the real and effective ones the child has) exec
+/// does not hand root's full set back. That is the plain user's
+/// `clear_caps().no_new_privs()`, which cannot drop the bounding set
+/// (`CAP_SETPCAP`) and need not.
+fn bounding_set_is_moot(creds: &Credentials, allowed: u64) -> bool {
+    let non_root = match creds.uid {
+        Some(uid) => !uid.is_root(),
+        None => !rustix::process::getuid().is_root() && !rustix::process::geteuid().is_root(),
+    };
+    creds.no_new_privs && allowed == 0 && non_root
 }
 
 /// Sets effective, permitted and inheritable to exactly `allowed`, and the

@@ -28,7 +28,14 @@ impl<M: Mode> Command<M> {
     ///
     /// Dropping from the bounding set needs `CAP_SETPCAP`: a caller without
     /// it gets [`Error::Spawn`] at stage [`Caps`](crate::Stage::Caps) with
-    /// `EPERM` rather than a child that silently kept its bounding set.
+    /// `EPERM` rather than a child that silently kept its bounding set —
+    /// except where the bounding set can no longer matter: with
+    /// [`no_new_privs`](Command::no_new_privs), no
+    /// [`allow_cap`](Command::allow_cap) and a non-root uid, exec grants no
+    /// capability whatever the bounding set says, so a plain user's
+    /// `clear_caps().no_new_privs()` succeeds and leaves the bounding set as
+    /// it was (the effective, permitted, inheritable and ambient sets are
+    /// empty, as they already are for a plain user).
     ///
     /// # References
     ///

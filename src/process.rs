@@ -1,9 +1,10 @@
 //! Live and finished children: `Running`, `Paused`, `Detached`, `Finished`,
 //! each a thin layer over one [`ChildPid`].
 //!
-//! A child is reaped exactly once, through its pidfd, so a recycled pid can
-//! never be waited for or signalled. Dropping a `Running` or `Paused` kills
-//! and reaps the child: no zombie, ever.
+//! A child is reaped exactly once, through its pidfd (or, on kernels without
+//! pidfds, by its pid, which stays its own until it is reaped), so a
+//! recycled pid can never be waited for or signalled. Dropping a `Running`
+//! or `Paused` kills and reaps the child: no zombie, ever.
 
 use std::io::{PipeReader, PipeWriter};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -69,16 +70,35 @@ impl Running {
         self.child.pid()
     }
 
-    /// The child's pidfd, for `poll` or `pidfd_send_signal`.
+    /// The child's pidfd, for `poll` or `pidfd_send_signal`: `None` only on
+    /// kernels without pidfds (`CLONE_PIDFD` is Linux 5.2, `pidfd_open`,
+    /// which the fork path of `pre_exec` hooks and paused spawns needs, is
+    /// 5.3) or where a seccomp filter refuses them; the child is then owned
+    /// by its pid, which stays its own until it is reaped. `poll` reports a
+    /// pidfd readable at the child's exit from Linux 5.3 on (a 5.2 pidfd
+    /// cannot be polled).
+    ///
+    /// The fd belongs to the `Running`: it is closed when the child is
+    /// waited for, aborted or dropped. Signalling through it is safe even
+    /// after the child is reaped (`ESRCH`); use [`signal`](Running::signal)
+    /// for the same without kernel conditions.
     ///
     /// ```
     /// use std::os::fd::AsRawFd;
     /// let child = safespawn::Command::new("true").spawn().unwrap();
-    /// assert!(child.pidfd().as_raw_fd() > 2);
+    /// if let Some(pidfd) = child.pidfd() {
+    ///     assert!(pidfd.as_raw_fd() > 2); // never a standard stream
+    /// }
     /// # child.wait().unwrap();
     /// ```
-    pub fn pidfd(&self) -> BorrowedFd<'_> {
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         self.child.pidfd()
+    }
+
+    /// The pidfd, if `poll` reports the child's exit on it (for the
+    /// buffered loop).
+    pub(crate) fn pollable_pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.child.pollable_pidfd()
     }
 
     /// The parent's end of a piped stdin, once.
@@ -148,7 +168,16 @@ impl Running {
             .map_err(|e| Error::io("waiting for the child", e))
     }
 
-    /// Waits at most `timeout` for the child to end (polling its pidfd).
+    /// Waits at most `timeout` for the child to end, reaping it if it has
+    /// (polling its pidfd; where the kernel cannot poll pidfds, before Linux
+    /// 5.3, sleeping briefly between non-blocking waits: 1 ms, doubling up
+    /// to 10 ms). A `timeout` too large for a deadline (`Duration::MAX`)
+    /// waits for as long as the child runs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the wait fails (the child was reaped elsewhere:
+    /// `ECHILD`).
     ///
     /// ```
     /// use std::time::Duration;
@@ -164,9 +193,15 @@ impl Running {
             .map_err(|e| Error::io("waiting for the child", e))
     }
 
-    /// Sends `signal` to the child through its pidfd. After the child has
-    /// been reaped this is an error (`ESRCH`), never a signal to another
-    /// process.
+    /// Sends `signal` to the child through its pidfd (by pid on kernels
+    /// without pidfds: the child is not reaped, so the pid is still its
+    /// own). After the child has been reaped this is an error (`ESRCH`),
+    /// never a signal to another process.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] with `ESRCH` once the child has been reaped, or what
+    /// the kernel answered (`EPERM` for a child that changed its uid, say).
     ///
     /// ```
     /// use safespawn::{Command, Signal};
@@ -181,7 +216,14 @@ impl Running {
     }
 
     /// Ends the child: SIGTERM, a short grace, SIGKILL, reap (libvirt's
-    /// virCommandAbort).
+    /// virCommandAbort). The signals are sent whatever happens: a failing
+    /// wait never leaves the child running. For many children at once see
+    /// [`abort_all`](Running::abort_all).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the child, signalled, cannot be reaped (it was
+    /// reaped elsewhere: `ECHILD`).
     ///
     /// ```
     /// let child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
@@ -194,6 +236,43 @@ impl Running {
             .abort()
             .map_err(|e| Error::io("aborting the child", e))?;
         Ok(Finished::new(status, self.line.clone()))
+    }
+
+    /// Ends many children at once: SIGTERM to all, one shared grace (the
+    /// 100 ms of [`abort`](Running::abort)), SIGKILL to those still
+    /// running, then every child reaped. Dropping or aborting them one by
+    /// one would take a grace each for children that ignore SIGTERM.
+    /// Returns each child's outcome, in the order given; a child that had
+    /// exited already gets its own status.
+    ///
+    /// # Errors
+    ///
+    /// An element is [`Error::Io`] when that child could not be reaped
+    /// (every child is signalled regardless).
+    ///
+    /// ```
+    /// use safespawn::{Command, Running};
+    /// let children: Vec<Running> = (0..3)
+    ///     .map(|_| Command::new("sleep").arg("5").spawn())
+    ///     .collect::<Result<_, _>>()?;
+    /// for finished in Running::abort_all(children) {
+    ///     assert_eq!(finished?.signal(), Some(15));
+    /// }
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn abort_all(children: impl IntoIterator<Item = Running>) -> Vec<Result<Finished, Error>> {
+        let mut children: Vec<Running> = children.into_iter().collect();
+        let mut cores: Vec<&mut ChildPid> = children.iter_mut().map(|c| &mut c.child).collect();
+        let statuses = crate::pidfd::abort_all(&mut cores);
+        children
+            .iter()
+            .zip(statuses)
+            .map(|(child, status)| {
+                status
+                    .map(|s| Finished::new(s, child.line.clone()))
+                    .map_err(|e| Error::io("aborting the child", e))
+            })
+            .collect()
     }
 
     /// Gives up ownership: the child is no longer aborted on drop, and the

@@ -184,7 +184,8 @@ impl<M: Mode> Command<M> {
 
     /// For `run`, `status` and `output`: past `timeout` the child is aborted
     /// (TERM, a short grace, KILL, reap) and the call returns
-    /// [`Error::Timeout`].
+    /// [`Error::Timeout`]. A timeout too large for a deadline
+    /// (`Duration::MAX`) is no timeout.
     ///
     /// ```
     /// use std::time::Duration;

@@ -1,8 +1,9 @@
 //! What rustix does not expose publicly, taken from the `libc` crate, one
 //! file per kernel area: [`signal`] (sigaction, the signal mask, pending
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit) and [`fd`]
-//! (close_range and its probes, pipes above the standard streams).
-//! Everything else goes through rustix.
+//! (close_range and its probes, the pidfd_open probe, pipes and pidfds
+//! above the standard streams); [`compat`] holds the test-only emulation
+//! of older kernels. Everything else goes through rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
 //! allocation-free: it may run in the child between clone/fork and exec) or
@@ -13,6 +14,7 @@ use std::ffi::c_int;
 use rustix::io::Errno;
 
 pub(crate) mod clone;
+pub(crate) mod compat;
 pub(crate) mod fd;
 pub(crate) mod signal;
 

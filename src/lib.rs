@@ -21,7 +21,10 @@
 //!   nothing, and it can be spawned from many threads at once.
 //! * [`Running`] owns the child through its pidfd: it is reaped exactly once,
 //!   a recycled pid is never signalled, and dropping it aborts the child
-//!   (SIGTERM, a short grace, SIGKILL, reap). [`Running::detach`] hands the
+//!   (SIGTERM, a short grace, SIGKILL, reap). On kernels without pidfds
+//!   (before 5.2; 5.3 for the fork path) or without `waitid(P_PIDFD)`
+//!   (before 5.4), or under a seccomp filter refusing them, it owns the
+//!   child by pid instead, which stays the child's own until it is reaped. [`Running::detach`] hands the
 //!   child over as a [`Detached`].
 //! * [`Finished`] is the reaped status.
 //!
@@ -157,7 +160,10 @@
 //!   sound; the child starts in its own `extern "C"` function instead.
 //! * **Fork path:** only for `pre_exec` hooks and paused spawns, and
 //!   refused by [`Command::forbid_fork`].
-//! * **File descriptors:** every fd the library creates is close-on-exec; the
+//! * **File descriptors:** every fd the library creates (pipes, pidfds,
+//!   `/dev/null`) is close-on-exec and above the standard streams, so a
+//!   parent that runs with fd 0, 1 or 2 closed never hands one of them to a
+//!   child as its inherited stdio; the
 //!   child places the planned fds (collision-safe), clears close-on-exec on
 //!   those only, and closes everything else with `close_range` (or a
 //!   `/proc/self/fd` walk; never a loop up to `RLIMIT_NOFILE`).
@@ -241,6 +247,22 @@ pub use error::{BuildErrorKind, Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
 pub use prepared::Prepared;
 pub use process::{Detached, Finished, Paused, Running};
+
+/// Test-only: emulation of older kernels and seccomp profiles (see
+/// [`__force_compat`]).
+#[doc(hidden)]
+pub mod __compat {
+    pub use crate::sys::compat::{
+        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
+        LINUX_5_3, NO_CLONE3, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL, NO_WAITID_PIDFD,
+        OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+    };
+}
+/// Test-only: makes the pidfd-related system calls of this process answer
+/// as the system described by the [`__compat`] flags would, so tests run
+/// the fallbacks on a modern kernel. Process-wide; never for production.
+#[doc(hidden)]
+pub use crate::sys::compat::force as __force_compat;
 
 /// An error number, as the child reports it (rustix's).
 pub use rustix::io::Errno;

@@ -1,9 +1,10 @@
 //! Live and finished children: `Running`, `Paused`, `Detached`, `Finished`,
 //! each a thin layer over one [`ChildPid`].
 //!
-//! A child is reaped exactly once, through its pidfd, so a recycled pid can
-//! never be waited for or signalled. Dropping a `Running` or `Paused` kills
-//! and reaps the child: no zombie, ever.
+//! A child is reaped exactly once, through its pidfd (or, on kernels without
+//! pidfds, by its pid, which stays its own until it is reaped), so a
+//! recycled pid can never be waited for or signalled. Dropping a `Running`
+//! or `Paused` kills and reaps the child: no zombie, ever.
 
 use std::io::{PipeReader, PipeWriter};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -69,16 +70,35 @@ impl Running {
         self.child.pid()
     }
 
-    /// The child's pidfd, for `poll` or `pidfd_send_signal`.
+    /// The child's pidfd, for `poll` or `pidfd_send_signal`: `None` only on
+    /// kernels without pidfds (`CLONE_PIDFD` is Linux 5.2, `pidfd_open`,
+    /// which the fork path of `pre_exec` hooks and paused spawns needs, is
+    /// 5.3) or where a seccomp filter refuses them; the child is then owned
+    /// by its pid, which stays its own until it is reaped. `poll` reports a
+    /// pidfd readable at the child's exit from Linux 5.3 on (a 5.2 pidfd
+    /// cannot be polled).
+    ///
+    /// The fd belongs to the `Running`: it is closed when the child is
+    /// waited for, aborted or dropped. Signalling through it is safe even
+    /// after the child is reaped (`ESRCH`); use [`signal`](Running::signal)
+    /// for the same without kernel conditions.
     ///
     /// ```
     /// use std::os::fd::AsRawFd;
     /// let child = safespawn::Command::new("true").spawn().unwrap();
-    /// assert!(child.pidfd().as_raw_fd() > 2);
+    /// if let Some(pidfd) = child.pidfd() {
+    ///     assert!(pidfd.as_raw_fd() > 2); // never a standard stream
+    /// }
     /// # child.wait().unwrap();
     /// ```
-    pub fn pidfd(&self) -> BorrowedFd<'_> {
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         self.child.pidfd()
+    }
+
+    /// The pidfd, if `poll` reports the child's exit on it (for the
+    /// buffered loop).
+    pub(crate) fn pollable_pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.child.pollable_pidfd()
     }
 
     /// The parent's end of a piped stdin, once.
@@ -173,22 +193,23 @@ impl Running {
             .map_err(|e| Error::io("waiting for the child", e))
     }
 
-    /// Waits at most `timeout` for the child to end (polling its pidfd),
-    /// reaping it if it has; `Ok(None)` when it is still running.
+    /// Waits at most `timeout` for the child to end, reaping it if it has
+    /// (polling its pidfd; where the kernel cannot poll pidfds, before Linux
+    /// 5.3, sleeping briefly between non-blocking waits: 1 ms, doubling up
+    /// to 10 ms). A `timeout` too large for a deadline (`Duration::MAX`)
+    /// waits for as long as the child runs.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when `poll` or `waitid` fails (`EINTR` is retried):
-    /// `ECHILD` when this process ignores `SIGCHLD` (`SIG_IGN` or
-    /// `SA_NOCLDWAIT`, with which the kernel reaps children itself), `EINVAL`
-    /// on a kernel without `P_PIDFD`.
+    /// [`Error::Io`] when the wait fails (the child was reaped elsewhere:
+    /// `ECHILD`).
     ///
     /// # References
     ///
     /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on the
     /// pidfd (Linux 5.3), then
     /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
-    /// `P_PIDFD` and `WNOHANG`; Linux 5.4.
+    /// `P_PIDFD` (Linux 5.4) or `P_PID` and `WNOHANG`; any Linux from 4.18.
     ///
     /// ```
     /// use std::time::Duration;
@@ -204,9 +225,15 @@ impl Running {
             .map_err(|e| Error::io("waiting for the child", e))
     }
 
-    /// Sends `signal` to the child through its pidfd. After the child has
-    /// been reaped this is an error (`ESRCH`), never a signal to another
-    /// process.
+    /// Sends `signal` to the child through its pidfd (by pid on kernels
+    /// without pidfds: the child is not reaped, so the pid is still its
+    /// own). After the child has been reaped this is an error (`ESRCH`),
+    /// never a signal to another process.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] with `ESRCH` once the child has been reaped, or what
+    /// the kernel answered (`EPERM` for a child that changed its uid, say).
     ///
     /// # Errors
     ///
@@ -234,22 +261,23 @@ impl Running {
     }
 
     /// Ends the child: SIGTERM, a short grace, SIGKILL, reap (libvirt's
-    /// virCommandAbort). A child that has already ended is only reaped.
+    /// virCommandAbort). The signals are sent whatever happens: a failing
+    /// wait never leaves the child running. For many children at once see
+    /// [`abort_all`](Running::abort_all).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when polling or reaping the child fails, as for
-    /// [`Running::wait`]; the signals' own errors are ignored (SIGKILL
-    /// cannot be caught, and the pidfd keeps the pid from being reused).
+    /// [`Error::Io`] when the child, signalled, cannot be reaped (it was
+    /// reaped elsewhere: `ECHILD`).
     ///
     /// # References
     ///
     /// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
-    /// (Linux 5.1),
+    /// (Linux 5.1) or [`kill(2)`](https://man7.org/linux/man-pages/man2/kill.2.html),
     /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on the
     /// pidfd for the grace (Linux 5.3),
     /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
-    /// `P_PIDFD`; Linux 5.4.
+    /// `P_PIDFD` (Linux 5.4) or `P_PID`; any Linux from 4.18.
     ///
     /// ```
     /// let child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
@@ -262,6 +290,43 @@ impl Running {
             .abort()
             .map_err(|e| Error::io("aborting the child", e))?;
         Ok(Finished::new(status, self.line.clone()))
+    }
+
+    /// Ends many children at once: SIGTERM to all, one shared grace (the
+    /// 100 ms of [`abort`](Running::abort)), SIGKILL to those still
+    /// running, then every child reaped. Dropping or aborting them one by
+    /// one would take a grace each for children that ignore SIGTERM.
+    /// Returns each child's outcome, in the order given; a child that had
+    /// exited already gets its own status.
+    ///
+    /// # Errors
+    ///
+    /// An element is [`Error::Io`] when that child could not be reaped
+    /// (every child is signalled regardless).
+    ///
+    /// ```
+    /// use safespawn::{Command, Running};
+    /// let children: Vec<Running> = (0..3)
+    ///     .map(|_| Command::new("sleep").arg("5").spawn())
+    ///     .collect::<Result<_, _>>()?;
+    /// for finished in Running::abort_all(children) {
+    ///     assert_eq!(finished?.signal(), Some(15));
+    /// }
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn abort_all(children: impl IntoIterator<Item = Running>) -> Vec<Result<Finished, Error>> {
+        let mut children: Vec<Running> = children.into_iter().collect();
+        let mut cores: Vec<&mut ChildPid> = children.iter_mut().map(|c| &mut c.child).collect();
+        let statuses = crate::pidfd::abort_all(&mut cores);
+        children
+            .iter()
+            .zip(statuses)
+            .map(|(child, status)| {
+                status
+                    .map(|s| Finished::new(s, child.line.clone()))
+                    .map_err(|e| Error::io("aborting the child", e))
+            })
+            .collect()
     }
 
     /// Gives up ownership: the child is no longer aborted on drop, and the

@@ -5,13 +5,16 @@
 //! safespawn blocks the forwarded signals in every thread before the program
 //! is spawned (the library gives the program an empty mask and default
 //! dispositions regardless) and a thread waits for them with `sigwaitinfo`.
-//! A signal another process sent is passed on through the program's pidfd.
-//! One the kernel generated for the terminal (Ctrl-C, Ctrl-\, a hang-up)
+//! A signal another process sent is passed on through the program's pidfd
+//! (or, on kernels without pidfds, its pid: see [`start`]). One the kernel
+//! generated for the terminal (Ctrl-C, Ctrl-\, a hang-up)
 //! already went to the whole foreground process group, program included, so
 //! it is passed on only when the program left that group (`--new-session`).
 
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use safespawn::Signal;
 
@@ -48,10 +51,49 @@ pub fn block() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
+/// The running forwarder; tell it when the program has been reaped.
+pub struct Forwarder {
+    reaped: Arc<AtomicBool>,
+}
+
+impl Forwarder {
+    /// The program has been reaped: from now on its pid may belong to
+    /// another process, so nothing is sent by pid any more.
+    pub fn program_reaped(&self) {
+        self.reaped.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Starts the thread that passes the forwarded signals on to the program
-/// behind `pidfd`. `same_group`: the program is in safespawn's process group.
-pub fn start(pidfd: BorrowedFd<'_>, same_group: bool) -> std::io::Result<()> {
-    let pidfd: OwnedFd = rustix::io::fcntl_dupfd_cloexec(pidfd, 3)?;
+/// behind `pidfd`, or, on kernels without pidfds (`pidfd` is `None` before
+/// Linux 5.2), behind `pid`. `same_group`: the program is in safespawn's
+/// process group.
+///
+/// By pid: `kill(pid)` reaches the program for as long as it is not
+/// reaped, because an unreaped child keeps its pid (even as a zombie), and
+/// the main thread tells the forwarder as soon as its wait has reaped it
+/// ([`Forwarder::program_reaped`]). The residual race is a signal that
+/// arrives in the instant between that reap and the flag being set: it
+/// would go to the program's pid number after the program is gone, which
+/// could only hit another process if the kernel handed that number out
+/// again in those few instructions (it wraps through the whole pid space
+/// first). With a pidfd there is no such window: a pidfd never names
+/// another process.
+pub fn start(
+    pidfd: Option<BorrowedFd<'_>>,
+    pid: i32,
+    same_group: bool,
+) -> std::io::Result<Forwarder> {
+    let pidfd: Option<OwnedFd> = match pidfd {
+        Some(fd) => Some(rustix::io::fcntl_dupfd_cloexec(fd, 3)?),
+        None => None,
+    };
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| std::io::Error::other("the program has no pid"))?;
+    let reaped = Arc::new(AtomicBool::new(false));
+    let forwarder = Forwarder {
+        reaped: reaped.clone(),
+    };
     std::thread::Builder::new()
         .name("signal-forwarder".into())
         .spawn(move || {
@@ -71,13 +113,31 @@ pub fn start(pidfd: BorrowedFd<'_>, same_group: bool) -> std::io::Result<()> {
                 if !from_a_process(code) && same_group {
                     continue;
                 }
-                if let Some(signal) = Signal::from_named_raw(sig) {
-                    // The program may be gone already: nothing to do then.
-                    let _ = rustix::process::pidfd_send_signal(&pidfd, signal);
+                let Some(signal) = Signal::from_named_raw(sig) else {
+                    continue;
+                };
+                // The program may be gone already: nothing to do then.
+                match &pidfd {
+                    Some(pidfd) => {
+                        if let Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) =
+                            rustix::process::pidfd_send_signal(pidfd, signal)
+                        {
+                            // A filter refuses the call: by pid, as below.
+                            send_by_pid(&reaped, pid, signal);
+                        }
+                    }
+                    None => send_by_pid(&reaped, pid, signal),
                 }
             }
         })?;
-    Ok(())
+    Ok(forwarder)
+}
+
+/// `kill(pid, signal)`, unless the program has been reaped.
+fn send_by_pid(reaped: &AtomicBool, pid: rustix::process::Pid, signal: Signal) {
+    if !reaped.load(Ordering::SeqCst) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
 }
 
 /// Whether a signal with this `si_code` was sent by a process (`kill`,

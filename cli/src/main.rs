@@ -128,6 +128,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         run,
         command,
     } = cli;
+    if let Some(flags) = run.force_compat {
+        safespawn::__force_compat(flags);
+    }
     let cmd = Command::from_argv(&command);
     let cmd = env.apply(cmd);
     let cmd = process.apply(cmd);

@@ -5,6 +5,9 @@ use std::time::Duration;
 use safespawn::{Resource, Signal};
 
 /// `300ms`, `5s`, `2m`, `1h`, `1.5s`; a bare number is seconds (as timeout(1)).
+/// A duration too large for a `Duration` (`1e300h`, `inf`) saturates at
+/// `Duration::MAX`, which the library treats as no deadline: a huge timeout
+/// means "never", not a refusal (timeout(1) does the same).
 pub fn duration(s: &str) -> Result<Duration, String> {
     let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
         (n, 0.001)
@@ -20,10 +23,16 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("'{s}' is not a duration (examples: 300ms, 5s, 2m, 1h)"))?;
+    if value.is_nan() {
+        return Err(format!(
+            "'{s}' is not a duration (examples: 300ms, 5s, 2m, 1h)"
+        ));
+    }
     if value <= 0.0 {
         return Err(format!("'{s}' is not a positive duration"));
     }
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("'{s}' is too long"))
+    // Positive and not NaN: the only failure left is overflow.
+    Ok(Duration::try_from_secs_f64(value * scale).unwrap_or(Duration::MAX))
 }
 
 /// An octal mode such as `077` or `0022`.
@@ -193,7 +202,11 @@ mod tests {
         assert!(duration("-1s").is_err());
         assert!(duration("5x").is_err());
         assert!(duration("").is_err());
-        assert!(duration("1e300h").is_err());
+        // Too long for a Duration: saturated, never refused or zero.
+        assert_eq!(duration("1e300h"), Ok(Duration::MAX));
+        assert_eq!(duration("inf"), Ok(Duration::MAX));
+        assert!(duration("nan").is_err());
+        assert!(duration("-inf").is_err());
     }
 
     #[test]

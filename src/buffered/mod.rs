@@ -14,7 +14,9 @@
 //!    child stops reading, and blocks for ever on a full pipe (libvirt's
 //!    858c2476d9);
 //! 2. make the parent's ends non-blocking and `poll` all of them together
-//!    with the child's pidfd. Every stream is serviced whenever it is ready, so
+//!    with the child's pidfd (where the kernel cannot poll pidfds, before
+//!    Linux 5.3, the loop also wakes every few milliseconds to ask whether
+//!    the child has exited). Every stream is serviced whenever it is ready, so
 //!    a child blocked writing stderr while the parent waits on stdout (or
 //!    writing stdout while the parent still writes stdin) cannot deadlock;
 //! 3. treat `POLLHUP` and `POLLERR` like readiness: do the read or write and

@@ -9,6 +9,7 @@ use super::streams::{Role, Stream};
 use super::Output;
 use crate::child::fds::SLOT_STDOUT;
 use crate::error::Error;
+use crate::pidfd::{timespec, PID_POLL_FIRST, PID_POLL_MAX};
 use crate::plan::Plan;
 use crate::process::Running;
 use crate::sys;
@@ -58,17 +59,26 @@ fn recycle<'a, 'b>(v: Vec<PollFd<'a>>) -> Vec<PollFd<'b>> {
 
 /// `Timespec` for a poll timeout; `None` = wait for ever.
 fn poll_timeout(wake: Option<Instant>, now: Instant) -> Option<Timespec> {
-    wake.map(|at| {
-        let left = at.saturating_duration_since(now);
-        Timespec {
-            tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        }
-    })
+    wake.map(|at| timespec(at.saturating_duration_since(now)))
+}
+
+/// The earlier of two optional deadlines (`None` = never).
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 /// The poll loop: services `streams` until the child has exited and every
 /// stream is closed (or the post-exit `wait_delay` has passed), then reaps.
+///
+/// The child's exit is seen through its pidfd, polled with the streams.
+/// Where the pidfd cannot be polled (no pidfds, Linux < 5.3) the loop wakes
+/// at least every few milliseconds (1 ms, doubling up to 10 ms) and asks
+/// with a non-blocking wait instead. A `timeout` or `wait_delay` too large
+/// for a deadline means no deadline, never an immediate one.
 pub(super) fn drive(
     plan: &Plan,
     mut running: Running,
@@ -82,8 +92,12 @@ pub(super) fn drive(
     let start = Instant::now();
     let timeout_at = plan.timeout.and_then(|t| start.checked_add(t));
     let wait_delay = plan.buffered.wait_delay;
-    // `Some` once the child has exited: the end of the drain.
+    // Once the child has exited: the end of the drain (`None`: no end, a
+    // `wait_delay` past what an Instant holds).
+    let mut exited = false;
     let mut drain_until: Option<Instant> = None;
+    // Without a pollable pidfd: how long until the next look at the child.
+    let mut pid_poll = PID_POLL_FIRST;
 
     const PIDFD: usize = usize::MAX;
     let mut spare: Vec<PollFd<'static>> = Vec::with_capacity(streams.len() + 1);
@@ -92,9 +106,11 @@ pub(super) fn drive(
     loop {
         let now = Instant::now();
         let open = streams.iter().any(|s| s.fd.is_some());
-        match drain_until {
-            Some(_) if !open => break,
-            Some(until) if now >= until => {
+        if exited {
+            if !open {
+                break;
+            }
+            if drain_until.is_some_and(|until| now >= until) {
                 // What is already in the pipes is kept; only what a
                 // grandchild might still write is given up.
                 for s in streams.iter_mut() {
@@ -104,27 +120,25 @@ pub(super) fn drive(
                 }
                 break;
             }
-            None if timeout_at.is_some_and(|at| now >= at) => {
-                // What the pipes hold already is kept: the caller gets the
-                // output up to the timeout with the error.
-                for s in streams.iter_mut() {
-                    if matches!(s.role, Role::Read { .. }) {
-                        s.service()?;
-                    }
+        } else if timeout_at.is_some_and(|at| now >= at) {
+            // What the pipes hold already is kept: the caller gets the
+            // output up to the timeout with the error.
+            for s in streams.iter_mut() {
+                if matches!(s.role, Role::Read { .. }) {
+                    s.service()?;
                 }
-                let (stdout, stderr) = collect(streams);
-                drop(sigpipe);
-                running.abort()?;
-                return Err(Error::Timeout {
-                    command: plan.line.to_string(),
-                    timeout: plan.timeout.unwrap_or_default(),
-                    stdout,
-                    stderr,
-                });
             }
-            _ => {}
+            let (stdout, stderr) = collect(streams);
+            drop(sigpipe);
+            running.abort()?;
+            return Err(Error::Timeout {
+                command: plan.line.to_string(),
+                timeout: plan.timeout.unwrap_or_default(),
+                stdout,
+                stderr,
+            });
         }
-        let wake = drain_until.or(timeout_at);
+        let mut wake = if exited { drain_until } else { timeout_at };
 
         let mut fds = recycle(std::mem::take(&mut spare));
         ready.clear();
@@ -138,10 +152,19 @@ pub(super) fn drive(
                 ready.push((i, PollFlags::empty()));
             }
         }
-        let pidfd = running.pidfd();
-        if drain_until.is_none() {
-            fds.push(PollFd::from_borrowed_fd(pidfd, PollFlags::IN));
-            ready.push((PIDFD, PollFlags::empty()));
+        let mut watch_by_pid = false;
+        if !exited {
+            match running.pollable_pidfd() {
+                Some(pidfd) => {
+                    fds.push(PollFd::from_borrowed_fd(pidfd, PollFlags::IN));
+                    ready.push((PIDFD, PollFlags::empty()));
+                }
+                None => {
+                    watch_by_pid = true;
+                    wake = earliest(wake, now.checked_add(pid_poll));
+                    pid_poll = pid_poll.saturating_mul(2).min(PID_POLL_MAX);
+                }
+            }
         }
         let polled = rustix::event::poll(&mut fds, poll_timeout(wake, now).as_ref());
         for (r, fd) in ready.iter_mut().zip(fds.iter()) {
@@ -154,14 +177,13 @@ pub(super) fn drive(
             Err(e) => return Err(Error::io("polling the child's pipes", e)),
         }
 
+        let mut check_exit = watch_by_pid;
         for &(i, revents) in &ready {
             if revents.is_empty() {
                 continue;
             }
             if i == PIDFD {
-                if running.try_wait()?.is_some() {
-                    drain_until = Some(Instant::now().checked_add(wait_delay).unwrap_or(now));
-                }
+                check_exit = true;
                 continue;
             }
             let stream = &mut streams[i];
@@ -171,6 +193,10 @@ pub(super) fn drive(
                     g.saw_epipe = true;
                 }
             }
+        }
+        if check_exit && running.try_wait()?.is_some() {
+            exited = true;
+            drain_until = Instant::now().checked_add(wait_delay);
         }
     }
 

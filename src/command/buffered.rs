@@ -252,7 +252,8 @@ impl Command<Buffered> {
     /// How long to keep reading after the child has exited, for output
     /// still buffered in pipes that a grandchild holds open (default 3 s,
     /// like Go's `WaitDelay`). What was read by then is returned; the
-    /// grandchild is left alone.
+    /// grandchild is left alone. A delay too large for a deadline
+    /// (`Duration::MAX`) reads until every pipe is closed.
     ///
     /// ```
     /// use std::time::{Duration, Instant};

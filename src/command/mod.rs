@@ -213,7 +213,8 @@ impl<M: Mode> Command<M> {
     /// For `run`, `status` and `output`: past `timeout` the child is aborted
     /// (TERM, a short grace, KILL, reap) and the call returns
     /// [`Error::Timeout`]. The clock starts once the child has exec'd.
-    /// `spawn` does not use it.
+    /// `spawn` does not use it. A timeout too large for a deadline
+    /// (`Duration::MAX`) is no timeout.
     ///
     /// # Errors
     ///
@@ -226,11 +227,11 @@ impl<M: Mode> Command<M> {
     /// # References
     ///
     /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on the
-    /// pidfd (Linux 5.3),
+    /// pidfd (Linux 5.3), else `waitid(WNOHANG)` at short intervals;
     /// [`pidfd_send_signal(2)`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)
-    /// (Linux 5.1),
+    /// (Linux 5.1), else [`kill(2)`](https://man7.org/linux/man-pages/man2/kill.2.html);
     /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
-    /// `P_PIDFD` (Linux 5.4); Linux 5.4.
+    /// `P_PIDFD` (Linux 5.4), else `P_PID`; any Linux from 4.18.
     ///
     /// ```
     /// use std::time::Duration;

@@ -4,14 +4,14 @@
 
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::child::{self, Ctx, DaemonSlots};
 use crate::error::{BuildErrorKind, Error};
-use crate::pidfd::{pid_of, ChildPid};
+use crate::pidfd::ChildPid;
 use crate::plan::Plan;
 use crate::sys;
 
@@ -54,7 +54,7 @@ fn parent_pid(plan: &Plan) -> i32 {
     }
 }
 
-/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of the child steps on
+/// `clone3`/`clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of the child steps on
 /// `stack`; returns once the child has exec'd or exited. The child reports
 /// failures on `report`, the write end of a report pipe; the parent keeps it
 /// open. `daemon` holds daemon mode's places in the caller's frame, or null
@@ -82,6 +82,7 @@ pub(crate) fn clone_on(
     // clone3 is refused (old kernel, seccomp, valgrind) no child was made
     // and the plain clone path runs instead, from then on.
     let mut cloned = Err(Errno::NOSYS);
+    let mut how = "clone3";
     if sys::clone::clone3_usable() {
         // SAFETY: the stack is a fresh 16-byte aligned buffer in this frame
         // (both ends aligned: CHILD_STACK_SIZE is a multiple of 16), used by
@@ -99,15 +100,45 @@ pub(crate) fn clone_on(
         };
     }
     if matches!(cloned, Err(e) if sys::clone::clone3_refused(e)) {
+        // clone with CLONE_PIDFD (Linux 5.2; older kernels ignore the flag
+        // and leave the slot at -1), unless that was ignored or refused
+        // before; then, or when it is refused now, clone without it.
+        let with_pidfd = sys::clone::clone_pidfd_usable();
+        how = if with_pidfd {
+            "clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)"
+        } else {
+            "clone(CLONE_VM | CLONE_VFORK)"
+        };
         // SAFETY: as above, with `vfork_entry`, which resets the handlers
         // itself; the stack is unused again (no child was created).
-        cloned = unsafe { sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg) };
+        cloned =
+            unsafe { sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, with_pidfd) };
+        if with_pidfd && matches!(cloned, Err(e) if sys::clone::clone_pidfd_refused(e)) {
+            how = "clone(CLONE_VM | CLONE_VFORK)";
+            // SAFETY: as above; the refused call created no child.
+            cloned =
+                unsafe { sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, false) };
+        }
     }
     // Restoring the mask cannot fail with a valid set.
     let _ = sys::signal::set_signal_mask(&old_mask);
-    let (pid, pidfd) = cloned.map_err(|e| Error::io("clone", e))?;
-    // SAFETY: with CLONE_PIDFD the kernel returned a new fd that we own.
-    Ok(ChildPid::new(pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    let (pid, pidfd) = cloned.map_err(|e| clone_error(how, e))?;
+    // No pidfd (Linux < 5.2, or the flag refused): pidfd_open, or by pid.
+    ChildPid::adopt(pid, pidfd)
+}
+
+/// The error of a clone that failed after every fallback, naming what it
+/// asked the kernel for. A refusal (`ENOSYS`, `EPERM`) of a plain
+/// `CLONE_VM | CLONE_VFORK` clone, which every Linux has, is a sandbox's.
+fn clone_error(how: &str, e: Errno) -> Error {
+    if matches!(e, Errno::NOSYS | Errno::PERM) {
+        Error::io(
+            &format!("{how} refused (every Linux kernel has it: a seccomp filter or sandbox?)"),
+            e,
+        )
+    } else {
+        Error::io(how, e)
+    }
 }
 
 /// A forked child, its report pipe and, when paused, the resume pipe.
@@ -159,20 +190,28 @@ pub(crate) fn fork_child(
     drop(report_w);
     drop(resume_r);
     let pid = forked.map_err(|e| Error::io("fork", e))?;
-    // Race-free: the child is not reaped until we have its pidfd.
-    let pidfd = match rustix::process::pidfd_open(pid_of(pid), rustix::process::PidfdFlags::empty())
-    {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = rustix::process::kill_process(pid_of(pid), rustix::process::Signal::KILL);
-            let _ =
-                rustix::process::waitpid(Some(pid_of(pid)), rustix::process::WaitOptions::empty());
-            return Err(Error::io("pidfd_open", e));
-        }
-    };
+    // Race-free: the child is not reaped until it has an owner (its pidfd,
+    // or, without pidfd_open, its pid).
+    let child = ChildPid::adopt(pid, -1)?;
     Ok(Forked {
-        child: ChildPid::new(pid, pidfd),
+        child,
         report: report_r,
         resume: resume_w,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clone_refused_after_every_fallback_names_what_was_asked_for() {
+        let e = clone_error("clone(CLONE_VM | CLONE_VFORK)", Errno::NOSYS).to_string();
+        assert!(
+            e.starts_with("clone(CLONE_VM | CLONE_VFORK) refused (every Linux kernel has it"),
+            "{e}"
+        );
+        let e = clone_error("clone(CLONE_VM | CLONE_VFORK)", Errno::AGAIN).to_string();
+        assert!(e.starts_with("clone(CLONE_VM | CLONE_VFORK): "), "{e}");
+    }
 }

@@ -2,16 +2,18 @@
 //! daemon report, reap the intermediate.
 
 use std::ffi::c_int;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
+use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use super::clone::{clone_on, fork_child, ChildStack};
 use super::report::{read_message, spawn_error, ReportPipe};
 use crate::child::report::{decode, Report};
 use crate::child::DaemonSlots;
 use crate::error::Error;
-use crate::pidfd::{pid_of, wait_readable};
+use crate::pidfd::{wait_readable, PID_POLL_MAX};
 use crate::plan::Plan;
 
 /// The pids of a started daemon: the intermediate (already reaped) and the
@@ -116,12 +118,72 @@ pub(crate) fn spawn_daemon(plan: &Plan, slots: &[RawFd]) -> Result<DaemonPids, E
 /// Kills a daemon whose intermediate was killed, and waits until it has
 /// exited, so that the memory it may still run on can be reused. A pidfd
 /// of a process that is not our child becomes readable when it exits.
+///
+/// Without `pidfd_open` (Linux < 5.3) the daemon is killed by pid and
+/// watched with `kill(pid, 0)` until it is gone. That is exposed to pid
+/// reuse as a pidfd is not: the daemon is not our child, so once it has
+/// exited its parent (init or a subreaper) may reap it and the number may
+/// be handed out again before we look. It would take the whole pid space
+/// to wrap around within the few system calls between the intermediate's
+/// death and these; the alternative, returning while the daemon may still
+/// run on this frame's memory, would be worse.
 fn stop_stray_daemon(pid: i32) {
-    let Ok(pidfd) = rustix::process::pidfd_open(pid_of(pid), rustix::process::PidfdFlags::empty())
-    else {
-        return; // already gone
+    let Some(pid) = Pid::from_raw(pid) else {
+        return;
     };
-    let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-    // SIGKILL cannot be caught or blocked: the wait ends, whatever the daemon did.
-    while let Ok(false) = wait_readable(&pidfd, std::time::Duration::from_secs(1)) {}
+    match crate::sys::fd::pidfd_open(pid) {
+        Ok(Some(pidfd)) => {
+            if let Err(Errno::NOSYS | Errno::PERM) =
+                rustix::process::pidfd_send_signal(&pidfd, Signal::KILL)
+            {
+                // A filter refuses the call: by pid, as below.
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+            // SIGKILL cannot be caught or blocked: the wait ends, whatever
+            // the daemon did (a Linux 5.3+ pidfd: pollable).
+            while let Ok(false) = wait_readable(
+                pidfd.as_fd(),
+                Instant::now().checked_add(Duration::from_secs(1)),
+            ) {}
+        }
+        // Gone already.
+        Err(Errno::SRCH) => {}
+        // No pidfd_open (or no fd left for one): by pid.
+        Ok(None) | Err(_) => {
+            if rustix::process::kill_process(pid, Signal::KILL).is_err() {
+                return; // already gone
+            }
+            // Running until it is a zombie (or reaped): /proc shows when it
+            // stopped running, kill(pid, 0) when it was reaped, and a
+            // non-reaping waitid when it is a zombie child of ours (this
+            // process a subreaper, and no /proc).
+            while rustix::process::test_kill_process(pid).is_ok()
+                && !is_zombie(pid)
+                && !is_our_zombie(pid)
+            {
+                std::thread::sleep(PID_POLL_MAX);
+            }
+        }
+    }
+}
+
+/// Whether `pid` is an exited child of ours, without reaping it.
+fn is_our_zombie(pid: Pid) -> bool {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    matches!(
+        rustix::process::waitid(WaitId::Pid(pid), options),
+        Ok(Some(_))
+    )
+}
+
+/// Whether `pid` is a zombie (or dead and not yet reaped), from
+/// `/proc/PID/stat`; false when that cannot be read.
+fn is_zombie(pid: Pid) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, Some("Z" | "X"))
 }

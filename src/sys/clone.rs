@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU8;
 
 use rustix::io::Errno;
 
+use super::compat;
 #[cfg(target_arch = "x86_64")]
 use super::errno_from_raw;
 use super::fd::Probe;
@@ -38,9 +39,15 @@ pub(crate) fn exit_now(code: c_int) -> ! {
 /// The child-side entry point type for [`clone_vfork`].
 pub(crate) type ChildEntry = extern "C" fn(*mut c_void) -> c_int;
 
-/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD)` running `entry(arg)`
-/// on the stack that ends at `stack_top`. Returns the child's pid and pidfd
-/// once the child has exec'd or exited.
+/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)`, with `CLONE_PIDFD` when
+/// `with_pidfd`, running `entry(arg)` on the stack that ends at
+/// `stack_top`. Returns the child's pid and its pidfd (-1 without one) once
+/// the child has exec'd or exited.
+///
+/// A kernel older than 5.2 ignores `CLONE_PIDFD`: the call succeeds and the
+/// pidfd slot stays -1. That is remembered ([`clone_pidfd_usable`] answers
+/// false from then on); the caller opens a pidfd otherwise or owns the child
+/// by pid.
 ///
 /// # Safety
 /// * `stack_top` must be the 16-byte aligned end of a writable region that is
@@ -54,11 +61,21 @@ pub(crate) unsafe fn clone_vfork(
     entry: ChildEntry,
     stack_top: *mut u8,
     arg: *mut c_void,
+    with_pidfd: bool,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     let mut pidfd: c_int = -1;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    if with_pidfd {
+        if compat::forced(compat::CLONE_REFUSES_PIDFD) {
+            return Err(compat::unknown_argument());
+        }
+        if !compat::forced(compat::CLONE_IGNORES_PIDFD) {
+            flags |= libc::CLONE_PIDFD;
+        }
+    }
     // SAFETY: upheld by the caller, see above. With CLONE_PIDFD the kernel
-    // stores the new pidfd through the parent_tid argument.
+    // stores the new pidfd through the parent_tid argument (and leaves it
+    // alone where it ignores the flag); without it that argument is unused.
     let pid = unsafe {
         libc::clone(
             entry,
@@ -69,10 +86,35 @@ pub(crate) unsafe fn clone_vfork(
         )
     };
     if pid < 0 {
-        Err(last_errno())
-    } else {
-        Ok((pid, pidfd))
+        return Err(last_errno());
     }
+    if with_pidfd {
+        (if pidfd >= 0 { Probe::Yes } else { Probe::No }).store(&CLONE_PIDFD_STATE);
+    }
+    Ok((pid, pidfd))
+}
+
+/// Whether `clone` gives a pidfd with `CLONE_PIDFD` (a [`Probe`]): learned
+/// from the first call that asked for one and cached.
+static CLONE_PIDFD_STATE: AtomicU8 = AtomicU8::new(Probe::Unknown as u8);
+
+/// Whether `clone` is worth asking for a pidfd (not ignored or refused
+/// before).
+pub(crate) fn clone_pidfd_usable() -> bool {
+    Probe::load(&CLONE_PIDFD_STATE) != Probe::No
+}
+
+/// Whether `clone` with `CLONE_PIDFD` failed because this system does not
+/// take the flag (`EINVAL`: an emulator or sandbox that does not know it;
+/// `ENOSYS`, `EPERM`: a seccomp filter), which is remembered; no child was
+/// created, so the caller tries again without the flag. Other errors
+/// (`EAGAIN`, `ENOMEM`) are the system's answer to any clone.
+pub(crate) fn clone_pidfd_refused(e: Errno) -> bool {
+    let refused = matches!(e, Errno::INVAL | Errno::NOSYS | Errno::PERM);
+    if refused {
+        Probe::No.store(&CLONE_PIDFD_STATE);
+    }
+    refused
 }
 
 /// `CLONE_CLEAR_SIGHAND` (Linux 5.5): the kernel resets every handled
@@ -147,6 +189,9 @@ pub(crate) unsafe fn clone3_vfork(
     stack_size: usize,
     arg: *mut c_void,
 ) -> Result<(libc::pid_t, c_int), Errno> {
+    if compat::forced(compat::NO_CLONE3) {
+        return Err(compat::missing());
+    }
     let mut pidfd: c_int = -1;
     let args = CloneArgs {
         flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64

@@ -1,9 +1,11 @@
 //! File descriptors: `close_range(2)` and what this kernel offers of it,
 //! the `ppoll(2)` and `RLIMIT_NOFILE` look-ups of the last way of closing
-//! fds, and pipes kept above the standard streams.
+//! fds, `pidfd_open(2)` and whether this kernel has it, and pipes and
+//! pidfds kept above the standard streams.
 
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::raw::c_long;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use rustix::io::Errno;
@@ -181,9 +183,88 @@ pub(crate) fn pipe(flags: PipeFlags) -> Result<(OwnedFd, OwnedFd), Error> {
     Ok((r, w))
 }
 
+/// Whether an error from `pidfd_open` or `waitid` means this system does
+/// not offer the call: `ENOSYS` (an older kernel, a seccomp filter) or
+/// `EPERM` (a seccomp filter: neither call answers `EPERM` otherwise).
+/// Parent-only.
+pub(crate) fn refused(e: Errno) -> bool {
+    matches!(e, Errno::NOSYS | Errno::PERM)
+}
+
+/// Whether this system has `pidfd_open(2)` (Linux 5.3), and so also pidfds
+/// that `poll` reports readable when their process exits (also 5.3: a
+/// Linux 5.2 pidfd from `CLONE_PIDFD` cannot be polled). Probed once and
+/// cached, without creating an fd: `pidfd_open(0, 0)` is `EINVAL` where the
+/// call exists, `ENOSYS` (or a filter's `EPERM`) where it does not.
+/// Parent-only.
+pub(crate) fn have_pidfd_open() -> bool {
+    match Probe::load(&PIDFD_OPEN) {
+        Probe::Yes => true,
+        Probe::No => false,
+        Probe::Unknown => {
+            let result = if super::compat::forced(super::compat::NO_PIDFD_OPEN) {
+                Err(super::compat::missing())
+            } else {
+                // SAFETY: pidfd_open takes two integers and touches no
+                // memory; pid 0 is always refused, so no fd is created.
+                let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, 0 as c_long, 0 as c_long) };
+                if rc >= 0 {
+                    // Cannot happen (pid 0 is invalid); own and close it.
+                    // SAFETY: a non-negative return is a new fd of ours.
+                    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(rc as i32) });
+                    Ok(())
+                } else {
+                    Err(last_errno())
+                }
+            };
+            let have = !matches!(result, Err(e) if refused(e));
+            (if have { Probe::Yes } else { Probe::No }).store(&PIDFD_OPEN);
+            have
+        }
+    }
+}
+
+/// What [`have_pidfd_open`] found out (a [`Probe`]).
+static PIDFD_OPEN: AtomicU8 = AtomicU8::new(Probe::Unknown as u8);
+
+/// `pidfd_open(pid, 0)`, the pidfd moved above the standard streams (where
+/// stdio is closed it would otherwise take fd 0, 1 or 2, and a later child
+/// inheriting that stream would get it). `Ok(None)` where this system has
+/// no `pidfd_open` (remembered: [`have_pidfd_open`] answers false from then
+/// on). Parent-only.
+pub(crate) fn pidfd_open(pid: rustix::process::Pid) -> Result<Option<OwnedFd>, Errno> {
+    if !have_pidfd_open() {
+        return Ok(None);
+    }
+    let opened = if super::compat::forced(super::compat::NO_PIDFD_OPEN) {
+        Err(super::compat::missing())
+    } else {
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+    };
+    match opened {
+        Ok(fd) => above_stdio(fd).map(Some),
+        Err(e) if refused(e) => {
+            Probe::No.store(&PIDFD_OPEN);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pidfd_open_probe_is_stable_and_pidfds_are_above_stdio() {
+        let have = have_pidfd_open();
+        assert_eq!(have_pidfd_open(), have);
+        let me = rustix::process::getpid();
+        match pidfd_open(me).unwrap() {
+            Some(fd) => assert!(have && fd.as_raw_fd() > 2),
+            None => assert!(!have),
+        }
+    }
 
     #[test]
     fn close_range_probe_matches_this_kernel() {

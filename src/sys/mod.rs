@@ -2,9 +2,10 @@
 //! file per kernel area: [`signal`] (sigaction, the signal mask, pending
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
-//! closing fds, pipes above the standard streams) and [`creds`]
-//! (getgroups without allocating).
-//! Everything else goes through rustix.
+//! closing fds, the pidfd_open probe, pipes and pidfds above the standard
+//! streams) and [`creds`] (getgroups without allocating); [`compat`] holds
+//! the test-only emulation of older kernels. Everything else goes through
+//! rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
 //! allocation-free: it may run in the child between clone/fork and exec) or
@@ -15,6 +16,7 @@ use std::ffi::c_int;
 use rustix::io::Errno;
 
 pub(crate) mod clone;
+pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
 pub(crate) mod signal;

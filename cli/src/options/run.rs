@@ -24,6 +24,25 @@ pub struct Running {
     /// Print the shell-quoted command line on stderr before running it.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Test-only, hidden: talk to the kernel as on an older one (a
+    /// `safespawn::__compat` profile: linux-5.1, linux-5.2, linux-5.3,
+    /// old-container, clone-pidfd-refused), so the tests run the library's
+    /// fallbacks through this tool.
+    #[arg(long, hide = true, value_name = "PROFILE", value_parser = compat_profile)]
+    pub force_compat: Option<u32>,
+}
+
+/// A `safespawn::__compat` profile by name.
+fn compat_profile(s: &str) -> Result<u32, String> {
+    use safespawn::__compat as c;
+    Ok(match s {
+        "linux-5.1" => c::LINUX_5_1,
+        "linux-5.2" => c::LINUX_5_2,
+        "linux-5.3" => c::LINUX_5_3,
+        "old-container" => c::OLD_CONTAINER_PROFILE,
+        "clone-pidfd-refused" => c::CLONE_PIDFD_REFUSED,
+        _ => return Err(format!("unknown profile '{s}'")),
+    })
 }
 
 /// Prints the command line `cmd` would run, and runs nothing.
@@ -49,17 +68,22 @@ pub fn foreground(
     let prepared = cmd.build()?;
     forward::block();
     let mut child = prepared.spawn()?;
-    if let Err(e) = forward::start(child.pidfd(), same_group) {
-        return Err(Failure::setup(format!(
-            "starting the signal forwarder: {e}"
-        )));
-    }
+    let forwarder = match forward::start(child.pidfd(), child.pid(), same_group) {
+        Ok(forwarder) => forwarder,
+        Err(e) => {
+            return Err(Failure::setup(format!(
+                "starting the signal forwarder: {e}"
+            )))
+        }
+    };
     let status = match timeout {
-        None => child.wait()?.status(),
-        Some(timeout) => match child.wait_timeout(timeout)? {
-            Some(status) => status,
-            None => {
-                child.abort()?;
+        None => child.wait().map(|f| f.status()),
+        Some(timeout) => match child.wait_timeout(timeout) {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => {
+                let aborted = child.abort();
+                forwarder.program_reaped();
+                aborted?;
                 return Err(safespawn::Error::Timeout {
                     command: prepared.to_string(),
                     timeout,
@@ -68,7 +92,11 @@ pub fn foreground(
                 }
                 .into());
             }
+            Err(e) => Err(e),
         },
     };
+    // Reaped (or, after an error, dropped, which kills and reaps it).
+    forwarder.program_reaped();
+    let status = status?;
     Ok(exit::code_of(status))
 }

@@ -1,0 +1,91 @@
+//! Test-only emulation of older kernels and seccomp profiles: a process-wide
+//! set of flags that makes the pidfd-related system call wrappers answer as
+//! such a kernel would (an ignored `CLONE_PIDFD`, `ENOSYS` from a missing
+//! call, `EINVAL` from an unknown `waitid` id type, `EPERM` from a filter),
+//! without making the call. The library's fallbacks then run exactly as
+//! they would on that system, probes and all; only the kernel's answer is
+//! made up. Nothing sets the flags but [`force`] (`safespawn::__force_compat`),
+//! which only tests call; with no flag set every check is one relaxed
+//! atomic load.
+//!
+//! The flags are process-wide and the probes they lead to are cached, so a
+//! test binary that uses them should set the same flags at the start of
+//! every test, and keep to one set of flags.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rustix::io::Errno;
+
+/// `clone` ignores `CLONE_PIDFD` (the pidfd slot stays -1), as before
+/// Linux 5.2.
+pub const CLONE_IGNORES_PIDFD: u32 = 1 << 0;
+/// `clone` with `CLONE_PIDFD` fails with `EINVAL` and creates nothing (an
+/// emulator or sandbox that does not know the flag).
+pub const CLONE_REFUSES_PIDFD: u32 = 1 << 1;
+/// `clone3` is missing (`ENOSYS`), as before Linux 5.3.
+pub const NO_CLONE3: u32 = 1 << 2;
+/// `pidfd_open` is missing (`ENOSYS`), as before Linux 5.3; a pidfd from
+/// `CLONE_PIDFD` cannot be polled there either.
+pub const NO_PIDFD_OPEN: u32 = 1 << 3;
+/// `waitid(P_PIDFD, ..)` fails with `EINVAL`, as before Linux 5.4.
+pub const NO_WAITID_PIDFD: u32 = 1 << 4;
+/// `pidfd_send_signal` is missing (`ENOSYS`), as before Linux 5.1.
+pub const NO_PIDFD_SEND_SIGNAL: u32 = 1 << 5;
+/// Every refusal above is `EPERM` instead (a seccomp profile that answers
+/// unknown system calls with `EPERM`, as container runtimes' default
+/// profiles did before they knew the pidfd calls).
+pub const REFUSE_WITH_EPERM: u32 = 1 << 6;
+
+/// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
+/// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid.
+pub const LINUX_5_1: u32 = CLONE_IGNORES_PIDFD | NO_CLONE3 | NO_PIDFD_OPEN | NO_WAITID_PIDFD;
+/// Linux 5.2: `CLONE_PIDFD` (signals through the pidfd), but no `clone3`,
+/// no `pidfd_open` (so the fork path owns children by pid), no polling of
+/// pidfds and no `waitid(P_PIDFD)`.
+pub const LINUX_5_2: u32 = NO_CLONE3 | NO_PIDFD_OPEN | NO_WAITID_PIDFD;
+/// Linux 5.3: pidfds everywhere but `waitid(P_PIDFD)`.
+pub const LINUX_5_3: u32 = NO_WAITID_PIDFD;
+/// A seccomp profile from before the pidfd calls were known: `clone3`,
+/// `pidfd_open` and `pidfd_send_signal` refused with `EPERM`, on a kernel
+/// that has everything else.
+pub const OLD_CONTAINER_PROFILE: u32 =
+    NO_CLONE3 | NO_PIDFD_OPEN | NO_PIDFD_SEND_SIGNAL | REFUSE_WITH_EPERM;
+/// An emulator that refuses `clone` with `CLONE_PIDFD` (`EINVAL`) and has
+/// no `clone3`, on a kernel that has `pidfd_open`.
+pub const CLONE_PIDFD_REFUSED: u32 = CLONE_REFUSES_PIDFD | NO_CLONE3;
+
+static FORCED: AtomicU32 = AtomicU32::new(0);
+
+/// Makes the wrappers answer as the system described by `flags` would (see
+/// the constants). For tests of the fallbacks only.
+pub fn force(flags: u32) {
+    FORCED.store(flags, Ordering::Relaxed);
+}
+
+/// Whether `flag` is forced. Child-safe (one atomic load).
+#[inline]
+pub(crate) fn forced(flag: u32) -> bool {
+    FORCED.load(Ordering::Relaxed) & flag != 0
+}
+
+/// The made-up answer of a call that does not exist: `ENOSYS`, or `EPERM`
+/// under [`REFUSE_WITH_EPERM`]. Child-safe.
+#[inline]
+pub(crate) fn missing() -> Errno {
+    if forced(REFUSE_WITH_EPERM) {
+        Errno::PERM
+    } else {
+        Errno::NOSYS
+    }
+}
+
+/// The made-up answer of a call that does not know an argument: `EINVAL`,
+/// or `EPERM` under [`REFUSE_WITH_EPERM`]. Child-safe.
+#[inline]
+pub(crate) fn unknown_argument() -> Errno {
+    if forced(REFUSE_WITH_EPERM) {
+        Errno::PERM
+    } else {
+        Errno::INVAL
+    }
+}

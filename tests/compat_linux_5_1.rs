@@ -1,0 +1,12 @@
+//! The core tests through the fallbacks, as on a system described by
+//! `safespawn::__compat::LINUX_5_1` (see tests/compat_suite).
+
+mod common;
+#[macro_use]
+mod compat_suite;
+
+compat_suite!(
+    safespawn::__compat::LINUX_5_1,
+    clone_pidfd: false,
+    fork_pidfd: false
+);

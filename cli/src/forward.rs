@@ -14,6 +14,7 @@
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 
 use safespawn::Signal;
@@ -51,12 +52,47 @@ pub fn block() {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
-/// The running forwarder; tell it when the program has been reaped.
+/// The program the forwarder passes signals on to.
+struct Target {
+    pidfd: Option<OwnedFd>,
+    pid: rustix::process::Pid,
+}
+
+/// The forwarder thread, started before the program exists: whatever can
+/// fail in setting it up (a thread a seccomp profile refuses, say) fails
+/// before anything is exec'd. Signals that arrive before it knows the
+/// program stay pending (they are blocked) and are passed on once it does.
 pub struct Forwarder {
+    target: mpsc::Sender<Target>,
     reaped: Arc<AtomicBool>,
 }
 
 impl Forwarder {
+    /// Points the forwarder at the program: its pidfd, or on kernels
+    /// without pidfds (`None` before Linux 5.2) its pid.
+    ///
+    /// By pid: `kill(pid)` reaches the program for as long as it is not
+    /// reaped, because an unreaped child keeps its pid (even as a zombie),
+    /// and the main thread tells the forwarder as soon as its wait has
+    /// reaped it ([`Forwarder::program_reaped`]). The residual race is a
+    /// signal that arrives in the instant between that reap and the flag
+    /// being set: it would go to the program's pid number after the program
+    /// is gone, which could only hit another process if the kernel handed
+    /// that number out again in those few instructions (it wraps through the
+    /// whole pid space first). With a pidfd there is no such window: a pidfd
+    /// never names another process.
+    pub fn aim(&self, pidfd: Option<BorrowedFd<'_>>, pid: i32) -> std::io::Result<()> {
+        let pidfd: Option<OwnedFd> = match pidfd {
+            Some(fd) => Some(rustix::io::fcntl_dupfd_cloexec(fd, 3)?),
+            None => None,
+        };
+        let pid = rustix::process::Pid::from_raw(pid)
+            .ok_or_else(|| std::io::Error::other("the program has no pid"))?;
+        self.target
+            .send(Target { pidfd, pid })
+            .map_err(|_| std::io::Error::other("the signal forwarder has stopped"))
+    }
+
     /// The program has been reaped: from now on its pid may belong to
     /// another process, so nothing is sent by pid any more.
     pub fn program_reaped(&self) {
@@ -64,39 +100,23 @@ impl Forwarder {
     }
 }
 
-/// Starts the thread that passes the forwarded signals on to the program
-/// behind `pidfd`, or, on kernels without pidfds (`pidfd` is `None` before
-/// Linux 5.2), behind `pid`. `same_group`: the program is in safespawn's
-/// process group.
-///
-/// By pid: `kill(pid)` reaches the program for as long as it is not
-/// reaped, because an unreaped child keeps its pid (even as a zombie), and
-/// the main thread tells the forwarder as soon as its wait has reaped it
-/// ([`Forwarder::program_reaped`]). The residual race is a signal that
-/// arrives in the instant between that reap and the flag being set: it
-/// would go to the program's pid number after the program is gone, which
-/// could only hit another process if the kernel handed that number out
-/// again in those few instructions (it wraps through the whole pid space
-/// first). With a pidfd there is no such window: a pidfd never names
-/// another process.
-pub fn start(
-    pidfd: Option<BorrowedFd<'_>>,
-    pid: i32,
-    same_group: bool,
-) -> std::io::Result<Forwarder> {
-    let pidfd: Option<OwnedFd> = match pidfd {
-        Some(fd) => Some(rustix::io::fcntl_dupfd_cloexec(fd, 3)?),
-        None => None,
-    };
-    let pid = rustix::process::Pid::from_raw(pid)
-        .ok_or_else(|| std::io::Error::other("the program has no pid"))?;
+/// Starts the thread that will pass the forwarded signals on to the
+/// program named later with [`Forwarder::aim`]. `same_group`: the program
+/// stays in safespawn's process group. Call [`block`] first.
+pub fn start(same_group: bool) -> std::io::Result<Forwarder> {
     let reaped = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<Target>();
     let forwarder = Forwarder {
+        target: tx,
         reaped: reaped.clone(),
     };
     std::thread::Builder::new()
         .name("signal-forwarder".into())
         .spawn(move || {
+            // No program (the spawn failed): nothing to forward to.
+            let Ok(Target { pidfd, pid }) = rx.recv() else {
+                return;
+            };
             let set = forwarded_set();
             loop {
                 let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();

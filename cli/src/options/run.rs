@@ -67,15 +67,17 @@ pub fn foreground(
 ) -> Result<u8, Failure> {
     let prepared = cmd.build()?;
     forward::block();
+    // Everything that can fail is set up before the program is exec'd:
+    // a program must never run only to be killed because its wrapper could
+    // not start a thread.
+    let forwarder = forward::start(same_group)
+        .map_err(|e| Failure::setup(format!("starting the signal forwarder: {e}")))?;
     let mut child = prepared.spawn()?;
-    let forwarder = match forward::start(child.pidfd(), child.pid(), same_group) {
-        Ok(forwarder) => forwarder,
-        Err(e) => {
-            return Err(Failure::setup(format!(
-                "starting the signal forwarder: {e}"
-            )))
-        }
-    };
+    if let Err(e) = forwarder.aim(child.pidfd(), child.pid()) {
+        // Cannot happen short of the forwarder thread dying (a dup of the
+        // pidfd failing: EMFILE); the program then runs without it.
+        eprintln!("safespawn: signals will not be passed on: {e}");
+    }
     let status = match timeout {
         None => child.wait().map(|f| f.status()),
         Some(timeout) => match child.wait_timeout(timeout) {

@@ -7,9 +7,9 @@
 //! ```
 //!
 //! The launcher installs a seccomp filter for the profile (a classic BPF
-//! program built by hand, see [`filter`]) and `execvp`s the program. The filter is inherited by every descendant and can never be
-//! removed, so a whole test binary, and everything it spawns, sees the
-//! profile. It exists to run safespawn's test suite against the fallbacks
+//! program built by hand, see [`filter`]) and `execvp`s the program. The
+//! filter is inherited by every descendant and can never be removed, so a
+//! whole test binary, and everything it spawns, sees the profile. It exists to run safespawn's test suite against the fallbacks
 //! the library needs on such systems (`.ci/compat-profiles` does that for
 //! every profile; see TESTING.md).
 //!
@@ -20,8 +20,8 @@
 //!
 //! Each rule makes one system call fail with an errno *before* the kernel
 //! looks at it; every other call, and every call from another architecture
-//! (the filter checks `seccomp_data.arch` first), is allowed. Profiles
-//! build on each other as listed.
+//! (the filter checks `seccomp_data.arch` first), is allowed. `5.3` and
+//! `4.18` add to `5.4`; the others stand alone.
 //!
 //! | profile | rules |
 //! |---|---|

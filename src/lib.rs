@@ -187,6 +187,38 @@
 //!   a time; concurrent spawns, forked copies of the process, the fork
 //!   path and daemon mode use pipes of their own.
 //!
+//! # Kernels and containers
+//!
+//! safespawn works on Linux 4.18 and later (RHEL 8, Debian 10), and inside
+//! containers whose seccomp profile refuses newer system calls, with the
+//! same guarantees: where a feature is missing it takes the next path,
+//! learns that once per process, and costs nothing extra on kernels that
+//! have it. CI runs the whole test suite under seccomp profiles that
+//! emulate each row below (`tools/compat-run`, see TESTING.md).
+//!
+//! | feature | Linux | without it |
+//! |---|---|---|
+//! | `clone3` with `CLONE_CLEAR_SIGHAND` | 5.5 | `clone(CLONE_VM \| CLONE_VFORK)`; the child resets each signal handler itself (one `sigaction` per signal). `EPERM` from a container profile is treated as absent |
+//! | `CLONE_PIDFD` | 5.2 | `pidfd_open` right after the clone; where that is missing too, the child is owned by its pid |
+//! | `pidfd_open` | 5.3 | the fork path (hooks, paused spawns) owns its child by pid |
+//! | `waitid(P_PIDFD)` | 5.4 | `waitid(P_PID)`: a child we have not reaped keeps its pid, so waiting for it by pid is race-free |
+//! | `pidfd_send_signal` | 5.1 | `kill(2)` on the pid, only while the child is unreaped (the same reason) |
+//! | `poll` on a pidfd | 5.3 | timeouts, `wait_timeout`, aborts and buffered mode sleep 1 ms, doubling to 10 ms, between non-blocking waits |
+//! | `close_range` | 5.9 | a walk of `/proc/self/fd`; without `/proc` a `ppoll` scan of fd numbers up to `RLIMIT_NOFILE`, 256 at a time |
+//! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
+//! | the ambient capability set | 4.3 | not cleared (there is none) |
+//!
+//! Where the pidfd itself is what the caller wants, it cannot be made up:
+//! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
+//! 5.3 on the fork path), and the `safespawn` tool then passes signals on by
+//! pid (a signal arriving in the instant between the program's reap and the
+//! tool noticing it would go to a pid number that is free; the kernel
+//! hands a number out again only after cycling through the whole pid
+//! space). Owning children by pid assumes nobody else in the process reaps
+//! them (`waitpid(-1)`, `SIGCHLD` ignored), as std and every other process
+//! library do. On Linux 5.2 a pidfd exists but cannot be polled; safespawn
+//! never polls it there.
+//!
 //! # From libvirt's names
 //!
 //! | libvirt | safespawn |

@@ -323,71 +323,11 @@ fn daemon_misconfigurations_are_build_errors() {
     assert!(item(e).starts_with("pidfile"));
 }
 
-/// This process's children (of any of its threads).
-fn our_children() -> Vec<i32> {
-    let mut pids = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
-            pids.extend(
-                list.split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
-        }
-    }
-    pids
-}
-
 #[test]
 fn a_killed_intermediate_does_not_leave_the_daemon_on_our_stack() {
     let _serial = setup();
     let dir = temp_dir("killed-intermediate");
-    // Opening a FIFO for writing blocks until a reader comes: the daemon
-    // stops inside its pidfile step, still running on the spawning frame.
-    let fifo = dir.join("pidfile.fifo");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-    let before = our_children();
-    let killer = std::thread::spawn(move || {
-        // The intermediate is our new child, in a session of its own.
-        for _ in 0..2000 {
-            for p in our_children() {
-                if !before.contains(&p) && stat_fields(p).get(3) == Some(&p.to_string()) {
-                    rustix::process::kill_process(pid(p), Signal::KILL).unwrap();
-                    return Some(p);
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        None
-    });
-    let err = helper("sleep=30")
-        .daemonize()
-        .pidfile(&fifo)
-        .run()
-        .unwrap_err();
-    let intermediate = killer
-        .join()
-        .unwrap()
-        .expect("the intermediate was never seen");
-    assert!(
-        err.to_string().contains("killed by signal 9"),
-        "{err} (intermediate {intermediate})"
-    );
-    // The daemon was stopped before run() returned: nothing of ours is
-    // left but, at most, its zombie (this process is its subreaper).
-    for p in our_children() {
-        assert!(
-            is_zombie_child(p),
-            "process {p} still running after run() returned"
-        );
-        let _ = rustix::process::waitpid(Some(pid(p)), WaitOptions::empty());
-    }
+    common::kill_the_intermediate_while_the_daemon_blocks(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

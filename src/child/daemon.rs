@@ -234,13 +234,6 @@ fn pid_text(pid: i32, buf: &mut [u8; PID_TEXT_LEN]) -> &[u8] {
 }
 
 #[cfg(test)]
-// Tests run in the test process, not in a child: the fence does not apply.
-#[allow(
-    clippy::disallowed_macros,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
 

@@ -377,13 +377,6 @@ fn parse_fd(name: &[u8]) -> Option<RawFd> {
 }
 
 #[cfg(test)]
-// Tests run in the test process, not in a child: the fence does not apply.
-#[allow(
-    clippy::disallowed_macros,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
 

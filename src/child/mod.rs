@@ -61,6 +61,18 @@
     clippy::disallowed_types,
     clippy::disallowed_methods
 )]
+// The unit tests in these files run in the test process, not in a child:
+// the fence does not apply to them. It is checked on the library itself
+// (`cargo clippy` builds it without cfg(test) too).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_macros,
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 use std::convert::Infallible;
 use std::ffi::c_int;

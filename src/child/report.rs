@@ -116,13 +116,6 @@ pub(crate) fn fail(report: RawFd, failure: Failure) -> ! {
 }
 
 #[cfg(test)]
-// Tests run in the test process, not in a child: the fence does not apply.
-#[allow(
-    clippy::disallowed_macros,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
 

@@ -283,3 +283,72 @@ pub fn wait_until_asleep(pid: i32) -> bool {
     }
     false
 }
+
+/// Every child of this process (all threads).
+pub fn our_children() -> Vec<i32> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            pids.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    pids
+}
+
+/// Starts a daemon whose pidfile is a FIFO in `dir`, so that it blocks in
+/// its pidfile step while still running on the spawning frame, SIGKILLs the
+/// intermediate meanwhile, and checks that `run()` reports that and stopped
+/// the daemon before returning: nothing of ours is left but, at most, its
+/// zombie (reaped here). The caller made this process a child subreaper,
+/// so the daemon is re-parented to it and can be seen.
+pub fn kill_the_intermediate_while_the_daemon_blocks(dir: &std::path::Path) {
+    use rustix::process::{Pid, Signal, WaitOptions};
+    let pid = |raw: i32| Pid::from_raw(raw).unwrap();
+    // Opening a FIFO for writing blocks until a reader comes.
+    let fifo = dir.join("pidfile.fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let before = our_children();
+    let killer = std::thread::spawn(move || {
+        // The intermediate is our new child, in a session of its own.
+        for _ in 0..2000 {
+            for p in our_children() {
+                if !before.contains(&p) && stat_fields(p).get(3) == Some(&p.to_string()) {
+                    rustix::process::kill_process(pid(p), Signal::KILL).unwrap();
+                    return Some(p);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        None
+    });
+    let err = helper("sleep=30")
+        .daemonize()
+        .pidfile(&fifo)
+        .run()
+        .unwrap_err();
+    let intermediate = killer
+        .join()
+        .unwrap()
+        .expect("the intermediate was never seen");
+    assert!(
+        err.to_string().contains("killed by signal 9"),
+        "{err} (intermediate {intermediate})"
+    );
+    for p in our_children() {
+        assert!(
+            zombie_children().contains(&p),
+            "process {p} still running after run() returned"
+        );
+        let _ = rustix::process::waitpid(Some(pid(p)), WaitOptions::empty());
+    }
+}

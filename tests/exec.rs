@@ -237,7 +237,7 @@ fn a_bare_name_is_resolved_on_path() {
     assert_eq!(err.build_kind(), Some(BuildErrorKind::NotFound), "{err}");
     let dir = tempdir();
     let prog = dir.join("only-here");
-    std::fs::copy("/bin/true", &prog).unwrap();
+    common::copy_by_another_process(std::path::Path::new("/bin/true"), &prog);
     let st = Command::new("only-here")
         .env("PATH", dir.path())
         .status()

@@ -73,43 +73,10 @@ fn explicit_current_groups_need_no_privilege() {
     assert_eq!(r.field("uid"), format!("{uid} {uid} {uid} {uid}"));
 }
 
-/// A copy of this test binary every user can run (see
-/// `common::helper_path_for_any_user`, which does the same for the helper).
+/// A copy of this test binary every user can run.
 fn copy_of_this_test_for_any_user() -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let me = std::env::current_exe().unwrap();
-    let meta = std::fs::metadata(&me).unwrap();
-    let stamp = meta
-        .modified()
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join("safespawn-own-credentials");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = dir.join(format!("test-{}-{stamp}", meta.len()));
-    if !path.exists() {
-        let part = dir.join(format!("part-{}", std::process::id()));
-        // Copied by another process, so that no child of this one inherits
-        // a file open for writing (exec of the copy would fail, ETXTBSY).
-        let copied = std::process::Command::new("cp")
-            .arg(&me)
-            .arg(&part)
-            .status()
-            .unwrap();
-        assert!(copied.success(), "cp {}: {copied}", me.display());
-        std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::rename(&part, &path).unwrap();
-        // Copies of earlier builds are some 14 MB each: remove them (a run
-        // of one that still uses its copy keeps it until it exits).
-        for old in std::fs::read_dir(&dir).unwrap().flatten() {
-            if old.path() != path && old.file_name().to_string_lossy().starts_with("test-") {
-                let _ = std::fs::remove_file(old.path());
-            }
-        }
-    }
-    path
+    common::copy_for_any_user(&me, "safespawn-own-credentials", "test")
 }
 
 /// The copy of this test, as `situation`, under uid and gid 65534.

@@ -34,7 +34,15 @@ impl Probe {
     fn new(name: &str) -> Probe {
         let p =
             std::env::temp_dir().join(format!("safespawn-cli-{}-{name}-probe", std::process::id()));
-        std::fs::copy("/bin/true", &p).unwrap();
+        // Copied by another process: a file this one had open for writing
+        // would be inherited by what the other test spawns meanwhile, and
+        // exec of the copy would fail with ETXTBSY.
+        let copied = Command::new("cp")
+            .arg("/bin/true")
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(copied.success());
         let old = SystemTime::now() - Duration::from_secs(365 * 24 * 3600);
         std::fs::File::open(&p)
             .unwrap()

@@ -17,46 +17,71 @@ pub fn helper(actions: &str) -> Command<Direct> {
     Command::new(HELPER).arg(format!("::{actions}"))
 }
 
-/// A copy of the helper that every user can run. Tests that drop to another
-/// uid cannot count on the build directory being reachable by that uid (a
-/// checkout under a private 0700 directory, say); `/tmp` always is. One copy
-/// per build of the helper (named after its size and modification time),
-/// shared by every test process and replaced atomically.
+/// A copy of the helper that every user can run (see [`copy_for_any_user`]).
 pub fn helper_path_for_any_user() -> &'static std::path::Path {
-    use std::os::unix::fs::PermissionsExt;
     static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
-        let meta = std::fs::metadata(HELPER).unwrap();
-        let stamp = meta
-            .modified()
-            .unwrap()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        // One directory per user: a directory another user (root, in an
-        // earlier run) created cannot be written or chmod-ed by this one.
-        let uid = rustix::process::getuid().as_raw();
-        let dir = std::env::temp_dir().join(format!("safespawn-testhelper-{uid}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = dir.join(format!("helper-{}-{stamp}", meta.len()));
-        if !path.exists() {
-            let part = dir.join(format!("part-{}", std::process::id()));
-            // Copied by a separate process: a file this process had open for
-            // writing would be inherited by the children other tests spawn
-            // meanwhile, and exec of the copy would fail with ETXTBSY until
-            // those children exec.
-            let copied = std::process::Command::new("cp")
-                .arg(HELPER)
-                .arg(&part)
-                .status()
-                .unwrap();
-            assert!(copied.success(), "cp {HELPER} {}: {copied}", part.display());
-            std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).unwrap();
-            std::fs::rename(&part, &path).unwrap();
-        }
-        path
+        copy_for_any_user(
+            std::path::Path::new(HELPER),
+            "safespawn-testhelper",
+            "helper",
+        )
     })
+}
+
+/// Copies `from` to `to` with cp(1), a separate process: a file this
+/// process had open for writing would be inherited by the children other
+/// tests spawn meanwhile, and exec of the copy would fail with ETXTBSY
+/// until those children exec.
+pub fn copy_by_another_process(from: &std::path::Path, to: &std::path::Path) {
+    let copied = std::process::Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "cp {} {}: {copied}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// A copy of the program `from` that every user can run. Tests that drop
+/// to another uid cannot count on the build directory being reachable by
+/// that uid (a checkout under a private 0700 directory, say); `/tmp` always
+/// is. The copies live in `/tmp/<dir>-<uid>` (a directory another user, root
+/// in an earlier run, created cannot be written or chmod-ed by this one),
+/// one per build of `from` (named `<prefix>-<size>-<mtime>`), shared by
+/// every test process and replaced atomically; copies of earlier builds are
+/// removed (a run that still uses its copy keeps it until it exits).
+pub fn copy_for_any_user(from: &std::path::Path, dir: &str, prefix: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(from).unwrap();
+    let stamp = meta
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let uid = rustix::process::getuid().as_raw();
+    let dir = std::env::temp_dir().join(format!("{dir}-{uid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.join(format!("{prefix}-{}-{stamp}", meta.len()));
+    if !path.exists() {
+        let part = dir.join(format!("part-{}", std::process::id()));
+        copy_by_another_process(from, &part);
+        std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&part, &path).unwrap();
+        let old_prefix = format!("{prefix}-");
+        for old in std::fs::read_dir(&dir).unwrap().flatten() {
+            if old.path() != path && old.file_name().to_string_lossy().starts_with(&old_prefix) {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
+    }
+    path
 }
 
 /// A fresh directory for one test, removed with everything in it when the

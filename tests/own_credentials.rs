@@ -76,7 +76,8 @@ fn explicit_current_groups_need_no_privilege() {
 /// A copy of this test binary every user can run.
 fn copy_of_this_test_for_any_user() -> PathBuf {
     let me = std::env::current_exe().unwrap();
-    common::copy_for_any_user(&me, "safespawn-own-credentials", "test")
+    // Some 14 MB per build: copies of earlier builds are removed.
+    common::copy_for_any_user(&me, "safespawn-own-credentials", "test", true)
 }
 
 /// The copy of this test, as `situation`, under uid and gid 65534.

@@ -53,9 +53,16 @@ pub fn copy_by_another_process(from: &std::path::Path, to: &std::path::Path) {
 /// is. The copies live in `/tmp/<dir>-<uid>` (a directory another user, root
 /// in an earlier run, created cannot be written or chmod-ed by this one),
 /// one per build of `from` (named `<prefix>-<size>-<mtime>`), shared by
-/// every test process and replaced atomically; copies of earlier builds are
-/// removed (a run that still uses its copy keeps it until it exits).
-pub fn copy_for_any_user(from: &std::path::Path, dir: &str, prefix: &str) -> std::path::PathBuf {
+/// every test process and replaced atomically. With `remove_old`, copies
+/// of other builds are removed (a run that still uses its copy keeps it
+/// until it exits, but a run of another checkout started later would miss
+/// it: only for copies too big to keep).
+pub fn copy_for_any_user(
+    from: &std::path::Path,
+    dir: &str,
+    prefix: &str,
+    remove_old: bool,
+) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(from).unwrap();
     let stamp = meta
@@ -75,7 +82,8 @@ pub fn copy_for_any_user(from: &std::path::Path, dir: &str, prefix: &str) -> std
         std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::rename(&part, &path).unwrap();
         let old_prefix = format!("{prefix}-");
-        for old in std::fs::read_dir(&dir).unwrap().flatten() {
+        let old_copies = std::fs::read_dir(&dir).unwrap().flatten();
+        for old in old_copies.filter(|_| remove_old) {
             if old.path() != path && old.file_name().to_string_lossy().starts_with(&old_prefix) {
                 let _ = std::fs::remove_file(old.path());
             }

@@ -35,6 +35,7 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod namespaces;
 pub(crate) mod process;
 pub(crate) mod session;
 pub(crate) mod signals;
@@ -46,6 +47,7 @@ pub(crate) struct Config {
     pub env: env::EnvConfig,
     pub fds: fds::FdConfig,
     pub signals: signals::SignalConfig,
+    pub ns: namespaces::NamespacesConfig,
     pub process: process::ProcessConfig,
     pub creds: credentials::CredentialsConfig,
     pub session: session::SessionConfig,
@@ -444,6 +446,7 @@ impl Config {
             )?),
             None => None,
         };
+        let ns = self.ns.freeze(self.daemon.is_some())?;
         let process = self.process.freeze()?;
         let creds = self.creds.freeze()?;
         let session = self.session.freeze()?;
@@ -471,6 +474,7 @@ impl Config {
         Ok(Plan {
             child: child::Plan {
                 signals: self.signals.freeze(),
+                ns,
                 fds: fds.fds,
                 daemon,
                 process,
@@ -492,7 +496,11 @@ impl Config {
             forbid_fork: self.forbid_fork,
             timeout: self.timeout,
             buffered,
-            _owned: fds.owned,
+            _owned: {
+                let mut owned = fds.owned;
+                owned.extend(self.ns.take_fds());
+                owned
+            },
         })
     }
 

@@ -210,6 +210,20 @@
 //! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
 //! | the ambient capability set | 4.3 | not cleared (there is none) |
 //!
+//! Namespaces ([`Command::unshare`]) have no fallback: a kind the kernel or
+//! a container profile refuses (Docker's default profile refuses the
+//! `CLONE_NEW*` flags without `CAP_SYS_ADMIN`; some distributions disable
+//! unprivileged user namespaces) is [`Error::Spawn`] at
+//! [`Stage::Namespace`] with the kernel's errno. Without `clone3` (before
+//! 5.3, or refused) the namespaces are flags of the plain `clone`, except
+//! `TIME`, which only `clone3` takes: once this process has learned that
+//! `clone3` is missing, `build()` refuses `TIME`, and before that the spawn
+//! fails at [`Stage::Namespace`] with `clone3`'s errno (`ENOSYS`). A
+//! `clone3` refusal seen with namespace flags is remembered only once the
+//! plain `clone` with the same flags has worked, since `EPERM` and `EINVAL`
+//! can be the namespaces' own answer. Minimum kernels: unprivileged user
+//! namespaces 3.8, cgroup 4.6, time 5.6, `setns` by pidfd 5.8.
+//!
 //! Where the pidfd itself is what the caller wants, it cannot be made up:
 //! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
 //! 5.3 on the fork path), and the `safespawn` tool then passes signals on by

@@ -255,6 +255,14 @@ fn join_namespace_enters_the_namespaces_of_another_child() {
         assert_eq!(r.field("ns_uts"), their("uts"));
         assert_eq!(r.field("ns_user"), their("user"));
         assert_eq!(r.fds[&uts_no], "/dev/null");
+        // The join fds are the plan's, close-on-exec: the program has none.
+        assert!(
+            !r.fds
+                .values()
+                .any(|t| t.starts_with("user:[") || t.starts_with("uts:[")),
+            "{:?}",
+            r.fds
+        );
         // Inside the first child's user namespace our uid is its root.
         assert_eq!(r.field("uid"), "0 0 0 0");
     }

@@ -381,8 +381,16 @@ impl<M: Mode> Command<M> {
     ///   [`forbid_fork`](Command::forbid_fork); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
     ///   [`Stdio::piped`](crate::Stdio::piped), a
-    ///   [`parent_death_signal`](Command::parent_death_signal) or a
-    ///   [`timeout`](Command::timeout).
+    ///   [`parent_death_signal`](Command::parent_death_signal), a
+    ///   [`timeout`](Command::timeout) or
+    ///   [`unshare`](Command::unshare)`(PID)`; a
+    ///   [`hostname`](Command::hostname) without `unshare(UTS)`; a
+    ///   [`join_namespace`](Command::join_namespace) of a kind also
+    ///   unshared (or `USER` with [`map_root`](Command::map_root)); `TIME`
+    ///   where `clone3` is known to be missing. Also
+    ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
+    ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
+    ///   hostname.
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at

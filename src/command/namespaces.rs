@@ -30,10 +30,18 @@ use crate::mode::Mode;
 /// assert_eq!(format!("{ns:?}"), "USER | NET");
 /// ```
 ///
+/// # Errors
+///
+/// None here: a set is only checked when a command uses it (see
+/// [`Command::unshare`] and [`Command::join_namespace`]).
+///
 /// # References
 ///
 /// [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html),
-/// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html).
+/// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html),
+/// [`user_namespaces(7)`](https://man7.org/linux/man-pages/man7/user_namespaces.7.html).
+/// Minimum kernels: user namespaces 3.8 (unprivileged), cgroup 4.6, time
+/// 5.6.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Namespaces(u64);
 

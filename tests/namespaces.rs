@@ -45,6 +45,11 @@ fn with_user(ns: Namespaces) -> Namespaces {
 /// system that allows unprivileged user namespaces, and no container
 /// profile refusing the kind); says why not.
 fn can_or_skip(test: &str, ns: Namespaces) -> bool {
+    if !std::path::Path::new("/proc/self/ns").exists() {
+        // The no-proc profile: the reports and map_root need /proc.
+        eprintln!("skipping {test}: no /proc here");
+        return false;
+    }
     let ok = common::can_unshare(ns);
     if !ok {
         eprintln!("skipping {test} ({ns:?}): refused here");
@@ -111,6 +116,10 @@ fn map_root_makes_a_plain_user_root_inside() {
         "map_root_makes_a_plain_user_root_inside",
         "to become uid 65534",
     ) {
+        return;
+    }
+    if !std::path::Path::new("/proc/self/ns").exists() {
+        eprintln!("skipping map_root_makes_a_plain_user_root_inside: no /proc here");
         return;
     }
     std::thread::spawn(|| {
@@ -414,4 +423,31 @@ fn a_hook_runs_inside_the_new_namespaces() {
     };
     let r = report_of(cmd);
     assert_eq!(r.field("pid"), "1");
+}
+
+/// A daemon starts in the namespaces too: the intermediate is cloned into
+/// them, and the daemon it starts inherits them.
+#[test]
+fn a_daemon_runs_in_the_new_namespaces() {
+    let ns = with_user(Namespaces::NET);
+    if !can_or_skip("a_daemon_runs_in_the_new_namespaces", ns) {
+        return;
+    }
+    let d = helper_for_any_user("sleep=20")
+        .unshare(ns)
+        .map_root()
+        .daemonize()
+        .run()
+        .unwrap();
+    let link = |kind: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/{kind}", d.daemon))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (net, user) = (link("net"), link("user"));
+    let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    assert_ne!(net, our_ns("net"));
+    assert_ne!(user, our_ns("user"));
 }

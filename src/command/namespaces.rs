@@ -285,8 +285,9 @@ impl<M: Mode> Command<M> {
     /// unprivileged map, and `EACCES` when the calling process is not
     /// dumpable (after an in-process uid change, say, which makes its
     /// `/proc` files root's: the child shares or copies its memory until
-    /// exec, and with it that flag; `PR_SET_DUMPABLE` restores it). A
-    /// kernel without `/proc/self/setgroups` (before 3.19) is fine.
+    /// exec, and with it that flag; `PR_SET_DUMPABLE` restores it),
+    /// `ENOENT` where `/proc` is not mounted. A kernel without
+    /// `/proc/self/setgroups` (before 3.19) is fine.
     ///
     /// # References
     ///

@@ -311,47 +311,55 @@ macro_rules! stages {
 stages! {
     /// Resetting signal dispositions and the signal mask.
     Signals = 0 => "resetting signals",
+    /// Writing the id maps of a new user namespace
+    /// ([`map_root`](crate::Command::map_root)).
+    IdMap = 1 => "writing the user namespace's id maps",
+    /// Creating new namespaces ([`unshare`](crate::Command::unshare), with
+    /// the clone) or joining one ([`join_namespace`](crate::Command::join_namespace)).
+    Namespace = 2 => "entering namespaces",
+    /// Setting the hostname of a new UTS namespace.
+    Hostname = 3 => "setting the hostname",
     /// Placing standard input, output and error.
-    Stdio = 1 => "setting up stdio",
+    Stdio = 4 => "setting up stdio",
     /// Placing passed and mapped file descriptors.
-    Fds = 2 => "setting up file descriptors",
+    Fds = 5 => "setting up file descriptors",
     /// Closing every file descriptor that is not kept.
-    CloseFds = 3 => "closing inherited file descriptors",
+    CloseFds = 6 => "closing inherited file descriptors",
     /// Daemon mode: creating the session and the daemon process.
-    Daemon = 4 => "daemonizing",
+    Daemon = 7 => "daemonizing",
     /// Daemon mode: creating, locking and writing the pidfile.
-    Pidfile = 5 => "acquiring the pidfile",
+    Pidfile = 8 => "acquiring the pidfile",
     /// Setting the umask. `umask(2)` cannot fail, so no child reports this
     /// stage; it names the step for completeness.
-    Umask = 6 => "setting the umask",
+    Umask = 9 => "setting the umask",
     /// Setting a resource limit.
-    Rlimit = 7 => "setting a resource limit",
+    Rlimit = 10 => "setting a resource limit",
     /// Setting the supplementary groups.
-    Groups = 8 => "setting supplementary groups",
+    Groups = 11 => "setting supplementary groups",
     /// Setting the group id.
-    Gid = 9 => "setting the group id",
+    Gid = 12 => "setting the group id",
     /// Setting the user id.
-    Uid = 10 => "setting the user id",
+    Uid = 13 => "setting the user id",
     /// Changing the capability sets.
-    Caps = 11 => "changing capabilities",
+    Caps = 14 => "changing capabilities",
     /// Setting `no_new_privs`.
-    NoNewPrivs = 12 => "setting no_new_privs",
+    NoNewPrivs = 15 => "setting no_new_privs",
     /// Setting the parent-death signal, or finding the parent already gone.
-    ParentDeathSignal = 13 => "setting the parent-death signal",
+    ParentDeathSignal = 16 => "setting the parent-death signal",
     /// Creating a new session.
-    Session = 14 => "creating a new session",
+    Session = 17 => "creating a new session",
     /// Joining or creating a process group.
-    ProcessGroup = 15 => "setting the process group",
+    ProcessGroup = 18 => "setting the process group",
     /// Changing the working directory.
-    Chdir = 16 => "changing the working directory",
+    Chdir = 19 => "changing the working directory",
     /// A `pre_exec` hook returned an error (its errno), or panicked
     /// (`ENOTRECOVERABLE`: the panic was caught at the hook call, see
     /// [`Command::pre_exec`](crate::Command::pre_exec)).
-    Hook = 17 => "a pre_exec hook",
+    Hook = 20 => "a pre_exec hook",
     /// Waiting for `resume()` of a paused spawn.
-    Handshake = 18 => "waiting to be resumed",
+    Handshake = 21 => "waiting to be resumed",
     /// Executing the program.
-    Exec = 19 => "exec",
+    Exec = 22 => "exec",
 }
 
 impl Stage {

@@ -56,7 +56,9 @@
 //!
 //! | step | what | why there |
 //! |---|---|---|
+//! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
 //! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
+//! | namespaces | [`Command::map_root`]'s id maps (`setgroups` denied, then `gid_map`, then `uid_map`), [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
@@ -208,6 +210,20 @@
 //! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
 //! | the ambient capability set | 4.3 | not cleared (there is none) |
 //!
+//! Namespaces ([`Command::unshare`]) have no fallback: a kind the kernel or
+//! a container profile refuses (Docker's default profile refuses the
+//! `CLONE_NEW*` flags without `CAP_SYS_ADMIN`; some distributions disable
+//! unprivileged user namespaces) is [`Error::Spawn`] at
+//! [`Stage::Namespace`] with the kernel's errno. Without `clone3` (before
+//! 5.3, or refused) the namespaces are flags of the plain `clone`, except
+//! `TIME`, which only `clone3` takes: once this process has learned that
+//! `clone3` is missing, `build()` refuses `TIME`, and before that the spawn
+//! fails at [`Stage::Namespace`] with `clone3`'s errno (`ENOSYS`). A
+//! `clone3` refusal seen with namespace flags is remembered only once the
+//! plain `clone` with the same flags has worked, since `EPERM` and `EINVAL`
+//! can be the namespaces' own answer. Minimum kernels: unprivileged user
+//! namespaces 3.8, cgroup 4.6, time 5.6, `setns` by pidfd 5.8.
+//!
 //! Where the pidfd itself is what the caller wants, it cannot be made up:
 //! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
 //! 5.3 on the fork path), and the `safespawn` tool then passes signals on by
@@ -273,6 +289,7 @@ mod sys;
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
 pub use command::fds::Stdio;
+pub use command::namespaces::Namespaces;
 pub use command::Command;
 pub use daemon::Daemonized;
 pub use error::{BuildErrorKind, Error, Stage};

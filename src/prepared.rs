@@ -104,6 +104,10 @@ impl Prepared<Direct> {
     /// * [`Error::Spawn`] when the child fails before exec, with the stage
     ///   and the `errno` of the failing call; the child has been reaped. The
     ///   stage is one of [`Signals`](crate::Stage::Signals),
+    ///   [`IdMap`](crate::Stage::IdMap),
+    ///   [`Namespace`](crate::Stage::Namespace) (also the kernel's refusal
+    ///   of the clone that creates the new namespaces, reported the same
+    ///   way though no child ran), [`Hostname`](crate::Stage::Hostname),
     ///   [`Stdio`](crate::Stage::Stdio), [`Fds`](crate::Stage::Fds),
     ///   [`CloseFds`](crate::Stage::CloseFds) (without `close_range`, the
     ///   `/proc/self/fd` walk needs `/proc`),

@@ -362,3 +362,32 @@ fn a_pidfile_failure_names_the_pidfile() {
         "{err}"
     );
 }
+
+#[test]
+fn a_namespace_without_privilege_is_namespace_eperm() {
+    // The clone itself is refused: no child ran, reported as the step.
+    let r = without_caps(CapabilitySet::SYS_ADMIN, || {
+        spawn_failure(Command::new("/bin/true").unshare(safespawn::Namespaces::NET))
+    });
+    assert_eq!(r, (Stage::Namespace, libc::EPERM));
+    // And on the fork path.
+    let r = without_caps(CapabilitySet::SYS_ADMIN, || {
+        // SAFETY: the hook only returns a value.
+        let cmd = unsafe {
+            Command::new("/bin/true")
+                .unshare(safespawn::Namespaces::NET)
+                .pre_exec(|| Ok(()))
+        };
+        spawn_failure(cmd)
+    });
+    assert_eq!(r, (Stage::Namespace, libc::EPERM));
+}
+
+#[test]
+fn joining_what_is_no_namespace_is_namespace_einval() {
+    let devnull = std::fs::File::open("/dev/null").unwrap();
+    let r = spawn_failure(
+        Command::new("/bin/true").join_namespace(devnull, safespawn::Namespaces::UTS),
+    );
+    assert_eq!(r, (Stage::Namespace, libc::EINVAL));
+}

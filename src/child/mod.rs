@@ -45,7 +45,7 @@
 //!
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
-//! it (`signals`, `fds`, `daemon`, `process`, `credentials`, `session`,
+//! it (`signals`, `namespaces`, `fds`, `daemon`, `process`, `credentials`, `session`,
 //! `exec`, `hooks`, `pause`) and receives only its own part of the plan.
 
 #![deny(
@@ -83,6 +83,7 @@ pub(crate) mod daemon;
 pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hooks;
+pub(crate) mod namespaces;
 pub(crate) mod pause;
 pub(crate) mod process;
 pub(crate) mod report;
@@ -99,6 +100,7 @@ pub(crate) use self::daemon::DaemonSlots;
 /// What the child reads of the frozen plan: one part per room.
 pub(crate) struct Plan {
     pub signals: signals::SignalPolicy,
+    pub ns: namespaces::NsPlan,
     pub fds: fds::Fds,
     /// Daemon mode: `Some`.
     pub daemon: Option<daemon::DaemonPlan>,
@@ -120,7 +122,9 @@ pub(crate) struct Ctx<'a> {
     pub pause: RawFd,
     /// The spawning thread's signal mask before it blocked everything.
     pub parent_mask: SigSet,
-    /// The parent's pid, to notice its death when a parent-death signal is set.
+    /// The parent's pid, to notice its death when a parent-death signal is
+    /// set; 0 for no such check (none set, or a new pid namespace, where
+    /// `getppid()` is 0).
     pub parent_pid: i32,
     /// Daemon mode's places in the spawning frame; null pointers otherwise.
     pub daemon: DaemonSlots,
@@ -178,6 +182,11 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     // handler in this process (every signal is blocked until the mask is set
     // at the end of this step).
     signals::reset(&plan.signals, &cx.parent_mask, handlers_cleared).at(Stage::Signals)?;
+    // Right after the signals (the new namespaces themselves came with the
+    // clone): until the id maps are written the child's ids are unmapped,
+    // so every later step needs them; and the join fds are used here,
+    // before the fd steps can move or close them.
+    namespaces::apply(&plan.ns)?;
     // Before any close: a source may sit on another mapping's target, so the
     // placement is collision-safe and needs every source still open.
     fds::place(&plan.fds, cx.slots, carried)?;

@@ -20,13 +20,15 @@ pub(crate) struct Session {
 /// 1. **parent-death signal** (`PR_SET_PDEATHSIG`), after the credential
 ///    changes because changing them resets it; then `getppid` is compared
 ///    with `parent_pid`, since a parent that died before the signal was
-///    armed would never send it (Go's approach);
+///    armed would never send it (Go's approach). A `parent_pid` of 0 skips
+///    the comparison: in a new pid namespace the parent is outside it and
+///    `getppid()` is 0 whether the parent lives or not;
 /// 2. **session** (`setsid(2)`), then **process group** (`setpgid(0, pgid)`).
 pub(crate) fn apply(session: &Session, parent_pid: i32) -> Result<(), Failure> {
     if let Some(sig) = session.parent_death_signal {
         rustix::process::set_parent_process_death_signal(Some(sig)).at(Stage::ParentDeathSignal)?;
         let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
-        if parent != Some(parent_pid) {
+        if parent_pid != 0 && parent != Some(parent_pid) {
             // The parent died before the signal was armed.
             return Err(Errno::SRCH).at(Stage::ParentDeathSignal);
         }

@@ -35,6 +35,7 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod namespaces;
 pub(crate) mod process;
 pub(crate) mod session;
 pub(crate) mod signals;
@@ -46,6 +47,7 @@ pub(crate) struct Config {
     pub env: env::EnvConfig,
     pub fds: fds::FdConfig,
     pub signals: signals::SignalConfig,
+    pub ns: namespaces::NamespacesConfig,
     pub process: process::ProcessConfig,
     pub creds: credentials::CredentialsConfig,
     pub session: session::SessionConfig,
@@ -379,8 +381,16 @@ impl<M: Mode> Command<M> {
     ///   [`forbid_fork`](Command::forbid_fork); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
     ///   [`Stdio::piped`](crate::Stdio::piped), a
-    ///   [`parent_death_signal`](Command::parent_death_signal) or a
-    ///   [`timeout`](Command::timeout).
+    ///   [`parent_death_signal`](Command::parent_death_signal), a
+    ///   [`timeout`](Command::timeout) or
+    ///   [`unshare`](Command::unshare)`(PID)`; a
+    ///   [`hostname`](Command::hostname) without `unshare(UTS)`; a
+    ///   [`join_namespace`](Command::join_namespace) of a kind also
+    ///   unshared (or `USER` with [`map_root`](Command::map_root)); `TIME`
+    ///   where `clone3` is known to be missing. Also
+    ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
+    ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
+    ///   hostname.
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at
@@ -444,6 +454,7 @@ impl Config {
             )?),
             None => None,
         };
+        let ns = self.ns.freeze(self.daemon.is_some())?;
         let process = self.process.freeze()?;
         let creds = self.creds.freeze()?;
         let session = self.session.freeze()?;
@@ -471,6 +482,7 @@ impl Config {
         Ok(Plan {
             child: child::Plan {
                 signals: self.signals.freeze(),
+                ns,
                 fds: fds.fds,
                 daemon,
                 process,
@@ -492,7 +504,11 @@ impl Config {
             forbid_fork: self.forbid_fork,
             timeout: self.timeout,
             buffered,
-            _owned: fds.owned,
+            _owned: {
+                let mut owned = fds.owned;
+                owned.extend(self.ns.take_fds());
+                owned
+            },
         })
     }
 

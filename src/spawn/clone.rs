@@ -10,6 +10,7 @@ use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::child::{self, Ctx, DaemonSlots};
+use crate::command::namespaces::CLONE_NEWTIME;
 use crate::error::{BuildErrorKind, Error};
 use crate::pidfd::ChildPid;
 use crate::plan::Plan;
@@ -45,9 +46,10 @@ impl ChildStack {
 }
 
 /// The parent's pid, for the child's parent-death check (0 when there is
-/// no such check, saving the system call).
+/// no such check, saving the system call; and in a new pid namespace,
+/// where the child's `getppid()` is 0 and cannot be compared).
 fn parent_pid(plan: &Plan) -> i32 {
-    if plan.child.session.parent_death_signal.is_some() {
+    if plan.child.session.parent_death_signal.is_some() && !plan.child.ns.new_pid_namespace() {
         rustix::process::getpid().as_raw_nonzero().get()
     } else {
         0
@@ -77,6 +79,12 @@ pub(crate) fn clone_on(
         daemon,
     };
     let arg = &cx as *const Ctx<'_> as *mut c_void;
+    // The namespaces of `unshare`. With them, EPERM and EINVAL may be the
+    // namespaces' answer (no privilege, a kind this kernel lacks) rather
+    // than a refusal of clone3 or CLONE_PIDFD, so a refusal is only
+    // remembered once the fallback with the same namespaces has worked.
+    let ns = plan.child.ns.clone_flags;
+    let remember = ns == 0;
     // Preferably clone3 with CLONE_CLEAR_SIGHAND: the kernel resets the
     // child's signal handlers, which saves it ~62 system calls; where
     // clone3 is refused (old kernel, seccomp, valgrind) no child was made
@@ -96,32 +104,58 @@ pub(crate) fn clone_on(
                 stack.base(),
                 CHILD_STACK_SIZE,
                 arg,
+                ns,
             )
         };
     }
-    if matches!(cloned, Err(e) if sys::clone::clone3_refused(e)) {
-        // clone with CLONE_PIDFD (Linux 5.2; older kernels ignore the flag
-        // and leave the slot at -1), unless that was ignored or refused
-        // before; then, or when it is refused now, clone without it.
-        let with_pidfd = sys::clone::clone_pidfd_usable();
-        how = if with_pidfd {
-            "clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)"
+    let mut refused_ns_error = None;
+    if matches!(cloned, Err(e) if sys::clone::clone3_refused(e, remember)) {
+        if ns & CLONE_NEWTIME != 0 {
+            // The old clone cannot take CLONE_NEWTIME: the clone3 error is
+            // the answer (ENOSYS where clone3 is missing).
+            refused_ns_error = cloned.err();
         } else {
-            "clone(CLONE_VM | CLONE_VFORK)"
-        };
-        // SAFETY: as above, with `vfork_entry`, which resets the handlers
-        // itself; the stack is unused again (no child was created).
-        cloned =
-            unsafe { sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, with_pidfd) };
-        if with_pidfd && matches!(cloned, Err(e) if sys::clone::clone_pidfd_refused(e)) {
-            how = "clone(CLONE_VM | CLONE_VFORK)";
-            // SAFETY: as above; the refused call created no child.
-            cloned =
-                unsafe { sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, false) };
+            // clone with CLONE_PIDFD (Linux 5.2; older kernels ignore the
+            // flag and leave the slot at -1), unless that was ignored or
+            // refused before; then, or when it is refused now, clone
+            // without it.
+            let with_pidfd = sys::clone::clone_pidfd_usable();
+            how = if with_pidfd {
+                "clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)"
+            } else {
+                "clone(CLONE_VM | CLONE_VFORK)"
+            };
+            // SAFETY: as above, with `vfork_entry`, which resets the
+            // handlers itself; the stack is unused again (no child was
+            // created).
+            cloned = unsafe {
+                sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, with_pidfd, ns)
+            };
+            if with_pidfd
+                && matches!(cloned, Err(e) if sys::clone::clone_pidfd_refused(e, remember))
+            {
+                how = "clone(CLONE_VM | CLONE_VFORK)";
+                // SAFETY: as above; the refused call created no child.
+                cloned = unsafe {
+                    sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, false, ns)
+                };
+                if !remember && cloned.is_ok() {
+                    sys::clone::clone_pidfd_refusal_confirmed();
+                }
+            }
+            if !remember && cloned.is_ok() {
+                sys::clone::clone3_refusal_confirmed();
+            }
         }
     }
     // Restoring the mask cannot fail with a valid set.
     let _ = sys::signal::set_signal_mask(&old_mask);
+    if ns != 0 {
+        if let Some(e) = refused_ns_error.or(cloned.err()) {
+            // The kernel's answer to the namespaces, as a child step's.
+            return Err(namespace_error(plan, e));
+        }
+    }
     let (pid, pidfd) = cloned.map_err(|e| clone_error(how, e))?;
     // No pidfd (Linux < 5.2, or the flag refused): pidfd_open, or by pid.
     ChildPid::adopt(pid, pidfd)
@@ -139,6 +173,18 @@ fn clone_error(how: &str, e: Errno) -> Error {
     } else {
         Error::io(how, e)
     }
+}
+
+/// A clone with namespace flags failed: [`Error::Spawn`] at stage
+/// [`Namespace`](crate::Stage::Namespace), as if the child had reported it.
+fn namespace_error(plan: &Plan, errno: Errno) -> Error {
+    crate::spawn::report::spawn_error(
+        plan,
+        crate::child::report::Failure {
+            stage: crate::error::Stage::Namespace,
+            errno,
+        },
+    )
 }
 
 /// A forked child, its report pipe and, when paused, the resume pipe.
@@ -180,16 +226,31 @@ pub(crate) fn fork_child(
         parent_pid: parent_pid(plan),
         daemon,
     };
-    // SAFETY: the child only runs `child_main`, which keeps the child
-    // contract (async-signal-safe raw calls, no allocation) until exec/_exit.
-    let forked = unsafe { sys::clone::fork() };
+    // With namespaces, a fork-style clone that creates them: fork takes no
+    // flags, and unshare(2) in the child would not do for PID or TIME,
+    // which only apply to the caller's later children (the child would not
+    // be pid 1, unlike on the clone path).
+    let ns = plan.child.ns.clone_flags;
+    let forked = if ns == 0 {
+        // SAFETY: the child only runs `child_main`, which keeps the child
+        // contract (async-signal-safe raw calls, no allocation) until
+        // exec/_exit.
+        unsafe { sys::clone::fork() }
+    } else {
+        // SAFETY: as for fork.
+        unsafe { sys::clone::fork_into_namespaces(ns) }
+    };
     if let Ok(0) = forked {
         child::child_main(&cx);
     }
     let _ = sys::signal::set_signal_mask(&old_mask);
     drop(report_w);
     drop(resume_r);
-    let pid = forked.map_err(|e| Error::io("fork", e))?;
+    let pid = match forked {
+        Ok(pid) => pid,
+        Err(e) if ns != 0 => return Err(namespace_error(plan, e)),
+        Err(e) => return Err(Error::io("fork", e)),
+    };
     // Race-free: the child is not reaped until it has an owner (its pidfd,
     // or, without pidfd_open, its pid).
     let child = ChildPid::adopt(pid, -1)?;

@@ -40,7 +40,9 @@ pub(crate) fn exit_now(code: c_int) -> ! {
 pub(crate) type ChildEntry = extern "C" fn(*mut c_void) -> c_int;
 
 /// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)`, with `CLONE_PIDFD` when
-/// `with_pidfd`, running `entry(arg)` on the stack that ends at
+/// `with_pidfd` and the `CLONE_NEW*` flags `ns` (never `CLONE_NEWTIME`,
+/// which only `clone3` takes; `CLONE_NEWUSER` is allowed with `CLONE_VM`,
+/// only `CLONE_FS` and `CLONE_THREAD`, never passed here, exclude it), running `entry(arg)` on the stack that ends at
 /// `stack_top`. Returns the child's pid and its pidfd (-1 without one) once
 /// the child has exec'd or exited.
 ///
@@ -62,9 +64,11 @@ pub(crate) unsafe fn clone_vfork(
     stack_top: *mut u8,
     arg: *mut c_void,
     with_pidfd: bool,
+    ns: u64,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     let mut pidfd: c_int = -1;
-    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    // The caller keeps CLONE_NEWTIME (0x80, a signal number here) out.
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | ns as c_int;
     if with_pidfd {
         if compat::forced(compat::CLONE_REFUSES_PIDFD) {
             return Err(compat::unknown_argument());
@@ -109,12 +113,22 @@ pub(crate) fn clone_pidfd_usable() -> bool {
 /// `ENOSYS`, `EPERM`: a seccomp filter), which is remembered; no child was
 /// created, so the caller tries again without the flag. Other errors
 /// (`EAGAIN`, `ENOMEM`) are the system's answer to any clone.
-pub(crate) fn clone_pidfd_refused(e: Errno) -> bool {
+///
+/// With `remember` false (a clone with namespace flags, whose `EPERM` or
+/// `EINVAL` may be the namespaces') the refusal is not stored; the caller
+/// stores it with [`clone_pidfd_refusal_confirmed`] once the clone without
+/// the flag works.
+pub(crate) fn clone_pidfd_refused(e: Errno, remember: bool) -> bool {
     let refused = matches!(e, Errno::INVAL | Errno::NOSYS | Errno::PERM);
-    if refused {
+    if refused && remember {
         Probe::No.store(&CLONE_PIDFD_STATE);
     }
     refused
+}
+
+/// See [`clone_pidfd_refused`].
+pub(crate) fn clone_pidfd_refusal_confirmed() {
+    Probe::No.store(&CLONE_PIDFD_STATE);
 }
 
 /// `CLONE_CLEAR_SIGHAND` (Linux 5.5): the kernel resets every handled
@@ -151,20 +165,33 @@ pub(crate) fn clone3_in_use() -> bool {
     Probe::load(&CLONE3_STATE) == Probe::Yes
 }
 
-/// Whether `clone3` failed because this system does not offer it (ENOSYS:
+/// Whether `clone3` failed because this system may not offer it (ENOSYS:
 /// kernel < 5.3 or a seccomp filter; EPERM: a filter; EINVAL: a kernel
-/// without `CLONE_CLEAR_SIGHAND`), which is remembered; no child was
-/// created in any of these cases, so the caller falls back to [`clone_vfork`].
-pub(crate) fn clone3_refused(e: Errno) -> bool {
+/// without `CLONE_CLEAR_SIGHAND`); no child was created in any of these
+/// cases, so the caller falls back to [`clone_vfork`]. The refusal is
+/// remembered when `remember`: a clone with namespace flags passes false,
+/// since then `EPERM` and `EINVAL` may be the namespaces' (no privilege, a
+/// kind this kernel lacks), not clone3's; see [`clone3_refusal_confirmed`].
+pub(crate) fn clone3_refused(e: Errno, remember: bool) -> bool {
     let refused = matches!(e, Errno::NOSYS | Errno::PERM | Errno::INVAL);
-    if refused {
+    if refused && remember {
         Probe::No.store(&CLONE3_STATE);
     }
     refused
 }
 
-/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND,
-/// exit_signal = SIGCHLD)` running `entry(arg)` on the stack
+/// A `clone3` with namespace flags was refused, and the plain `clone` with
+/// the same namespaces then worked: the refusal was clone3's, remembered
+/// from now on.
+pub(crate) fn clone3_refusal_confirmed() {
+    if Probe::load(&CLONE3_STATE) != Probe::Yes {
+        Probe::No.store(&CLONE3_STATE);
+    }
+}
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns,
+/// exit_signal = SIGCHLD)`, `ns` being `CLONE_NEW*` flags (`CLONE_NEWTIME`
+/// included: with `CLONE_VM` the child enters the time namespace at exec), running `entry(arg)` on the stack
 /// `[stack, stack + stack_size)`. Returns the child's pid and pidfd once
 /// the child has exec'd or exited. With `CLONE_CLEAR_SIGHAND` the kernel
 /// resets every signal handler in the child atomically, so the child does
@@ -188,6 +215,7 @@ pub(crate) unsafe fn clone3_vfork(
     stack: *mut u8,
     stack_size: usize,
     arg: *mut c_void,
+    ns: u64,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     if compat::forced(compat::NO_CLONE3) {
         return Err(compat::missing());
@@ -195,7 +223,8 @@ pub(crate) unsafe fn clone3_vfork(
     let mut pidfd: c_int = -1;
     let args = CloneArgs {
         flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
-            | CLONE_CLEAR_SIGHAND,
+            | CLONE_CLEAR_SIGHAND
+            | ns,
         pidfd: &mut pidfd as *mut c_int as u64,
         child_tid: 0,
         parent_tid: 0,
@@ -259,6 +288,7 @@ pub(crate) unsafe fn clone3_vfork(
     _stack: *mut u8,
     _stack_size: usize,
     _arg: *mut c_void,
+    _ns: u64,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     Err(Errno::NOSYS)
 }
@@ -285,6 +315,64 @@ pub(crate) unsafe fn clone_vfork_settid(
         Err(last_errno())
     } else {
         Ok(pid)
+    }
+}
+
+/// A fork-style clone (no `CLONE_VM`, the child on a copy of the caller's
+/// stack) that starts the child in new namespaces: `fork(2)` takes no
+/// flags. `clone(ns | SIGCHLD)`, or `clone3` when `ns` has `CLONE_NEWTIME`,
+/// which only `clone3` takes. `Ok(0)` in the child, `Ok(pid)` in the
+/// parent.
+///
+/// Unlike the C library's `fork`, no `pthread_atfork` handler runs and the
+/// C library's own state is not reset in the child; a child that makes
+/// only raw system calls, as ours does, needs neither.
+///
+/// # Safety
+/// As [`fork`].
+pub(crate) unsafe fn fork_into_namespaces(ns: u64) -> Result<libc::pid_t, Errno> {
+    let ret = if ns & crate::command::namespaces::CLONE_NEWTIME != 0 {
+        if compat::forced(compat::NO_CLONE3) {
+            return Err(compat::missing());
+        }
+        let args = CloneArgs {
+            flags: ns,
+            pidfd: 0,
+            child_tid: 0,
+            parent_tid: 0,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: 0,
+            stack_size: 0,
+            tls: 0,
+        };
+        // SAFETY: without CLONE_VM and without a stack the child runs on a
+        // copy of this stack and returns here, as from fork; the kernel
+        // reads `args` (64 bytes).
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        }
+    } else {
+        // SAFETY: as above; every pointer argument is null, which is the
+        // same in every architecture's argument order.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (ns as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        }
+    };
+    if ret < 0 {
+        Err(last_errno())
+    } else {
+        Ok(ret as libc::pid_t)
     }
 }
 

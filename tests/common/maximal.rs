@@ -14,16 +14,19 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use safespawn::{Capability, Command, Daemon, Direct, Errno, Resource, Signal, Stage, Stdio};
+use safespawn::{
+    Capability, Command, Daemon, Direct, Errno, Namespaces, Resource, Signal, Stage, Stdio,
+};
 
-use super::{helper, helper_for_any_user, own_session, Report};
+use super::{can_unshare, helper, helper_for_any_user, own_session, Report};
 
 /// The rooms of the child (`src/child/`), which the area test files are
 /// named after. Every one of them has an entry below, except `pause` (the
 /// runner takes every entry through the pause) and `daemon` (a mode of its
 /// own: [`maximal_daemon`]).
-pub const CHILD_AREAS: [&str; 9] = [
+pub const CHILD_AREAS: [&str; 10] = [
     "signals",
+    "namespaces",
     "fds",
     "daemon",
     "process",
@@ -90,7 +93,51 @@ pub fn maximal_commands() -> Vec<Maximal> {
         .close_fds_without_cloexec();
 
     let own_session = own_session();
+    // namespaces: every kind, the self maps, the hostname, and the
+    // parent-death signal that a pid namespace makes uncheckable. Where
+    // this user may not create a user namespace only the code path without
+    // namespaces runs (said on stderr).
+    // TIME needs clone3, which some of the compat profiles refuse.
+    let mut every = Namespaces::all();
+    if !can_unshare(every) {
+        every = Namespaces::USER
+            | Namespaces::MOUNT
+            | Namespaces::PID
+            | Namespaces::NET
+            | Namespaces::UTS
+            | Namespaces::IPC
+            | Namespaces::CGROUP;
+    }
+    // map_root needs /proc (the no-proc profile has none).
+    let map_root_works = Command::new("true")
+        .map_root()
+        .unshare(every)
+        .status()
+        .is_ok_and(|s| s.success());
+    let namespaces = if map_root_works {
+        entry(
+            "namespaces",
+            helper("report")
+                .map_root()
+                .unshare(every)
+                .hostname("maximal")
+                .parent_death_signal(Signal::KILL),
+            |r| {
+                assert_eq!(r.field("uid"), "0 0 0 0");
+                assert_eq!(r.field("hostname"), "maximal");
+                assert_eq!(r.field("pid"), "1");
+            },
+        )
+    } else {
+        eprintln!("namespaces entry without namespaces: refused here");
+        entry(
+            "namespaces",
+            helper("report").unshare(Namespaces::empty()),
+            |_| {},
+        )
+    };
     vec![
+        namespaces,
         entry(
             "exec",
             helper("report")
@@ -203,7 +250,35 @@ fn caps(r: &Report, key: &str) -> u64 {
 /// signal after it, since a uid change clears it).
 pub fn root_maximal_commands() -> Vec<Maximal> {
     let bit = 1u64 << Capability::NetBindService as u8;
-    vec![
+    // namespaces without a user namespace (root's own), and a join (of our
+    // own network namespace: joining it changes nothing but runs the step).
+    // Without /proc (the no-proc profile) there is no namespace fd to join.
+    let our_net = std::fs::read_link("/proc/self/ns/net")
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    let mut kinds = Namespaces::PID
+        | Namespaces::MOUNT
+        | Namespaces::IPC
+        | Namespaces::UTS
+        | Namespaces::CGROUP;
+    if can_unshare(kinds | Namespaces::TIME) {
+        kinds |= Namespaces::TIME;
+    }
+    let mut list = Vec::new();
+    if can_unshare(kinds) {
+        let mut cmd = helper("report").unshare(kinds).hostname("root-maximal");
+        if our_net.is_some() {
+            cmd = cmd.join_namespace(open("/proc/self/ns/net"), Namespaces::NET);
+        }
+        list.push(entry("namespaces", cmd, move |r| {
+            assert_eq!(r.field("hostname"), "root-maximal");
+            assert_eq!(r.field("pid"), "1");
+            if let Some(net) = our_net {
+                assert_eq!(r.field("ns_net"), net);
+            }
+        }));
+    }
+    list.extend([
         entry(
             "credentials",
             helper_for_any_user("report")
@@ -236,7 +311,8 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
                 assert_eq!(r.field("pgid"), r.field("pid"));
             },
         ),
-    ]
+    ]);
+    list
 }
 
 /// Commands that fail in the child, per area, with the stage and errno
@@ -261,6 +337,13 @@ pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> 
             Command::new("true").process_group(1),
             Stage::ProcessGroup,
             Errno::PERM,
+        ),
+        // An fd that is no namespace at all.
+        (
+            "namespaces",
+            Command::new("true").join_namespace(open("/dev/null"), Namespaces::UTS),
+            Stage::Namespace,
+            Errno::INVAL,
         ),
         (
             "hooks",

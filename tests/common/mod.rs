@@ -286,6 +286,26 @@ pub fn zombie_children() -> Vec<i32> {
     z
 }
 
+/// Whether this process may create a user namespace (root, or a system
+/// that allows unprivileged ones), asked once by trying.
+pub fn user_namespaces_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| can_unshare(safespawn::Namespaces::USER))
+}
+
+/// Whether a child may start in new namespaces `ns` here (asked by trying:
+/// a container profile or an old kernel may refuse a kind, `TIME` needs
+/// `clone3`); says on stderr when not.
+pub fn can_unshare(ns: safespawn::Namespaces) -> bool {
+    match Command::new("true").unshare(ns).status() {
+        Ok(s) => s.success(),
+        Err(e) => {
+            eprintln!("new namespaces {ns:?} refused here: {e}");
+            false
+        }
+    }
+}
+
 /// Whether this process runs as root (capability and uid tests need it).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()

@@ -114,6 +114,9 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
     let f: Vec<&str> = after.split_whitespace().collect();
     writeln!(out, "umask={}", status_field(&status, "Umask"))?;
     writeln!(out, "pid={}", std::process::id())?;
+    // getppid(), in the helper's own pid namespace (0 when the parent is
+    // outside it); `ppid` is what /proc, mounted outside, shows.
+    writeln!(out, "getppid={}", std::os::unix::process::parent_id())?;
     writeln!(out, "ppid={}", f.get(1).unwrap_or(&""))?;
     writeln!(out, "pgid={}", f.get(2).unwrap_or(&""))?;
     writeln!(out, "sid={}", f.get(3).unwrap_or(&""))?;
@@ -142,6 +145,15 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
             writeln!(out, "rlimit={} {soft} {hard}", name.replace(' ', "_"))?;
         }
     }
+    // The namespaces (their inode numbers tell them apart) and the hostname.
+    for kind in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
+        let link = std::fs::read_link(format!("/proc/self/ns/{kind}"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        writeln!(out, "ns_{kind}={link}")?;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    writeln!(out, "hostname={}", host.trim_end())?;
     Ok(())
 }
 

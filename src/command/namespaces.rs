@@ -1,0 +1,527 @@
+//! Namespaces: the kinds the child starts in new ([`Command::unshare`]),
+//! the self map of [`Command::map_root`], the namespaces it joins
+//! ([`Command::join_namespace`]) and its hostname ([`Command::hostname`]).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::ops::{BitOr, BitOrAssign};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use rustix::thread::LinkNameSpaceType;
+
+use super::Command;
+use crate::child::namespaces::{IdMaps, Join, NsPlan};
+use crate::error::{BuildErrorKind, Error};
+use crate::frozen::Frozen;
+use crate::mode::Mode;
+
+/// A set of namespace kinds (bit flags; `|` combines them).
+///
+/// The values are the kernel's `CLONE_NEW*` flags.
+///
+/// ```
+/// use safespawn::Namespaces;
+/// let ns = Namespaces::USER | Namespaces::NET;
+/// assert!(ns.contains(Namespaces::NET));
+/// assert!(!ns.contains(Namespaces::PID));
+/// assert!(Namespaces::all().contains(ns));
+/// assert_eq!(Namespaces::empty() | Namespaces::UTS, Namespaces::UTS);
+/// assert_eq!(format!("{ns:?}"), "USER | NET");
+/// ```
+///
+/// # Errors
+///
+/// None here: a set is only checked when a command uses it (see
+/// [`Command::unshare`] and [`Command::join_namespace`]).
+///
+/// # References
+///
+/// [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html),
+/// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html),
+/// [`user_namespaces(7)`](https://man7.org/linux/man-pages/man7/user_namespaces.7.html).
+/// Minimum kernels: user namespaces 3.8 (unprivileged), cgroup 4.6, time
+/// 5.6.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Namespaces(u64);
+
+impl Namespaces {
+    /// A user namespace (`CLONE_NEWUSER`; unprivileged since Linux 3.8,
+    /// where the system allows it).
+    pub const USER: Namespaces = Namespaces(libc::CLONE_NEWUSER as u64);
+    /// A mount namespace (`CLONE_NEWNS`; Linux 2.4.19).
+    pub const MOUNT: Namespaces = Namespaces(libc::CLONE_NEWNS as u64);
+    /// A pid namespace (`CLONE_NEWPID`; Linux 2.6.24): the child is its
+    /// pid 1 (see [`Command::unshare`]).
+    pub const PID: Namespaces = Namespaces(libc::CLONE_NEWPID as u64);
+    /// A network namespace (`CLONE_NEWNET`; Linux 2.6.29): only a loopback
+    /// interface, down.
+    pub const NET: Namespaces = Namespaces(libc::CLONE_NEWNET as u64);
+    /// A UTS namespace (`CLONE_NEWUTS`; Linux 2.6.19): its own hostname.
+    pub const UTS: Namespaces = Namespaces(libc::CLONE_NEWUTS as u64);
+    /// An IPC namespace (`CLONE_NEWIPC`; Linux 2.6.19).
+    pub const IPC: Namespaces = Namespaces(libc::CLONE_NEWIPC as u64);
+    /// A cgroup namespace (`CLONE_NEWCGROUP`; Linux 4.6).
+    pub const CGROUP: Namespaces = Namespaces(libc::CLONE_NEWCGROUP as u64);
+    /// A time namespace (`CLONE_NEWTIME`, 0x80; Linux 5.6). Only `clone3`
+    /// takes it (in the old `clone` that bit is part of the exit signal).
+    pub const TIME: Namespaces = Namespaces(CLONE_NEWTIME);
+
+    /// Every kind, with its name, in the order they are listed.
+    const NAMED: [(Namespaces, &'static str); 8] = [
+        (Namespaces::USER, "USER"),
+        (Namespaces::MOUNT, "MOUNT"),
+        (Namespaces::PID, "PID"),
+        (Namespaces::NET, "NET"),
+        (Namespaces::UTS, "UTS"),
+        (Namespaces::IPC, "IPC"),
+        (Namespaces::CGROUP, "CGROUP"),
+        (Namespaces::TIME, "TIME"),
+    ];
+
+    /// No kind.
+    ///
+    /// ```
+    /// assert!(safespawn::Namespaces::empty().is_empty());
+    /// ```
+    pub const fn empty() -> Namespaces {
+        Namespaces(0)
+    }
+
+    /// Every kind.
+    ///
+    /// ```
+    /// use safespawn::Namespaces;
+    /// assert!(Namespaces::all().contains(Namespaces::TIME | Namespaces::USER));
+    /// ```
+    pub const fn all() -> Namespaces {
+        Namespaces(
+            Namespaces::USER.0
+                | Namespaces::MOUNT.0
+                | Namespaces::PID.0
+                | Namespaces::NET.0
+                | Namespaces::UTS.0
+                | Namespaces::IPC.0
+                | Namespaces::CGROUP.0
+                | Namespaces::TIME.0,
+        )
+    }
+
+    /// Whether every kind in `other` is in `self`.
+    ///
+    /// ```
+    /// use safespawn::Namespaces;
+    /// assert!((Namespaces::PID | Namespaces::NET).contains(Namespaces::PID));
+    /// ```
+    pub const fn contains(self, other: Namespaces) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether the set has no kind.
+    ///
+    /// ```
+    /// assert!(!safespawn::Namespaces::NET.is_empty());
+    /// ```
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The `CLONE_NEW*` bits.
+    pub(crate) const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The kinds in the set, one at a time, with their names.
+    fn each(self) -> impl Iterator<Item = (Namespaces, &'static str)> {
+        Namespaces::NAMED
+            .into_iter()
+            .filter(move |(k, _)| self.contains(*k))
+    }
+}
+
+/// `CLONE_NEWTIME`, which the libc crate does not name on every target.
+pub(crate) const CLONE_NEWTIME: u64 = 0x80;
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        Namespaces::empty()
+    }
+}
+
+impl BitOr for Namespaces {
+    type Output = Namespaces;
+    fn bitor(self, rhs: Namespaces) -> Namespaces {
+        Namespaces(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for Namespaces {
+    fn bitor_assign(&mut self, rhs: Namespaces) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// `USER | NET`; `empty()` for the empty set.
+impl fmt::Debug for Namespaces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("empty()");
+        }
+        for (i, (_, name)) in self.each().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a command records about namespaces.
+#[derive(Debug, Default)]
+pub(crate) struct NamespacesConfig {
+    pub unshare: Namespaces,
+    pub map_root: bool,
+    pub joins: Vec<(OwnedFd, Namespaces)>,
+    pub hostname: Option<OsString>,
+}
+
+impl<M: Mode> Command<M> {
+    /// The child starts in new namespaces of the kinds in `ns` (repeated
+    /// calls add kinds). They are created by the `clone` that makes the
+    /// child, on every spawn path (the fork path of hooks and
+    /// `spawn_paused` uses a `clone` without `CLONE_VM` instead of `fork`),
+    /// so nothing of the child ever runs in the caller's namespaces of
+    /// those kinds.
+    ///
+    /// Without privilege (`CAP_SYS_ADMIN`) every kind but `USER` needs
+    /// `USER` too: the kernel creates the user namespace first and the
+    /// others owned by it. [`map_root`](Command::map_root) gives the child
+    /// an identity in it.
+    ///
+    /// **`PID`**: the child is pid 1 of its namespace, which means:
+    /// * the kernel delivers it no signal for which the program has not
+    ///   installed a handler, except `SIGKILL` and `SIGSTOP` sent from
+    ///   outside: a `SIGTERM`, or a
+    ///   [`parent_death_signal`](Command::parent_death_signal) other than
+    ///   `SIGKILL`, is ignored by a program that does not handle it
+    ///   (dropping a [`Running`](crate::Running) still ends it: its last
+    ///   resort is `SIGKILL`);
+    /// * orphans in the namespace are reparented to it, so it has to reap
+    ///   them;
+    /// * when it exits, the kernel kills every other process of the
+    ///   namespace;
+    /// * its `getppid()` is 0 (the parent is outside the namespace), so the
+    ///   child's check that its parent is still alive once the parent-death
+    ///   signal is armed cannot be made: it is skipped. What is lost: a
+    ///   parent that dies in the moment between the clone and arming the
+    ///   signal goes unnoticed (on the default path the spawning thread is
+    ///   suspended in that moment, so only the whole process being killed
+    ///   can do it).
+    ///
+    /// A daemon cannot have `PID`: its intermediate would be pid 1, and its
+    /// exit would kill the daemon.
+    ///
+    /// **`TIME`** is only taken by `clone3` (Linux 5.3; time namespaces are
+    /// 5.6); the child enters it at exec (until then it shares the caller's
+    /// memory, and with it the clock pages).
+    ///
+    /// # Errors
+    ///
+    /// `build()` refuses ([`BuildErrorKind::Conflict`]) `PID` on a
+    /// [`daemonize`](Command::daemonize)d command, `TIME` where this process
+    /// cannot use `clone3` (an architecture without the `clone3` path, or a
+    /// system that has refused it before), and a kind also given to
+    /// [`join_namespace`](Command::join_namespace). The kernel's refusal
+    /// (`EPERM` without privilege, `ENOSPC` past a namespace limit,
+    /// `EINVAL` for a kind this kernel lacks, `ENOSYS` for `TIME` where
+    /// `clone3` turns out to be missing) is [`Error::Spawn`] at stage
+    /// [`Namespace`](crate::Stage::Namespace).
+    ///
+    /// # References
+    ///
+    /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html),
+    /// [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html),
+    /// [`pid_namespaces(7)`](https://man7.org/linux/man-pages/man7/pid_namespaces.7.html),
+    /// [`user_namespaces(7)`](https://man7.org/linux/man-pages/man7/user_namespaces.7.html).
+    /// Minimum kernels: user namespaces 3.8 (unprivileged), cgroup 4.6,
+    /// time 5.6.
+    ///
+    /// ```no_run
+    /// use safespawn::{Command, Namespaces};
+    /// // No network inside; any user, where unprivileged user namespaces are allowed.
+    /// let status = Command::new("true")
+    ///     .unshare(Namespaces::USER | Namespaces::NET)
+    ///     .status()?;
+    /// assert!(status.success());
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn unshare(mut self, ns: Namespaces) -> Self {
+        self.cfg.ns.unshare |= ns;
+        self
+    }
+
+    /// Makes the caller's effective uid and gid appear as 0 in the child's
+    /// new user namespace (one-line self maps, `"0 <euid> 1"` and
+    /// `"0 <egid> 1"`, with `setgroups` denied first, as the kernel requires
+    /// of an unprivileged writer). This needs no privilege. It implies
+    /// [`unshare`](Command::unshare)`(Namespaces::USER)`.
+    ///
+    /// The child writes the maps itself, as its first step after the
+    /// signal reset: until they are written its ids are unmapped (they show
+    /// as the overflow id 65534 and it cannot create files), so every later
+    /// step needs them. The map texts are made at `build()` from the
+    /// caller's effective ids then. Maps of other ranges (`uid_map`,
+    /// `gid_map`), which need a writer outside the namespace, are not
+    /// offered yet.
+    ///
+    /// Root inside is not root outside: the child has every capability
+    /// over its own namespaces and none over the caller's.
+    ///
+    /// # Errors
+    ///
+    /// A refused write is [`Error::Spawn`] at stage
+    /// [`IdMap`](crate::Stage::IdMap): `EPERM` where the system allows no
+    /// unprivileged map, and `EACCES` when the calling process is not
+    /// dumpable (after an in-process uid change, say, which makes its
+    /// `/proc` files root's: the child shares or copies its memory until
+    /// exec, and with it that flag; `PR_SET_DUMPABLE` restores it),
+    /// `ENOENT` where `/proc` is not mounted. A kernel without
+    /// `/proc/self/setgroups` (before 3.19) is fine.
+    ///
+    /// # References
+    ///
+    /// [`user_namespaces(7)`](https://man7.org/linux/man-pages/man7/user_namespaces.7.html)
+    /// ("User and group ID mappings", "The /proc/pid/setgroups file");
+    /// Linux 3.8.
+    ///
+    /// ```no_run
+    /// use safespawn::Command;
+    /// let out = Command::new("id").arg("-u").map_root().capture_stdout().run()?;
+    /// assert_eq!(out.stdout, b"0\n");
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn map_root(mut self) -> Self {
+        self.cfg.ns.map_root = true;
+        self
+    }
+
+    /// The child joins the existing namespace `fd` refers to, of the one
+    /// kind `ns` (`setns(fd, ns)`): an fd of `/proc/PID/ns/KIND`, or a
+    /// pidfd (Linux 5.8). Repeatable; the joins are made in call order,
+    /// after the child's own new namespaces exist and its maps are written,
+    /// and before its fd steps, so the fd is used before anything can move
+    /// or close it. Joining a user namespace first lets later joins use the
+    /// privilege it gives.
+    ///
+    /// The plan keeps `fd` open (close-on-exec) until the `Prepared` is
+    /// dropped; the program does not inherit it.
+    ///
+    /// Joining `PID` only moves the program's children into that namespace
+    /// (the program itself keeps its pid).
+    ///
+    /// # Errors
+    ///
+    /// `build()` refuses ([`BuildErrorKind::Invalid`]) an `ns` that is not
+    /// exactly one kind, and ([`BuildErrorKind::Conflict`]) a kind that is
+    /// also [`unshare`](Command::unshare)d. The kernel's refusal (`EINVAL`:
+    /// the fd is not a namespace of that kind; `EPERM`: no privilege over
+    /// it) is [`Error::Spawn`] at stage [`Namespace`](crate::Stage::Namespace).
+    ///
+    /// # References
+    ///
+    /// [`setns(2)`](https://man7.org/linux/man-pages/man2/setns.2.html):
+    /// Linux 3.0 (3.8 for mount, pid and user namespaces), by pidfd 5.8;
+    /// [`namespaces(7)`](https://man7.org/linux/man-pages/man7/namespaces.7.html).
+    ///
+    /// ```no_run
+    /// use safespawn::{Command, Namespaces};
+    /// let net = std::fs::File::open("/run/netns/blue")?;
+    /// Command::new("ip").arg("link").join_namespace(net, Namespaces::NET).status()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_namespace(mut self, fd: impl Into<OwnedFd>, ns: Namespaces) -> Self {
+        self.cfg.ns.joins.push((fd.into(), ns));
+        self
+    }
+
+    /// The hostname in the child's new UTS namespace (`sethostname`); needs
+    /// [`unshare`](Command::unshare)`(Namespaces::UTS)`. Set after the maps
+    /// and joins, before the fds.
+    ///
+    /// # Errors
+    ///
+    /// `build()` refuses a name with a NUL byte ([`BuildErrorKind::Nul`]),
+    /// one longer than 64 bytes ([`BuildErrorKind::TooLong`]), and a
+    /// hostname without `UTS` in `unshare` ([`BuildErrorKind::Conflict`],
+    /// naming both). The kernel's refusal is [`Error::Spawn`] at stage
+    /// [`Hostname`](crate::Stage::Hostname).
+    ///
+    /// # References
+    ///
+    /// [`sethostname(2)`](https://man7.org/linux/man-pages/man2/sethostname.2.html),
+    /// [`uts_namespaces(7)`](https://man7.org/linux/man-pages/man7/uts_namespaces.7.html);
+    /// Linux 2.6.19.
+    ///
+    /// ```no_run
+    /// use safespawn::{Command, Namespaces};
+    /// let out = Command::new("hostname")
+    ///     .unshare(Namespaces::USER | Namespaces::UTS)
+    ///     .hostname("sandbox")
+    ///     .capture_stdout()
+    ///     .run()?;
+    /// assert_eq!(out.stdout, b"sandbox\n");
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn hostname(mut self, name: impl Into<OsString>) -> Self {
+        self.cfg.ns.hostname = Some(name.into());
+        self
+    }
+}
+
+/// The longest hostname (`HOST_NAME_MAX`).
+const HOSTNAME_MAX: usize = 64;
+
+impl NamespacesConfig {
+    /// Checks the prerequisites and prepares the child's part: the clone
+    /// flags, the map texts, the joins and the hostname. `daemon`: the
+    /// command is daemonized.
+    pub(crate) fn freeze(&self, daemon: bool) -> Result<NsPlan, Error> {
+        let mut unshare = self.unshare;
+        if self.map_root {
+            // map_root implies USER: a self map only exists in a new user
+            // namespace, and asking for both would only be ceremony.
+            unshare |= Namespaces::USER;
+        }
+        if daemon && unshare.contains(Namespaces::PID) {
+            return Err(Error::build(
+                BuildErrorKind::Conflict,
+                "unshare(PID)",
+                "with daemonize() the intermediate would be pid 1 of the namespace, and its exit would kill the daemon",
+            ));
+        }
+        if unshare.contains(Namespaces::TIME) && !crate::sys::clone::clone3_usable() {
+            return Err(Error::build(
+                BuildErrorKind::Conflict,
+                "unshare(TIME)",
+                "a time namespace needs clone3 (Linux 5.3), which this system does not offer to this process",
+            ));
+        }
+        let mut joins = Vec::with_capacity(self.joins.len());
+        for (fd, ns) in &self.joins {
+            let item = || format!("join_namespace(fd {}, {ns:?})", fd.as_raw_fd());
+            let Some(kind) = one_kind(*ns) else {
+                return Err(Error::build(
+                    BuildErrorKind::Invalid,
+                    item(),
+                    "names exactly one namespace kind per call",
+                ));
+            };
+            if unshare.contains(*ns) {
+                let implied = *ns == Namespaces::USER && !self.unshare.contains(*ns);
+                return Err(Error::build(
+                    BuildErrorKind::Conflict,
+                    item(),
+                    format!(
+                        "{} already gives the child a new namespace of that kind",
+                        if implied {
+                            "map_root (which implies unshare(USER))".to_owned()
+                        } else {
+                            format!("unshare({ns:?})")
+                        }
+                    ),
+                ));
+            }
+            joins.push(Join {
+                fd: fd.as_raw_fd(),
+                kind,
+            });
+        }
+        let hostname = match &self.hostname {
+            None => None,
+            Some(name) => {
+                let b = name.as_bytes();
+                let item = || format!("hostname {}", crate::quote::shown(name));
+                if let Some(at) = b.iter().position(|&c| c == 0) {
+                    return Err(Error::build(
+                        BuildErrorKind::Nul,
+                        item(),
+                        format!("contains a NUL byte at offset {at}"),
+                    ));
+                }
+                if b.len() > HOSTNAME_MAX {
+                    return Err(Error::build(
+                        BuildErrorKind::TooLong,
+                        item(),
+                        format!(
+                            "is {} bytes; the kernel takes at most {HOSTNAME_MAX}",
+                            b.len()
+                        ),
+                    ));
+                }
+                if !unshare.contains(Namespaces::UTS) {
+                    return Err(Error::build(
+                        BuildErrorKind::Conflict,
+                        item(),
+                        "needs unshare(UTS): without a new UTS namespace it would rename the host",
+                    ));
+                }
+                Some(Frozen::from(b.to_vec()))
+            }
+        };
+        let id_maps = if self.map_root {
+            let uid = rustix::process::geteuid().as_raw();
+            let gid = rustix::process::getegid().as_raw();
+            Some(IdMaps {
+                uid_map: Frozen::from(format!("0 {uid} 1\n").into_bytes()),
+                gid_map: Frozen::from(format!("0 {gid} 1\n").into_bytes()),
+            })
+        } else {
+            None
+        };
+        Ok(NsPlan {
+            clone_flags: unshare.bits(),
+            id_maps,
+            joins: joins.into(),
+            hostname,
+        })
+    }
+
+    /// The fds of the joins, for the plan to own from now on.
+    pub(crate) fn take_fds(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.joins)
+            .into_iter()
+            .map(|(fd, _)| fd)
+            .collect()
+    }
+}
+
+/// The `setns` type of a set with exactly one kind.
+fn one_kind(ns: Namespaces) -> Option<LinkNameSpaceType> {
+    Some(match ns {
+        Namespaces::USER => LinkNameSpaceType::User,
+        Namespaces::MOUNT => LinkNameSpaceType::Mount,
+        Namespaces::PID => LinkNameSpaceType::ProcessID,
+        Namespaces::NET => LinkNameSpaceType::Network,
+        Namespaces::UTS => LinkNameSpaceType::HostNameAndNISDomainName,
+        Namespaces::IPC => LinkNameSpaceType::InterProcessCommunication,
+        Namespaces::CGROUP => LinkNameSpaceType::ControlGroup,
+        Namespaces::TIME => LinkNameSpaceType::Time,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_the_kinds() {
+        assert_eq!(
+            format!("{:?}", Namespaces::USER | Namespaces::TIME),
+            "USER | TIME"
+        );
+        assert_eq!(format!("{:?}", Namespaces::empty()), "empty()");
+        assert_eq!(Namespaces::all().each().count(), 8);
+    }
+}

@@ -25,6 +25,7 @@ pub fn helper_path_for_any_user() -> &'static std::path::Path {
             std::path::Path::new(HELPER),
             "safespawn-testhelper",
             "helper",
+            false,
         )
     })
 }

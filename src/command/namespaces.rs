@@ -15,6 +15,7 @@ use crate::child::namespaces::{IdMaps, Join, NsPlan};
 use crate::error::{BuildErrorKind, Error};
 use crate::frozen::Frozen;
 use crate::mode::Mode;
+use crate::sys::clone::CLONE_NEWTIME;
 
 /// A set of namespace kinds (bit flags; `|` combines them).
 ///
@@ -138,9 +139,6 @@ impl Namespaces {
             .filter(move |(k, _)| self.contains(*k))
     }
 }
-
-/// `CLONE_NEWTIME`, which the libc crate does not name on every target.
-pub(crate) const CLONE_NEWTIME: u64 = 0x80;
 
 impl Default for Namespaces {
     fn default() -> Self {

@@ -10,11 +10,11 @@ use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::child::{self, Ctx, DaemonSlots};
-use crate::command::namespaces::CLONE_NEWTIME;
 use crate::error::{BuildErrorKind, Error};
 use crate::pidfd::ChildPid;
 use crate::plan::Plan;
 use crate::sys;
+use crate::sys::clone::CLONE_NEWTIME;
 
 /// The child stack for the vfork-style path, in the spawning frame. The
 /// child's steps are shallow: `tests::child_stack_use_is_small` measures the

@@ -14,6 +14,11 @@ use super::errno_from_raw;
 use super::fd::Probe;
 use super::last_errno;
 
+/// `CLONE_NEWTIME` (Linux 5.6), which the libc crate does not name on every
+/// target; only `clone3` takes it (0x80 is the exit signal's field in the
+/// old `clone`).
+pub(crate) const CLONE_NEWTIME: u64 = 0x80;
+
 /// `execve(2)`; returns only on failure. Child-safe.
 ///
 /// # Safety
@@ -331,7 +336,7 @@ pub(crate) unsafe fn clone_vfork_settid(
 /// # Safety
 /// As [`fork`].
 pub(crate) unsafe fn fork_into_namespaces(ns: u64) -> Result<libc::pid_t, Errno> {
-    let ret = if ns & crate::command::namespaces::CLONE_NEWTIME != 0 {
+    let ret = if ns & CLONE_NEWTIME != 0 {
         if compat::forced(compat::NO_CLONE3) {
             return Err(compat::missing());
         }

@@ -24,16 +24,6 @@ const NAME: &str = "own_ids_need_no_privilege";
 
 const NOBODY: u32 = 65534;
 
-fn groups_of(r: &Report) -> Vec<u32> {
-    let mut g: Vec<u32> = r
-        .field("groups")
-        .split_whitespace()
-        .map(|g| g.parse().unwrap())
-        .collect();
-    g.sort_unstable();
-    g
-}
-
 fn report(cmd: Command<Direct>) -> Result<Report, Error> {
     let child = cmd.stdout(Stdio::piped()).spawn()?;
     Ok(Report::parse(&output_of(child)))
@@ -69,7 +59,7 @@ fn explicit_current_groups_need_no_privilege() {
     )
     .unwrap();
     groups.sort_unstable();
-    assert_eq!(groups_of(&r), groups);
+    assert_eq!(r.groups(), groups);
     assert_eq!(r.field("uid"), format!("{uid} {uid} {uid} {uid}"));
 }
 
@@ -129,7 +119,7 @@ fn inner(situation: &str) {
             assert_refused(report(helper().groups(&[])), Stage::Groups, "clearing");
             // The same groups asked for explicitly (another order) are kept.
             let r = report(helper().uid(uid).gid(gid).groups(&[4242, 100])).unwrap();
-            assert_eq!(groups_of(&r), vec![100, 4242]);
+            assert_eq!(r.groups(), vec![100, 4242]);
         }
         // Root in a user namespace of uid 65534, setgroups denied.
         "userns" => {

@@ -173,6 +173,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// The child's supplementary groups (the `groups` line), sorted.
+    pub fn groups(&self) -> Vec<u32> {
+        let mut g: Vec<u32> = self
+            .field("groups")
+            .split_whitespace()
+            .map(|g| g.parse().unwrap())
+            .collect();
+        g.sort_unstable();
+        g
+    }
+
     pub fn parse(text: &str) -> Report {
         let mut r = Report::default();
         for line in text.lines() {

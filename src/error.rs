@@ -329,37 +329,45 @@ stages! {
     Daemon = 7 => "daemonizing",
     /// Daemon mode: creating, locking and writing the pidfile.
     Pidfile = 8 => "acquiring the pidfile",
+    /// Building the child's filesystem view: `/` made a recursive slave, a
+    /// [`mount`](crate::Command::mount) (the error's `path` names its
+    /// destination).
+    Mount = 9 => "mounting",
+    /// Changing the child's root ([`root`](crate::Command::root),
+    /// [`root_tmpfs`](crate::Command::root_tmpfs)): the base tmpfs,
+    /// `pivot_root`, detaching the old root.
+    Root = 10 => "changing the root directory",
     /// Setting the umask. `umask(2)` cannot fail, so no child reports this
     /// stage; it names the step for completeness.
-    Umask = 9 => "setting the umask",
+    Umask = 11 => "setting the umask",
     /// Setting a resource limit.
-    Rlimit = 10 => "setting a resource limit",
+    Rlimit = 12 => "setting a resource limit",
     /// Setting the supplementary groups.
-    Groups = 11 => "setting supplementary groups",
+    Groups = 13 => "setting supplementary groups",
     /// Setting the group id.
-    Gid = 12 => "setting the group id",
+    Gid = 14 => "setting the group id",
     /// Setting the user id.
-    Uid = 13 => "setting the user id",
+    Uid = 15 => "setting the user id",
     /// Changing the capability sets.
-    Caps = 14 => "changing capabilities",
+    Caps = 16 => "changing capabilities",
     /// Setting `no_new_privs`.
-    NoNewPrivs = 15 => "setting no_new_privs",
+    NoNewPrivs = 17 => "setting no_new_privs",
     /// Setting the parent-death signal, or finding the parent already gone.
-    ParentDeathSignal = 16 => "setting the parent-death signal",
+    ParentDeathSignal = 18 => "setting the parent-death signal",
     /// Creating a new session.
-    Session = 17 => "creating a new session",
+    Session = 19 => "creating a new session",
     /// Joining or creating a process group.
-    ProcessGroup = 18 => "setting the process group",
+    ProcessGroup = 20 => "setting the process group",
     /// Changing the working directory.
-    Chdir = 19 => "changing the working directory",
+    Chdir = 21 => "changing the working directory",
     /// A `pre_exec` hook returned an error (its errno), or panicked
     /// (`ENOTRECOVERABLE`: the panic was caught at the hook call, see
     /// [`Command::pre_exec`](crate::Command::pre_exec)).
-    Hook = 20 => "a pre_exec hook",
+    Hook = 22 => "a pre_exec hook",
     /// Waiting for `resume()` of a paused spawn.
-    Handshake = 21 => "waiting to be resumed",
+    Handshake = 23 => "waiting to be resumed",
     /// Executing the program.
-    Exec = 22 => "exec",
+    Exec = 24 => "exec",
 }
 
 impl Stage {

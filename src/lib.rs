@@ -61,6 +61,7 @@
 //! | namespaces | [`Command::map_root`]'s id maps (`setgroups` denied, then `gid_map`, then `uid_map`), [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
+//! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
 //! | credentials | bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | bounding set and groups while the capabilities for them are there |
 //! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
@@ -289,6 +290,7 @@ mod sys;
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
 pub use command::fds::Stdio;
+pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::Command;
 pub use daemon::Daemonized;

@@ -33,6 +33,9 @@ pub(crate) struct Plan {
     pub child: child::Plan,
     /// The program as given, for error messages.
     pub program: Arc<str>,
+    /// Each mount's destination (its path in the child's view), for the
+    /// errors of `Stage::Mount`.
+    pub mount_paths: Vec<std::path::PathBuf>,
     /// The shell-quoted command line.
     pub line: Arc<str>,
     /// Whether `envp` is the command's own list (shown in its line), not an

@@ -117,7 +117,7 @@ pub(crate) fn split(
             )
         });
     }
-    let msg = report::encode(Msg::Daemon, Stage::Daemon, pid);
+    let msg = report::encode(Msg::Daemon, Stage::Daemon, 0, pid);
     match report::send(carried.report, &msg) {
         Ok(()) => sys::clone::exit_now(0),
         Err(_) => sys::clone::exit_now(125),

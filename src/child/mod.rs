@@ -45,8 +45,9 @@
 //!
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
-//! it (`signals`, `namespaces`, `fds`, `daemon`, `process`, `credentials`, `session`,
-//! `exec`, `hooks`, `pause`) and receives only its own part of the plan.
+//! it (`signals`, `namespaces`, `fds`, `daemon`, `mounts`, `process`,
+//! `credentials`, `session`, `exec`, `hooks`, `pause`) and receives only its
+//! own part of the plan.
 
 #![deny(
     clippy::indexing_slicing,
@@ -83,6 +84,7 @@ pub(crate) mod daemon;
 pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hooks;
+pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod pause;
 pub(crate) mod process;
@@ -101,6 +103,7 @@ pub(crate) use self::daemon::DaemonSlots;
 pub(crate) struct Plan {
     pub signals: signals::SignalPolicy,
     pub ns: namespaces::NsPlan,
+    pub mounts: mounts::MountPlan,
     pub fds: fds::Fds,
     /// Daemon mode: `Some`.
     pub daemon: Option<daemon::DaemonPlan>,
@@ -216,6 +219,11 @@ fn rest(
     cwd: Option<&std::ffi::CStr>,
 ) -> Result<Infallible, Failure> {
     let plan = cx.plan;
+    // After the fds (a file the caller redirected a stream to was opened in
+    // the caller's view) and the pidfile; before the privilege steps, since
+    // mounting needs CAP_SYS_ADMIN over the mount namespace; before the
+    // working directory and the hooks, which belong to the new view.
+    mounts::apply(&plan.mounts)?;
     // Before the uid change: raising a hard limit needs the caller's
     // privilege.
     process::apply(&plan.process)?;

@@ -16,7 +16,7 @@ pub(crate) fn wait(carried: &Carried) -> Result<(), Failure> {
     if carried.pause < 0 {
         return Ok(());
     }
-    let msg = report::encode(Msg::Paused, Stage::Handshake, 0);
+    let msg = report::encode(Msg::Paused, Stage::Handshake, 0, 0);
     report::send(carried.report, &msg).at(Stage::Handshake)?;
     // SAFETY: the pause pipe's read end is open in this process.
     let pause = unsafe { BorrowedFd::borrow_raw(carried.pause) };

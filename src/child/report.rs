@@ -2,8 +2,9 @@
 //! report pipe (both directions: the child encodes, the parent decodes).
 //!
 //! A message is 12 bytes, written with one `write` (below `PIPE_BUF`, so it
-//! is atomic): a tag ([`Msg`]), a stage code ([`Stage::code`]) and a value
-//! (an errno, or the daemon's pid).
+//! is atomic): a tag ([`Msg`]), a stage code ([`Stage::code`]) in the low
+//! 16 bits of the second word with the failing item (below) in the high 16,
+//! and a value (an errno, or the daemon's pid).
 
 use std::os::fd::{BorrowedFd, RawFd};
 
@@ -40,6 +41,9 @@ pub(crate) const MSG_LEN: usize = 12;
 pub(crate) struct Failure {
     pub stage: Stage,
     pub errno: Errno,
+    /// Which item of a repeated step failed, counted from 1 (the mount of a
+    /// [`Stage::Mount`] failure, in call order); 0 when the stage has one.
+    pub item: u16,
 }
 
 /// Tags the error of a raw system call with the step it belongs to:
@@ -51,17 +55,34 @@ pub(crate) trait At<T> {
 impl<T> At<T> for Result<T, Errno> {
     #[inline]
     fn at(self, stage: Stage) -> Result<T, Failure> {
-        self.map_err(|errno| Failure { stage, errno })
+        self.map_err(|errno| Failure {
+            stage,
+            errno,
+            item: 0,
+        })
+    }
+}
+
+/// Like [`At`], also naming the item (counted from 1) of a repeated step.
+pub(crate) trait AtItem<T> {
+    fn at_item(self, stage: Stage, item: u16) -> Result<T, Failure>;
+}
+
+impl<T> AtItem<T> for Result<T, Errno> {
+    #[inline]
+    fn at_item(self, stage: Stage, item: u16) -> Result<T, Failure> {
+        self.map_err(|errno| Failure { stage, errno, item })
     }
 }
 
 /// Encodes a report message. Child-safe.
-pub(crate) fn encode(tag: Msg, stage: Stage, value: i32) -> [u8; MSG_LEN] {
+pub(crate) fn encode(tag: Msg, stage: Stage, item: u16, value: i32) -> [u8; MSG_LEN] {
     let mut m = [0u8; MSG_LEN];
     let (a, rest) = m.split_at_mut(4);
     let (b, c) = rest.split_at_mut(4);
     a.copy_from_slice(&(tag as u32).to_ne_bytes());
-    b.copy_from_slice(&stage.code().to_ne_bytes());
+    let where_ = stage.code() | (u32::from(item) << 16);
+    b.copy_from_slice(&where_.to_ne_bytes());
     c.copy_from_slice(&value.to_ne_bytes());
     m
 }
@@ -81,14 +102,17 @@ pub(crate) fn decode(m: &[u8; MSG_LEN]) -> Option<Report> {
     let (tag, rest) = m.split_first_chunk::<4>()?;
     let (stage, value) = rest.split_first_chunk::<4>()?;
     let value = i32::from_ne_bytes(*value.first_chunk::<4>()?);
-    let stage = Stage::from_code(u32::from_ne_bytes(*stage));
+    let where_ = u32::from_ne_bytes(*stage);
+    let item = (where_ >> 16) as u16;
+    let stage = Stage::from_code(where_ & 0xffff);
     match (Msg::from_code(u32::from_ne_bytes(*tag))?, stage) {
         (Msg::Error, Some(stage)) => Some(Report::Failed(Failure {
             stage,
             errno: sys::errno_from_raw(value),
+            item,
         })),
-        (Msg::Daemon, Some(Stage::Daemon)) if value > 0 => Some(Report::Daemon(value)),
-        (Msg::Paused, Some(Stage::Handshake)) => Some(Report::Paused),
+        (Msg::Daemon, Some(Stage::Daemon)) if value > 0 && item == 0 => Some(Report::Daemon(value)),
+        (Msg::Paused, Some(Stage::Handshake)) if item == 0 => Some(Report::Paused),
         _ => None,
     }
 }
@@ -104,7 +128,12 @@ pub(crate) fn send(report: RawFd, msg: &[u8; MSG_LEN]) -> Result<(), Errno> {
 /// when the program was not found, 126 when it cannot be executed, 125 when
 /// set-up failed before exec. Child-safe.
 pub(crate) fn fail(report: RawFd, failure: Failure) -> ! {
-    let msg = encode(Msg::Error, failure.stage, failure.errno.raw_os_error());
+    let msg = encode(
+        Msg::Error,
+        failure.stage,
+        failure.item,
+        failure.errno.raw_os_error(),
+    );
     // Nothing can be done if this fails: the exit status still says 125-127.
     let _ = send(report, &msg);
     let code = match (failure.stage, failure.errno) {
@@ -124,12 +153,20 @@ mod tests {
         let failure = Failure {
             stage: Stage::Chdir,
             errno: Errno::NOENT,
+            item: 0,
         };
-        let m = encode(Msg::Error, failure.stage, libc::ENOENT);
+        let m = encode(Msg::Error, failure.stage, 0, libc::ENOENT);
         assert_eq!(decode(&m), Some(Report::Failed(failure)));
-        let m = encode(Msg::Daemon, Stage::Daemon, 4321);
+        let mount = Failure {
+            stage: Stage::Mount,
+            errno: Errno::ROFS,
+            item: 7,
+        };
+        let m = encode(Msg::Error, mount.stage, 7, libc::EROFS);
+        assert_eq!(decode(&m), Some(Report::Failed(mount)));
+        let m = encode(Msg::Daemon, Stage::Daemon, 0, 4321);
         assert_eq!(decode(&m), Some(Report::Daemon(4321)));
-        let m = encode(Msg::Paused, Stage::Handshake, 0);
+        let m = encode(Msg::Paused, Stage::Handshake, 0, 0);
         assert_eq!(decode(&m), Some(Report::Paused));
     }
 
@@ -137,6 +174,6 @@ mod tests {
     fn foreign_bytes_are_refused() {
         assert_eq!(decode(&[0xff; MSG_LEN]), None);
         // A daemon pid must be positive.
-        assert_eq!(decode(&encode(Msg::Daemon, Stage::Daemon, 0)), None);
+        assert_eq!(decode(&encode(Msg::Daemon, Stage::Daemon, 0, 0)), None);
     }
 }

@@ -261,10 +261,13 @@ pub(crate) fn check_total_size(
 /// The search path when neither the child nor the parent has PATH (glibc's).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
-/// The path to execute for `program`.
+/// The path to execute for `program`. `view` maps a path of the child's
+/// filesystem view to the caller's (the same path, unless the command has
+/// a new root), so the look-up finds what the child will see.
 pub(crate) fn program_path(
     program: &OsStr,
     child_path: Option<OsString>,
+    view: &super::mounts::View,
 ) -> Result<PathBuf, Error> {
     if program.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(program));
@@ -278,9 +281,12 @@ pub(crate) fn program_path(
             continue;
         }
         let candidate = PathBuf::from(OsStr::from_bytes(dir)).join(program);
-        match std::fs::metadata(&candidate) {
+        let Some(seen) = view.host_path(&candidate) else {
+            continue;
+        };
+        match std::fs::metadata(&seen) {
             Ok(meta) if meta.is_file() => {
-                if rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok() {
+                if rustix::fs::access(&seen, rustix::fs::Access::EXEC_OK).is_ok() {
                     return Ok(candidate);
                 }
                 not_executable.get_or_insert(candidate);
@@ -310,22 +316,31 @@ mod tests {
     #[test]
     fn a_slash_means_as_is() {
         assert_eq!(
-            program_path(OsStr::new("./x"), None).unwrap(),
+            program_path(OsStr::new("./x"), None, &Default::default()).unwrap(),
             PathBuf::from("./x")
         );
     }
 
     #[test]
     fn searches_the_given_path_and_skips_relative_entries() {
-        let p = program_path(OsStr::new("sh"), Some(":.:rel:/bin".into())).unwrap();
+        let p = program_path(
+            OsStr::new("sh"),
+            Some(":.:rel:/bin".into()),
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(p, PathBuf::from("/bin/sh"));
     }
 
     #[test]
     fn not_found_names_the_program_and_path() {
-        let e = program_path(OsStr::new("no-such-prog-xyz"), Some("/nonexistent".into()))
-            .unwrap_err()
-            .to_string();
+        let e = program_path(
+            OsStr::new("no-such-prog-xyz"),
+            Some("/nonexistent".into()),
+            &Default::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("no-such-prog-xyz") && e.contains("PATH=/nonexistent"),
             "{e}"

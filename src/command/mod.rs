@@ -35,6 +35,7 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
 pub(crate) mod session;
@@ -48,6 +49,7 @@ pub(crate) struct Config {
     pub fds: fds::FdConfig,
     pub signals: signals::SignalConfig,
     pub ns: namespaces::NamespacesConfig,
+    pub mounts: mounts::MountsConfig,
     pub process: process::ProcessConfig,
     pub creds: credentials::CredentialsConfig,
     pub session: session::SessionConfig,
@@ -433,7 +435,11 @@ impl Config {
         let line: Arc<str> = self.display_line().into();
         let program = argv::check(&self.argv)?.to_owned();
         let (env_entries, child_path) = self.env.freeze()?;
-        let path = match argv::program_path(&program, child_path) {
+        // Namespaces and mounts before the program: with a new root, the
+        // program is looked up in the child's view.
+        let ns = self.ns.freeze(self.daemon.is_some())?;
+        let (mounts, view, mount_paths) = self.mounts.freeze(self.ns.unshared())?;
+        let path = match argv::program_path(&program, child_path, &view) {
             Ok(path) => path,
             // A dry run records lines; it must not depend on what this
             // machine has installed.
@@ -454,7 +460,6 @@ impl Config {
             )?),
             None => None,
         };
-        let ns = self.ns.freeze(self.daemon.is_some())?;
         let process = self.process.freeze()?;
         let creds = self.creds.freeze()?;
         let session = self.session.freeze()?;
@@ -483,6 +488,7 @@ impl Config {
             child: child::Plan {
                 signals: self.signals.freeze(),
                 ns,
+                mounts,
                 fds: fds.fds,
                 daemon,
                 process,
@@ -497,6 +503,7 @@ impl Config {
                 hooks: std::mem::take(&mut self.hooks).into(),
             },
             program: program.to_string_lossy().into(),
+            mount_paths,
             line,
             env_shown,
             stdio_pipes: fds.pipes,

@@ -381,16 +381,23 @@ impl<M: Mode> Command<M> {
 const HOSTNAME_MAX: usize = 64;
 
 impl NamespacesConfig {
+    /// The kinds the child gets new: `unshare`'s, plus `USER` for
+    /// `map_root`.
+    pub(crate) fn unshared(&self) -> Namespaces {
+        if self.map_root {
+            self.unshare | Namespaces::USER
+        } else {
+            self.unshare
+        }
+    }
+
     /// Checks the prerequisites and prepares the child's part: the clone
     /// flags, the map texts, the joins and the hostname. `daemon`: the
     /// command is daemonized.
     pub(crate) fn freeze(&self, daemon: bool) -> Result<NsPlan, Error> {
-        let mut unshare = self.unshare;
-        if self.map_root {
-            // map_root implies USER: a self map only exists in a new user
-            // namespace, and asking for both would only be ceremony.
-            unshare |= Namespaces::USER;
-        }
+        // map_root implies USER: a self map only exists in a new user
+        // namespace, and asking for both would only be ceremony.
+        let unshare = self.unshared();
         if daemon && unshare.contains(Namespaces::PID) {
             return Err(Error::build(
                 BuildErrorKind::Conflict,

@@ -183,6 +183,7 @@ fn namespace_error(plan: &Plan, errno: Errno) -> Error {
         crate::child::report::Failure {
             stage: crate::error::Stage::Namespace,
             errno,
+            item: 0,
         },
     )
 }

@@ -35,6 +35,9 @@ pub const NO_PIDFD_SEND_SIGNAL: u32 = 1 << 5;
 /// unknown system calls with `EPERM`, as container runtimes' default
 /// profiles did before they knew the pidfd calls).
 pub const REFUSE_WITH_EPERM: u32 = 1 << 6;
+/// `mount_setattr` is missing, as before Linux 5.12: read-only binds take
+/// the `MS_REMOUNT` path.
+pub const NO_MOUNT_SETATTR: u32 = 1 << 7;
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid.

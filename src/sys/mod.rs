@@ -3,7 +3,7 @@
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
-//! streams) and [`creds`] (getgroups without allocating); [`compat`] holds
+//! streams) and [`creds`] (getgroups without allocating), [`mount`] (mount_setattr and its probe); [`compat`] holds
 //! the test-only emulation of older kernels. Everything else goes through
 //! rustix.
 //!
@@ -19,6 +19,7 @@ pub(crate) mod clone;
 pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
+pub(crate) mod mount;
 pub(crate) mod signal;
 
 /// Builds an `Errno` from a raw value without ever panicking: rustix's

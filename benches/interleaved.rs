@@ -42,8 +42,7 @@ struct Section {
 const V_STATIC: &[&str] = &["raw", "prepared", "command", "std"];
 const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
-/// safespawn spawn, bwrap, and safespawn's sandbox once the mount API
-/// exists (until then the section notes it as pending).
+/// safespawn spawn, bwrap, and safespawn's sandbox.
 const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
 
 fn sections(quick: bool) -> Vec<Section> {
@@ -229,10 +228,7 @@ impl<'a> Runner<'a> {
                 },
             },
             "prepared_sandbox" => match &self.prepared_sandbox {
-                None => Err(
-                    "skipped prepared_sandbox: pending the mount API (see mount_api! in benches/support/sandbox.rs)"
-                        .into(),
-                ),
+                None => Err("skipped prepared_sandbox: the sandbox cannot be built here".into()),
                 Some(p) => match p.status() {
                     Ok(s) if s.success() => Ok(()),
                     Ok(s) => Err(format!("skipped prepared_sandbox: the sandbox failed ({s:?})")),
@@ -493,8 +489,8 @@ fn run_all(quick: bool) {
         "(info)",
         true,
     );
-    // The sandbox: a goal row whose method is missing (no bwrap, the mount
-    // API pending) says why instead of a number.
+    // The sandbox: a goal row whose method is missing (no bwrap, a system
+    // refusing the sandbox) says why instead of a number.
     let have = |m: &str| best.contains_key(&("sandbox".to_string(), m.to_string()));
     let pending = |name: &str, goal: &str, missing: &str| {
         println!("| {name} | – | {goal} | pending: {missing} |");
@@ -503,7 +499,6 @@ fn run_all(quick: bool) {
         ms.iter()
             .filter(|m| !have(m))
             .map(|m| match *m {
-                "prepared_sandbox" => "the mount API",
                 "bwrap" => "no bwrap (apt-get install bubblewrap)",
                 _ => "the sandbox refused here",
             })

@@ -1,7 +1,7 @@
 //! The sandbox section's methods: the raw floor (`RawSandbox`: one clone
 //! with the namespace flags, then the mount calls the library's child will
 //! make, written here with libc), `bwrap` with the same sandbox, and the
-//! safespawn sandbox that waits for the mount API (`prepared_sandbox`).
+//! safespawn sandbox (`prepared_sandbox`).
 //!
 //! The sandbox, the same for every method: new user, mount, pid, net, uts
 //! and ipc namespaces, uid and gid 0 inside (a self map), `/` a fresh tmpfs,
@@ -811,54 +811,31 @@ pub fn bwrap_prepared(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
     )
 }
 
-/// The switch for `prepared_sandbox`: today it expands to the `pending`
-/// block only (the `api` block is tokens, never compiled, since `Mount`,
-/// `.mount` and `.root_tmpfs` are not in the library yet). **When the mount
-/// API lands, change the one body line below from `$($pending)*` to
-/// `$($api)*`**: nothing else changes, and the sandbox section measures
-/// `prepared_sandbox` and its two goal rows.
-macro_rules! mount_api {
-    (api: { $($api:tt)* } pending: { $($pending:tt)* }) => {
-        $($pending)*
-    };
-}
-
-mount_api! {
-    api: {
-        /// safespawn with the same sandbox.
-        pub fn prepared_sandbox(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
-            use safespawn::{Mount, Namespaces};
-            let mut c = super::methods::command(&spec.noop)
-                .unshare(
-                    Namespaces::USER
-                        | Namespaces::MOUNT
-                        | Namespaces::PID
-                        | Namespaces::NET
-                        | Namespaces::UTS
-                        | Namespaces::IPC,
-                )
-                .map_root()
-                .root_tmpfs();
-            // `.optional()`: skipped where the host has no such directory,
-            // as the floor and bwrap's arguments leave it out.
-            for dir in RO_BINDS {
-                c = c.mount(Mount::bind_ro(dir, dir).optional());
-            }
-            c = c
-                .mount(Mount::tmpfs("/tmp"))
-                .mount(Mount::proc("/proc"))
-                .mount(Mount::dev("/dev"));
-            if let Some(d) = &spec.noop_dir {
-                c = c.mount(Mount::bind_ro(d, d));
-            }
-            Some(c.build().expect("build the sandboxed no-op"))
-        }
+/// safespawn with the same sandbox.
+pub fn prepared_sandbox(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
+    use safespawn::{Mount, Namespaces};
+    let mut c = super::methods::command(&spec.noop)
+        .unshare(
+            Namespaces::USER
+                | Namespaces::MOUNT
+                | Namespaces::PID
+                | Namespaces::NET
+                | Namespaces::UTS
+                | Namespaces::IPC,
+        )
+        .map_root()
+        .root_tmpfs();
+    // `.optional()`: skipped where the host has no such directory,
+    // as the floor and bwrap's arguments leave it out.
+    for dir in RO_BINDS {
+        c = c.mount(Mount::bind_ro(dir, dir).optional());
     }
-    pending: {
-        /// safespawn with the same sandbox: `None` until the mount API
-        /// lands (see `mount_api!`).
-        pub fn prepared_sandbox(_spec: &SandboxSpec) -> Option<safespawn::Prepared> {
-            None
-        }
+    c = c
+        .mount(Mount::tmpfs("/tmp"))
+        .mount(Mount::proc("/proc"))
+        .mount(Mount::dev("/dev"));
+    if let Some(d) = &spec.noop_dir {
+        c = c.mount(Mount::bind_ro(d, d));
     }
+    Some(c.build().expect("build the sandboxed no-op"))
 }

@@ -456,6 +456,11 @@ pub(crate) struct View {
 }
 
 impl View {
+    /// Whether the child has a new root.
+    pub(crate) fn changes_root(&self) -> bool {
+        self.changed
+    }
+
     /// The caller's path that `path` (absolute, in the child's view) shows,
     /// if any.
     pub(crate) fn host_path(&self, path: &Path) -> Option<PathBuf> {

@@ -290,7 +290,9 @@ mod sys;
 
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
+pub use command::credentials::Securebits;
 pub use command::fds::Stdio;
+pub use command::knobs::Personality;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::Command;
@@ -307,7 +309,7 @@ pub mod __compat {
     pub use crate::sys::compat::{
         CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
         LINUX_5_3, NO_CLONE3, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SELINUX_ENFORCING,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

@@ -23,8 +23,8 @@
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
-//!   `prlimit64`, `getgroups`, `mount_setattr` (by `syscall`), `execve` and
-//!   `_exit` (see [`crate::sys`]).
+//!   `prlimit64`, `getgroups`, `mount_setattr` and `personality` (by
+//!   `syscall`), `execve` and `_exit` (see [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
 //! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating
@@ -47,8 +47,8 @@
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
 //! it (`signals`, `namespaces`, `fds`, `daemon`, `mounts`, `process`,
-//! `credentials`, `session`, `exec`, `hooks`, `pause`) and receives only its
-//! own part of the plan.
+//! `knobs`, `label`, `credentials`, `session`, `exec`, `hooks`, `pause`) and
+//! receives only its own part of the plan.
 
 #![deny(
     clippy::indexing_slicing,
@@ -85,6 +85,8 @@ pub(crate) mod daemon;
 pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hooks;
+pub(crate) mod knobs;
+pub(crate) mod label;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod pause;
@@ -109,6 +111,12 @@ pub(crate) struct Plan {
     /// Daemon mode: `Some`.
     pub daemon: Option<daemon::DaemonPlan>,
     pub process: process::ProcessAttrs,
+    pub knobs: knobs::KnobsPlan,
+    pub label: label::LabelPlan,
+    /// `/proc`, opened by `build()` for the knobs and the label (`O_PATH`,
+    /// close-on-exec), or -1: the child's own view may have no `/proc`
+    /// after its mounts. Carried through the fd steps ([`Carried::proc`]).
+    pub proc: RawFd,
     pub creds: credentials::Credentials,
     pub session: session::Session,
     pub exec: exec::Exec,
@@ -135,12 +143,37 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// The fds the child carries through its steps; they may move (see
-/// [`fds::place`]).
+/// [`fds::place`]), and the fd steps keep them open (all are close-on-exec,
+/// so none reaches the program). -1 stands for none.
 #[derive(Clone, Copy)]
 pub(crate) struct Carried {
     pub report: RawFd,
     /// -1 without a pause pipe.
     pub pause: RawFd,
+    /// The plan's `/proc` fd ([`Plan::proc`]).
+    pub proc: RawFd,
+    /// The plan's SELinux `enforce` fd ([`label::LabelPlan::enforce`]).
+    pub enforce: RawFd,
+}
+
+impl Carried {
+    /// How many fds are carried.
+    pub(crate) const COUNT: usize = 4;
+
+    /// Every carried fd, -1 for none.
+    pub(crate) fn all(&self) -> [RawFd; Carried::COUNT] {
+        [self.report, self.pause, self.proc, self.enforce]
+    }
+
+    /// Every carried fd, to be moved.
+    pub(crate) fn all_mut(&mut self) -> [&mut RawFd; Carried::COUNT] {
+        [
+            &mut self.report,
+            &mut self.pause,
+            &mut self.proc,
+            &mut self.enforce,
+        ]
+    }
 }
 
 /// The `clone` entry point: runs [`child_main`] on the child stack.
@@ -170,6 +203,8 @@ fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
     let mut carried = Carried {
         report: cx.report,
         pause: cx.pause,
+        proc: cx.plan.proc,
+        enforce: cx.plan.label.enforce,
     };
     let failure = match run(cx, &mut carried, handlers_cleared) {
         Err(failure) => failure,
@@ -228,8 +263,18 @@ fn rest(
     // Before the uid change: raising a hard limit needs the caller's
     // privilege.
     process::apply(&plan.process)?;
-    // Bounding set while CAP_SETPCAP is still there; groups and gid while
-    // CAP_SETGID is; uid; the capability sets; no_new_privs last.
+    // After the rlimits (RLIMIT_NICE counts for the nice value), before
+    // the label and the credentials: a lower nice value needs
+    // CAP_SYS_NICE, a lower OOM score CAP_SYS_RESOURCE; personality last
+    // among them, since a persona may change how later calls behave.
+    knobs::apply(&plan.knobs, carried.proc)?;
+    // Before the credentials: the exec attribute is this thread's to
+    // write, and a policy may refuse a transition after a uid change. It
+    // takes effect at exec.
+    label::apply(&plan.label, carried)?;
+    // Securebits first, while CAP_SETPCAP is there; the bounding set while
+    // it still is; groups and gid while CAP_SETGID is; uid; the capability
+    // sets; no_new_privs last.
     credentials::apply(&plan.creds)?;
     // After the credentials: a uid change clears the parent-death signal.
     session::apply(&plan.session, cx.parent_pid)?;

@@ -3,15 +3,16 @@
 //!
 //! One file per area, each with its builder methods, its record (`*Config`)
 //! and its `freeze` into the part of the plan the child's room of the same
-//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`process`],
-//! [`credentials`], [`session`], [`daemon`], [`buffered`]. This file holds
+//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`namespaces`],
+//! [`mounts`], [`process`], [`knobs`], [`label`], [`credentials`],
+//! [`session`], [`daemon`], [`buffered`]. This file holds
 //! what spans them: the command itself, the working directory, hooks,
 //! timeouts, and `build()`, which freezes the areas in step order.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -35,6 +36,8 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod knobs;
+pub(crate) mod label;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
@@ -51,6 +54,8 @@ pub(crate) struct Config {
     pub ns: namespaces::NamespacesConfig,
     pub mounts: mounts::MountsConfig,
     pub process: process::ProcessConfig,
+    pub knobs: knobs::KnobsConfig,
+    pub label: label::LabelConfig,
     pub creds: credentials::CredentialsConfig,
     pub session: session::SessionConfig,
     pub cwd: Option<PathBuf>,
@@ -461,6 +466,17 @@ impl Config {
             None => None,
         };
         let process = self.process.freeze()?;
+        let knobs = self.knobs.freeze(self.ns.unshared())?;
+        let (label, enforce) = self.label.freeze()?;
+        // One /proc fd for the child's writes there, opened only when a
+        // step needs it.
+        let proc = if knobs.oom_score_adj.is_some() {
+            Some(knobs::open_proc("oom_score_adj")?)
+        } else if self.label.any() {
+            Some(knobs::open_proc(self.label.item())?)
+        } else {
+            None
+        };
         let creds = self.creds.freeze()?;
         let session = self.session.freeze()?;
         if self.forbid_fork && !self.hooks.is_empty() {
@@ -492,6 +508,9 @@ impl Config {
                 fds: fds.fds,
                 daemon,
                 process,
+                knobs,
+                label,
+                proc: proc.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
                 creds,
                 session,
                 exec: child::exec::Exec {
@@ -514,6 +533,8 @@ impl Config {
             _owned: {
                 let mut owned = fds.owned;
                 owned.extend(self.ns.take_fds());
+                owned.extend(proc);
+                owned.extend(enforce);
                 owned
             },
         })

@@ -38,6 +38,10 @@ pub const REFUSE_WITH_EPERM: u32 = 1 << 6;
 /// `mount_setattr` is missing, as before Linux 5.12: read-only binds take
 /// the `MS_REMOUNT` path.
 pub const NO_MOUNT_SETATTR: u32 = 1 << 7;
+/// SELinux enforces: a refused
+/// [`selinux_exec_label`](crate::Command::selinux_exec_label) fails the
+/// spawn, as on a system whose `/sys/fs/selinux/enforce` reads `1`.
+pub const SELINUX_ENFORCING: u32 = 1 << 8;
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid.

@@ -3,9 +3,11 @@
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
-//! streams) and [`creds`] (getgroups without allocating), [`mount`] (mount_setattr and its probe); [`compat`] holds
-//! the test-only emulation of older kernels. Everything else goes through
-//! rustix.
+//! streams), [`creds`] (getgroups without allocating), [`mount`]
+//! (mount_setattr and its probe) and [`knobs`] (personality, the core
+//! scheduling probe, the `/proc` and selinuxfs fds of a plan); [`compat`]
+//! holds the test-only emulation of older kernels. Everything else goes
+//! through rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
 //! allocation-free: it may run in the child between clone/fork and exec) or
@@ -19,6 +21,7 @@ pub(crate) mod clone;
 pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
+pub(crate) mod knobs;
 pub(crate) mod mount;
 pub(crate) mod signal;
 

@@ -25,7 +25,11 @@
 //! Keys: `argc`, `arg` (once per argument, in order), `env` (sorted), `fd`
 //! (`N target`), `cwd`, `umask`, `pid`, `ppid`, `pgid`, `sid`, `sigblk`,
 //! `sigign`, `sigcgt`, `capinh`, `capprm`, `capeff`, `capbnd`, `capamb`,
-//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`).
+//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`), ...,
+//! then `nice` (the 19th field of `/proc/self/stat`), `cpus`
+//! (`Cpus_allowed_list`), `oom_score_adj`, `securebits` (hex, from
+//! `PR_GET_SECUREBITS`), `personality` (hex, from `personality(0xffffffff)`)
+//! and `sched_core` (the core-scheduling cookie, or `errno N`).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -34,6 +38,39 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
     fn close(fd: i32) -> i32;
+    fn prctl(option: i32, ...) -> i32;
+    fn personality(persona: u64) -> i32;
+}
+
+/// `PR_GET_SECUREBITS`.
+const PR_GET_SECUREBITS: i32 = 27;
+/// `PR_SCHED_CORE`, and its `PR_SCHED_CORE_GET`.
+const PR_SCHED_CORE: i32 = 62;
+
+/// The knobs' keys of the report.
+fn write_knobs(out: &mut impl Write, status: &str, stat_fields: &[&str]) -> std::io::Result<()> {
+    // After "pid (comm)": field 3 (state) is index 0, so field 19 is 16.
+    writeln!(out, "nice={}", stat_fields.get(16).unwrap_or(&""))?;
+    writeln!(out, "cpus={}", status_field(status, "Cpus_allowed_list"))?;
+    let oom = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+    writeln!(out, "oom_score_adj={}", oom.trim())?;
+    // SAFETY: PR_GET_SECUREBITS reads no argument.
+    let bits = unsafe { prctl(PR_GET_SECUREBITS, 0u64, 0u64, 0u64, 0u64) };
+    writeln!(out, "securebits={bits:x}")?;
+    // SAFETY: 0xffffffff only asks for the persona.
+    let persona = unsafe { personality(0xffff_ffff) };
+    writeln!(out, "personality={persona:x}")?;
+    let mut cookie: u64 = 0;
+    // SAFETY: PR_SCHED_CORE_GET of this thread (pid 0, PIDTYPE_PID) writes
+    // one u64 to the address given.
+    let rc = unsafe { prctl(PR_SCHED_CORE, 0u64, 0u64, 0u64, &mut cookie as *mut u64) };
+    if rc == 0 {
+        writeln!(out, "sched_core={cookie}")?;
+    } else {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        writeln!(out, "sched_core=errno {e}")?;
+    }
+    Ok(())
 }
 
 fn esc(bytes: &[u8]) -> String {
@@ -154,6 +191,7 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     writeln!(out, "hostname={}", host.trim_end())?;
+    write_knobs(out, &status, &f)?;
     Ok(())
 }
 

@@ -516,3 +516,35 @@ fn a_daemon_gets_its_knobs() {
     let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
 }
+
+#[test]
+fn without_proc_the_knobs_that_write_there_are_build_errors() {
+    // Runs where this process has no /proc (the no-proc profile of
+    // .ci/compat-profiles); elsewhere there is nothing to see.
+    if std::path::Path::new("/proc/self").exists() {
+        eprintln!("skipping: /proc is mounted here");
+        return;
+    }
+    for (cmd, item) in [
+        (Command::new("true").oom_score_adj(0), "oom_score_adj"),
+        (
+            Command::new("true").selinux_exec_label("system_u:system_r:t:s0"),
+            "selinux_exec_label",
+        ),
+        (
+            Command::new("true").apparmor_profile("p"),
+            "apparmor_profile",
+        ),
+    ] {
+        let (kind, msg) = build_error(cmd);
+        assert_eq!(kind, BuildErrorKind::NotFound, "{msg}");
+        assert!(
+            msg.starts_with(&format!(
+                "invalid command: {item}: needs a proc file system"
+            )),
+            "{msg}"
+        );
+    }
+    // The knobs that need no /proc still work.
+    assert!(Command::new("true").nice(19).status().unwrap().success());
+}

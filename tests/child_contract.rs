@@ -153,7 +153,10 @@ fn every_area_runs_without_allocating() {
 fn failures_and_endings_run_without_allocating() {
     // Failure paths report instead of allocating.
     for path in PATHS {
-        for (area, cmd, stage, errno) in maximal::failing_commands() {
+        let failing = maximal::failing_commands()
+            .into_iter()
+            .chain(maximal::failing_commands_with_proc());
+        for (area, cmd, stage, errno) in failing {
             let prepared = cmd.build().unwrap();
             match start(&prepared, path) {
                 Err(Error::Spawn {

@@ -94,6 +94,50 @@ fn spawn_wait_and_abort_allocate_nothing() {
 }
 
 #[test]
+fn spawning_with_every_knob_and_label_allocates_nothing() {
+    // Every knob any user may set, an SELinux label (refused and ignored
+    // where SELinux does not enforce; where it does, left out), and as root
+    // the securebits: the child writes through the plan's /proc fd and
+    // prepared texts.
+    if !std::path::Path::new("/proc/self").exists() {
+        eprintln!("skipping: the knobs' /proc fd needs /proc");
+        return;
+    }
+    let oom = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+    let oom = (oom.trim().parse::<i32>().unwrap() + 1).min(1000);
+    // Every CPU number: whichever this process may use are among them.
+    let every_cpu: Vec<usize> = (0..1024).collect();
+    let mut cmd = Command::new("true")
+        .nice(19)
+        .cpu_affinity(&every_cpu)
+        .oom_score_adj(oom)
+        .personality(safespawn::Personality::ADDR_NO_RANDOMIZE);
+    if std::fs::read("/sys/fs/selinux/enforce").map_or(true, |e| e.first() == Some(&b'0')) {
+        cmd = cmd.selinux_exec_label("system_u:system_r:safespawn_alloc_t:s0");
+    }
+    if rustix::process::geteuid().is_root() {
+        cmd = cmd.securebits(safespawn::Securebits::NOROOT);
+    }
+    if Command::new("true").sched_core_new().build().is_ok() {
+        cmd = cmd.sched_core_new();
+    }
+    let knobs = cmd.build().unwrap();
+    let run = || {
+        let child = knobs.spawn().unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(knobs.status().unwrap().success());
+    };
+    run(); // warm-up
+    for round in 0..20 {
+        let n = allocations_during(run);
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations spawning with knobs"
+        );
+    }
+}
+
+#[test]
 fn the_counter_does_count() {
     // The test above could not fail if counting were broken.
     let n = allocations_during(|| drop(std::hint::black_box(vec![1u8; 10])));

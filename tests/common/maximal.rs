@@ -15,7 +15,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use safespawn::{
-    Capability, Command, Daemon, Direct, Errno, Namespaces, Resource, Signal, Stage, Stdio,
+    Capability, Command, Daemon, Direct, Errno, Namespaces, Personality, Resource, Securebits,
+    Signal, Stage, Stdio,
 };
 
 use super::{can_unshare, helper, helper_for_any_user, own_session, Report};
@@ -24,12 +25,14 @@ use super::{can_unshare, helper, helper_for_any_user, own_session, Report};
 /// named after. Every one of them has an entry below, except `pause` (the
 /// runner takes every entry through the pause) and `daemon` (a mode of its
 /// own: [`maximal_daemon`]).
-pub const CHILD_AREAS: [&str; 10] = [
+pub const CHILD_AREAS: [&str; 12] = [
     "signals",
     "namespaces",
     "fds",
     "daemon",
     "process",
+    "knobs",
+    "label",
     "credentials",
     "session",
     "pause",
@@ -202,6 +205,8 @@ pub fn maximal_commands() -> Vec<Maximal> {
                 );
             },
         ),
+        knobs_entry(),
+        label_entry(),
         entry("credentials", helper("report").no_new_privs(), |r| {
             assert_eq!(r.field("nonewprivs"), "1")
         }),
@@ -240,6 +245,64 @@ pub fn maximal_commands() -> Vec<Maximal> {
     ]
 }
 
+/// This process's OOM score adjustment: the knobs entries raise it, which
+/// any user may.
+fn own_oom_score_adj() -> i32 {
+    std::fs::read_to_string("/proc/self/oom_score_adj").map_or(0, |s| s.trim().parse().unwrap_or(0))
+}
+
+/// The first CPU this process may run on.
+fn own_first_cpu() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .and_then(|l| l.trim().split([',', '-']).next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Every knob any user may set (core scheduling where the system has it),
+/// with the `/proc` fd moved by a `map_fd` collision-free plan.
+fn knobs_entry() -> Maximal {
+    let oom = (own_oom_score_adj() + 1).min(1000);
+    let cpu = own_first_cpu();
+    let mut cmd = helper("report")
+        .nice(19)
+        .cpu_affinity(&[cpu])
+        .oom_score_adj(oom)
+        .personality(Personality::ADDR_NO_RANDOMIZE);
+    let core = Command::new("true").sched_core_new().build().is_ok();
+    if core {
+        cmd = cmd.sched_core_new();
+    }
+    entry("knobs", cmd, move |r| {
+        assert_eq!(r.field("nice"), "19");
+        assert_eq!(r.field("cpus"), cpu.to_string());
+        assert_eq!(r.field("oom_score_adj"), oom.to_string());
+        assert_eq!(r.field("personality"), "40000");
+        if core {
+            assert_ne!(r.field("sched_core"), "0");
+        }
+    })
+}
+
+/// The labels: an SELinux label the kernel refuses is ignored where
+/// SELinux does not enforce (the step still runs); elsewhere only the
+/// code path without one runs (said on stderr).
+fn label_entry() -> Maximal {
+    let enforcing =
+        std::fs::read("/sys/fs/selinux/enforce").is_ok_and(|e| e.first() != Some(&b'0'));
+    if enforcing {
+        eprintln!("label entry without a label: SELinux enforces here");
+        return entry("label", helper("report"), |_| {});
+    }
+    entry(
+        "label",
+        helper("report").selinux_exec_label("system_u:system_r:safespawn_maximal_t:s0"),
+        |_| {},
+    )
+}
+
 fn caps(r: &Report, key: &str) -> u64 {
     u64::from_str_radix(r.field(key), 16).unwrap_or_else(|_| panic!("{key}={:?}", r.field(key)))
 }
@@ -249,6 +312,13 @@ fn caps(r: &Report, key: &str) -> u64 {
 /// steps around the credential change (rlimits before it, the parent-death
 /// signal after it, since a uid change clears it).
 pub fn root_maximal_commands() -> Vec<Maximal> {
+    // Below ours where root has CAP_SYS_NICE (a VM's or container's root
+    // may lack it).
+    let sys_nice = rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::SYS_NICE)
+    });
+    let nice = if sys_nice { -3 } else { 19 };
     let bit = 1u64 << Capability::NetBindService as u8;
     // namespaces without a user namespace (root's own), and a join (of our
     // own network namespace: joining it changes nothing but runs the step).
@@ -302,6 +372,21 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
             },
         ),
         entry(
+            "knobs",
+            helper_for_any_user("report")
+                .nice(nice)
+                .securebits(Securebits::NOROOT | Securebits::KEEP_CAPS)
+                .uid(65534)
+                .gid(65534)
+                .allow_cap(Capability::NetBindService),
+            move |r| {
+                assert_eq!(r.field("nice"), nice.to_string());
+                // KEEP_CAPS is cleared by exec.
+                assert_eq!(r.field("securebits"), "1");
+                assert_eq!(caps(r, "capeff"), bit, "CapEff");
+            },
+        ),
+        entry(
             "credentials",
             helper("report").clear_caps().process_group(0),
             |r| {
@@ -345,6 +430,13 @@ pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> 
             Stage::Namespace,
             Errno::INVAL,
         ),
+        // A CPU no machine here has.
+        (
+            "knobs",
+            Command::new("true").cpu_affinity(&[1023]),
+            Stage::Sched,
+            Errno::INVAL,
+        ),
         (
             "hooks",
             // SAFETY: the hook only returns a value.
@@ -353,6 +445,25 @@ pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> 
             Errno::DOM,
         ),
     ]
+}
+
+/// Commands whose failure needs `/proc` at `build()` (the label writes
+/// through it), where this process has one: an AppArmor profile on a
+/// system without AppArmor is refused at `Stage::Label` (`EINVAL` from the
+/// exec attribute no LSM takes).
+pub fn failing_commands_with_proc() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> {
+    let no_lsm_attr = std::path::Path::new("/proc/self/attr/exec").exists()
+        && !std::path::Path::new("/proc/self/attr/apparmor").exists()
+        && !std::path::Path::new("/sys/fs/selinux").exists();
+    if !no_lsm_attr {
+        return Vec::new();
+    }
+    vec![(
+        "label",
+        Command::new("true").apparmor_profile("safespawn-maximal"),
+        Stage::Label,
+        Errno::INVAL,
+    )]
 }
 
 /// The daemon mode's options: a daemon writing and locking `pidfile`.

@@ -63,7 +63,9 @@
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
 //! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
-//! | credentials | bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | bounding set and groups while the capabilities for them are there |
+//! | knobs | [`Command::nice`], [`Command::cpu_affinity`], [`Command::sched_core_new`] / [`Command::sched_core_share_from`] ([`Stage::Sched`]); [`Command::oom_score_adj`], written through a `/proc` fd `build()` opened; [`Command::personality`] last | after the rlimits (`RLIMIT_NICE` counts); before the credentials, since a lower nice value needs `CAP_SYS_NICE`, a lower OOM score `CAP_SYS_RESOURCE`, sharing a core-scheduling cookie ptrace access; the persona last, as it may change how later calls behave |
+//! | label | [`Command::selinux_exec_label`], [`Command::apparmor_profile`]: the exec attribute of this thread, through the same `/proc` fd | after the knobs, before the credentials: the attribute is this thread's to write, and a policy may refuse a transition after a uid change; it takes effect at exec |
+//! | credentials | [`Command::securebits`], bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | securebits first and the bounding set while `CAP_SETPCAP` is there, groups while `CAP_SETGID` is |
 //! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | `pre_exec` hooks, in order | after every set-up step |
@@ -262,6 +264,8 @@
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
 //! | `ToString` | `Display` of [`Command`] and [`Prepared`] |
 //! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
+//! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
+//! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -537,7 +537,7 @@ fn without_proc_the_knobs_that_write_there_are_build_errors() {
         ),
     ] {
         let (kind, msg) = build_error(cmd);
-        assert_eq!(kind, BuildErrorKind::NotFound, "{msg}");
+        assert_eq!(kind, BuildErrorKind::Conflict, "{msg}");
         assert!(
             msg.starts_with(&format!(
                 "invalid command: {item}: needs a proc file system"

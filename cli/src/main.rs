@@ -18,7 +18,7 @@ use clap::Parser;
 use safespawn::{Command, Stdio};
 
 use crate::exit::Failure;
-use crate::options::{credentials, daemon, env, fds, process, run, session};
+use crate::options::{credentials, daemon, env, fds, knobs, process, run, session};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -61,6 +61,8 @@ struct Cli {
     env: env::Environment,
     #[command(flatten)]
     process: process::ProcessAttributes,
+    #[command(flatten)]
+    knobs: knobs::Knobs,
     #[command(flatten)]
     credentials: credentials::Credentials,
     #[command(flatten)]
@@ -121,6 +123,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let Cli {
         env,
         process,
+        knobs,
         credentials,
         session,
         fds,
@@ -134,6 +137,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let cmd = Command::from_argv(&command);
     let cmd = env.apply(cmd);
     let cmd = process.apply(cmd);
+    let cmd = knobs.apply(cmd);
     let cmd = credentials.apply(cmd)?;
     let cmd = session.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;

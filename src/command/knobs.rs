@@ -363,7 +363,7 @@ impl<M: Mode> Command<M> {
     ///
     /// `build()` refuses a value outside -1000..=1000
     /// ([`BuildErrorKind::Invalid`]), and a caller without a proc file
-    /// system at `/proc` ([`BuildErrorKind::NotFound`]). The kernel's
+    /// system at `/proc` ([`BuildErrorKind::Conflict`]). The kernel's
     /// refusal (`EACCES` for a lower value without the privilege) is
     /// [`Error::Spawn`] at stage [`OomScoreAdj`](crate::Stage::OomScoreAdj).
     ///
@@ -526,7 +526,7 @@ impl KnobsConfig {
 pub(crate) fn open_proc(item: &str) -> Result<OwnedFd, Error> {
     crate::sys::knobs::open_procfs().map_err(|e| {
         Error::build(
-            BuildErrorKind::NotFound,
+            BuildErrorKind::Conflict,
             item,
             format!(
                 "needs a proc file system at /proc at build(), to write through it in the child: {}",

@@ -53,7 +53,7 @@ impl<M: Mode> Command<M> {
     /// NUL byte in it ([`BuildErrorKind::Nul`]), one longer than the kernel
     /// takes in one write (a page, with its NUL: [`BuildErrorKind::TooLong`]),
     /// and a caller without a proc file system at `/proc`
-    /// ([`BuildErrorKind::NotFound`]). Where SELinux enforces, the kernel's
+    /// ([`BuildErrorKind::Conflict`]). Where SELinux enforces, the kernel's
     /// refusal (`EINVAL`: a context the policy does not know; `EACCES`: the
     /// `setexec` permission denied) is [`Error::Spawn`] at stage
     /// [`Label`](crate::Stage::Label) with the attribute's path.
@@ -102,7 +102,7 @@ impl<M: Mode> Command<M> {
     /// `build()` refuses an empty name ([`BuildErrorKind::Invalid`]), a NUL
     /// byte in it ([`BuildErrorKind::Nul`]), one longer than a page with
     /// `exec ` ([`BuildErrorKind::TooLong`]), and a caller without a proc
-    /// file system at `/proc` ([`BuildErrorKind::NotFound`]). The kernel's
+    /// file system at `/proc` ([`BuildErrorKind::Conflict`]). The kernel's
     /// refusal is [`Error::Spawn`] at stage [`Label`](crate::Stage::Label),
     /// with the attribute's path: `ENOENT` for a profile that is not
     /// loaded, `EACCES`/`EPERM` where the current profile may not change to

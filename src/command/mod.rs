@@ -398,6 +398,16 @@ impl<M: Mode> Command<M> {
     ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
     ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
     ///   hostname.
+    /// * the process knobs and labels: a [`nice`](Command::nice),
+    ///   [`oom_score_adj`](Command::oom_score_adj) or
+    ///   [`cpu_affinity`](Command::cpu_affinity) out of range, the
+    ///   [`personality`](Command::personality) query value, an empty label
+    ///   ([`BuildErrorKind::Invalid`]); a label with a NUL byte or longer
+    ///   than a page (`Nul`, `TooLong`); core scheduling where the system
+    ///   has none, [`sched_core_share_from`](Command::sched_core_share_from)
+    ///   with `unshare(PID)`, a [`securebits`](Command::securebits) set the
+    ///   capability steps could not work with, and the OOM score or a label
+    ///   without a proc file system at `/proc` ([`BuildErrorKind::Conflict`]).
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at

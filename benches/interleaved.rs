@@ -10,6 +10,7 @@
 //! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
 //! cargo bench --bench interleaved -- --section sandbox        # one section (here: the sandbox)
 //! cargo bench --bench interleaved -- --sandbox-phases 200     # where the sandbox floor's time goes
+//! cargo bench --bench interleaved -- --section knobs          # every process knob and label at once
 //! ```
 //!
 //! The `sandbox` section compares bubblewrap (`apt-get install bubblewrap`;
@@ -44,6 +45,8 @@ const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
 /// safespawn spawn, bwrap, and safespawn's sandbox.
 const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
+/// Every process knob and label at once, next to the unconfined spawn.
+const KNOBS: &[&str] = &["prepared", "prepared_knobs"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -96,6 +99,7 @@ fn sections(quick: bool) -> Vec<Section> {
             2000,
         ),
         s("sandbox", 0, 0, 0, SANDBOX, 300),
+        s("knobs", 0, 0, 0, KNOBS, 2000),
     ]
 }
 
@@ -153,6 +157,8 @@ struct Runner<'a> {
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
     prepared_sandbox: Option<safespawn::Prepared>,
+    /// The knobs method, made only for a section that has it.
+    prepared_knobs: Option<safespawn::Prepared>,
 }
 
 impl<'a> Runner<'a> {
@@ -167,6 +173,9 @@ impl<'a> Runner<'a> {
             raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
             bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
             prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
+            prepared_knobs: methods
+                .contains(&"prepared_knobs")
+                .then(|| knobs_prepared(&targets.noop)),
             targets,
             raw: support::RawClone::new(&targets.noop),
             raw_true: support::RawClone::new(&targets.bin_true),
@@ -198,6 +207,9 @@ impl<'a> Runner<'a> {
             "prepared_sandbox" => methods::safespawn_prepared(
                 self.prepared_sandbox.as_ref().expect("prepared_sandbox"),
             ),
+            "prepared_knobs" => {
+                methods::safespawn_prepared(self.prepared_knobs.as_ref().expect("prepared_knobs"))
+            }
             other => panic!("unknown method {other}"),
         }
     }
@@ -240,6 +252,38 @@ impl<'a> Runner<'a> {
             _ => Ok(()),
         }
     }
+}
+
+/// The unconfined command with every process knob and label this system
+/// takes: nice, affinity (every CPU), OOM score (raised by one), a persona,
+/// an SELinux label (refused and ignored where SELinux does not enforce:
+/// the write is still made), and as root the securebits; core scheduling
+/// where the system has it. (Not an AppArmor profile: refused without
+/// AppArmor, which fails the spawn.)
+fn knobs_prepared(path: &Path) -> safespawn::Prepared {
+    use safespawn::{Personality, Securebits};
+    let oom = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .map_or(0, |s| s.trim().parse::<i32>().unwrap_or(0));
+    let every_cpu: Vec<usize> = (0..1024).collect();
+    let mut cmd = methods::command(path)
+        .nice(19)
+        .cpu_affinity(&every_cpu)
+        .oom_score_adj((oom + 1).min(1000))
+        .personality(Personality::ADDR_NO_RANDOMIZE);
+    if std::fs::read("/sys/fs/selinux/enforce").map_or(true, |e| e.first() == Some(&b'0')) {
+        cmd = cmd.selinux_exec_label("system_u:system_r:safespawn_bench_t:s0");
+    }
+    if rustix::process::geteuid().is_root() {
+        cmd = cmd.securebits(Securebits::empty());
+    }
+    if safespawn::Command::new("true")
+        .sched_core_new()
+        .build()
+        .is_ok()
+    {
+        cmd = cmd.sched_core_new();
+    }
+    cmd.build().expect("build the knobs command")
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -538,6 +582,15 @@ fn run_all(quick: bool) {
         let d = get("sandbox", "raw_sandbox") - get("sandbox", "prepared");
         row(
             "sandbox: the raw floor − unconfined safespawn (the sandbox's kernel work): µs",
+            d,
+            "(info)",
+            true,
+        );
+    }
+    if best.contains_key(&("knobs".to_string(), "prepared_knobs".to_string())) {
+        let d = get("knobs", "prepared_knobs") - get("knobs", "prepared");
+        row(
+            "knobs: every process knob and label − unconfined safespawn: µs",
             d,
             "(info)",
             true,

@@ -510,6 +510,20 @@ fn help_lists_each_option_under_its_area() {
             &["--cwd", "--umask", "--rlimit"],
         ),
         (
+            "Process knobs & security labels",
+            &[
+                "--nice",
+                "--cpus",
+                "--oom-score-adj",
+                "--sched-core-new",
+                "--sched-core-share-from",
+                "--personality",
+                "--securebits",
+                "--selinux-label",
+                "--apparmor-profile",
+            ],
+        ),
+        (
             "Credentials",
             &[
                 "--uid",

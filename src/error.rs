@@ -58,7 +58,9 @@ pub enum Error {
         program: String,
         /// The path the failing step worked on, where it has one: the
         /// working directory ([`Stage::Chdir`]), the pidfile
-        /// ([`Stage::Pidfile`]).
+        /// ([`Stage::Pidfile`]), a mount's destination ([`Stage::Mount`]),
+        /// the `/proc` file written ([`Stage::OomScoreAdj`],
+        /// [`Stage::Label`]).
         path: Option<PathBuf>,
     },
     /// The program ran and exited unsuccessfully (non-zero or killed by a signal).

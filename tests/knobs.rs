@@ -62,11 +62,14 @@ fn userns(test: &str) -> bool {
 
 #[test]
 fn nice_is_set_and_read_back() {
-    let up = (own_nice() + 5).min(19);
+    let before = own_nice();
+    let up = (before + 5).min(19);
     let r = report_of(helper("report").nice(up));
     assert_eq!(r.field("nice"), up.to_string());
     let r = report_of(helper("report").nice(19));
     assert_eq!(r.field("nice"), "19");
+    // The child's own: the spawning thread shares its memory, not this.
+    assert_eq!(own_nice(), before);
     if common::is_root() && has_cap(rustix::thread::CapabilitySet::SYS_NICE) {
         // Below our own value: needs CAP_SYS_NICE, taken before the uid
         // change drops it.
@@ -148,6 +151,9 @@ fn oom_score_adj_is_set_and_read_back() {
     let up = (own + 100).min(1000);
     let r = report_of(helper("report").oom_score_adj(up));
     assert_eq!(r.field("oom_score_adj"), up.to_string());
+    // The kernel changes a value shared by every process of one memory
+    // (CLONE_VM) unless the writer is a vfork child: ours stays.
+    assert_eq!(own_oom_score_adj(), own);
     let down = (own - 100).max(-1000);
     if has_cap(rustix::thread::CapabilitySet::SYS_RESOURCE) {
         // Below our own value: needs CAP_SYS_RESOURCE, taken before the

@@ -357,7 +357,9 @@ impl<M: Mode> Command<M> {
     /// when the child's own view has no `/proc` after its mounts (a
     /// [`root_tmpfs`](Command::root_tmpfs) without `Mount::proc`), and in a
     /// new pid namespace (`self` in the caller's `/proc` is the child
-    /// there too).
+    /// there too). It is the child's alone: the kernel carries a new value
+    /// to every process sharing the writer's memory, except from a vfork
+    /// child, which the child sharing the caller's memory always is.
     ///
     /// # Errors
     ///

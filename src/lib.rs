@@ -304,7 +304,7 @@ pub mod __compat {
     pub use crate::sys::compat::{
         CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
         LINUX_5_3, NO_CLONE3, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL, NO_WAITID_PIDFD,
-        OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

@@ -117,6 +117,9 @@ fn has_cap_setgid() -> bool {
 /// `"deny"` unconditionally broke). `ENOENT` for `setgroups` is a kernel
 /// before 3.19, which has no such file: fine.
 pub(crate) fn write(ranges: &IdRanges, pid: i32) -> Result<(), Refused> {
+    if crate::sys::compat::forced(crate::sys::compat::SLOW_ID_MAP_WRITER) {
+        std::thread::sleep(crate::sys::compat::SLOW_ID_MAP_WRITER_DELAY);
+    }
     let at = |file| move |errno| Refused { file, errno };
     if let Some(text) = &ranges.uid_map {
         write_file(pid, MapFile::UidMap, text).map_err(at(MapFile::UidMap))?;

@@ -554,3 +554,30 @@ fn too_many_ranges_or_too_much_text_is_too_long() {
         assert!(cmd.build().is_ok());
     }
 }
+
+/// Without `/proc` (the no-proc profile) the parent cannot open the
+/// child's map files: `ENOENT` at the write, the child killed at its gate.
+/// Elsewhere there is nothing to check.
+#[test]
+fn without_proc_a_range_is_enoent_at_the_parents_write() {
+    let _serial = serial();
+    if Path::new("/proc/self").exists() {
+        eprintln!("skipping without_proc_a_range_is_enoent_...: /proc is mounted");
+        return;
+    }
+    if !common::can_unshare(Namespaces::USER) {
+        eprintln!("skipping without_proc_a_range_is_enoent_...: no user namespace here");
+        return;
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    match user().uid_map(0, uid, 1).status() {
+        Err(Error::Spawn {
+            stage, errno, path, ..
+        }) => {
+            assert_eq!((stage, errno), (Stage::IdMap, Errno::NOENT));
+            let path = path.expect("the map file");
+            assert_eq!(path.file_name().unwrap(), "uid_map", "{}", path.display());
+        }
+        other => panic!("a range without /proc: {other:?}"),
+    }
+}

@@ -93,6 +93,8 @@ fn root_maps_a_range_and_the_child_sees_exactly_that_map() {
         // so inside they are the overflow id.
         assert_eq!(r.field("uid"), FOUR_NOBODY);
         assert_eq!(r.field("gid"), FOUR_NOBODY);
+        // Nothing of the gate (or the report pipe) reaches the program.
+        assert_eq!(r.fd_numbers(), [0, 1, 2], "{:?}", r.fds);
     }
     // Switched to inside root: uid 0 inside, 100000 outside.
     for r in reports_both_ways(|| ranges().uid(0).gid(0)) {

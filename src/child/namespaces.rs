@@ -79,7 +79,8 @@ pub(crate) struct Join {
 ///    gate's write end and blocks reading the read end while the parent
 ///    writes `/proc/<pid>/uid_map`, `setgroups` and `gid_map` (a writer
 ///    outside the new user namespace, with privilege over the caller's).
-///    One byte releases it. End-of-file without it means the parent gave
+///    One byte releases it (and the child closes the read end too).
+///    End-of-file without it means the parent gave
 ///    up (a write was refused: it kills and reaps this process next; or
 ///    it died): the child `_exit`s at once, without a report and without
 ///    exec, so nothing of the program ever runs with unwritten maps;
@@ -132,7 +133,12 @@ fn wait_at_gate(gate: Gate) -> Result<(), Failure> {
     let fd = unsafe { BorrowedFd::borrow_raw(gate.read) };
     let mut byte = [0u8; 1];
     match rustix::io::retry_on_intr(|| rustix::io::read(fd, &mut byte)) {
-        Ok(1) => Ok(()),
+        Ok(1) => {
+            // Done with the gate: nothing of it reaches the fd steps.
+            // SAFETY: the read end is ours, no longer borrowed, closed once.
+            unsafe { rustix::io::close(gate.read) };
+            Ok(())
+        }
         // The parent gave up (and kills this process) or died: no report
         // (nobody reads it), no exec.
         Ok(_) => crate::sys::clone::exit_now(GATE_CLOSED_EXIT),

@@ -205,8 +205,8 @@ pub(crate) struct Forked {
 /// made here) right after its signal reset, while this process writes its
 /// maps ([`id_maps::write`]); then one byte releases it. A refused write is
 /// [`Error::Spawn`] at [`Stage::IdMap`](crate::error::Stage::IdMap): the
-/// child is killed and reaped (dropping its [`ChildPid`]) and every pipe
-/// closed before this returns.
+/// child is killed and reaped while it waits at the gate, and every pipe
+/// closed, before this returns.
 pub(crate) fn fork_child(
     plan: &Plan,
     slots: &[RawFd],

@@ -96,6 +96,24 @@ fn sections(quick: bool) -> Vec<Section> {
             2000,
         ),
         s("sandbox", 0, 0, 0, SANDBOX, 300),
+        // A new user namespace with the self map the child writes itself
+        // (vfork-style path) and with the same map as ranges the parent
+        // writes (fork path), next to no namespace at all; and, to tell the
+        // fork path's cost from the parent's writes, the self map on the
+        // fork path (an empty hook forces it).
+        s(
+            "userns",
+            0,
+            0,
+            0,
+            &[
+                "prepared",
+                "prepared_map_root",
+                "prepared_uid_map",
+                "prepared_map_root_fork",
+            ],
+            2000,
+        ),
     ]
 }
 
@@ -153,6 +171,11 @@ struct Runner<'a> {
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
     prepared_sandbox: Option<safespawn::Prepared>,
+    /// Built on first use: a system without user namespaces for this user
+    /// can still run every other section.
+    prepared_map_root: Option<safespawn::Prepared>,
+    prepared_uid_map: Option<safespawn::Prepared>,
+    prepared_map_root_fork: Option<safespawn::Prepared>,
 }
 
 impl<'a> Runner<'a> {
@@ -172,6 +195,9 @@ impl<'a> Runner<'a> {
             raw_true: support::RawClone::new(&targets.bin_true),
             prepared: methods::prepared(&targets.noop),
             prepared_true: methods::prepared(&targets.bin_true),
+            prepared_map_root: None,
+            prepared_uid_map: None,
+            prepared_map_root_fork: None,
         }
     }
 
@@ -197,6 +223,18 @@ impl<'a> Runner<'a> {
             "bwrap" => methods::safespawn_prepared(self.bwrap.as_ref().expect("bwrap")),
             "prepared_sandbox" => methods::safespawn_prepared(
                 self.prepared_sandbox.as_ref().expect("prepared_sandbox"),
+            ),
+            "prepared_map_root" => methods::safespawn_prepared(
+                self.prepared_map_root
+                    .get_or_insert_with(|| methods::prepared_map_root(noop)),
+            ),
+            "prepared_map_root_fork" => methods::safespawn_prepared(
+                self.prepared_map_root_fork
+                    .get_or_insert_with(|| methods::prepared_map_root_fork(noop)),
+            ),
+            "prepared_uid_map" => methods::safespawn_prepared(
+                self.prepared_uid_map
+                    .get_or_insert_with(|| methods::prepared_uid_map(noop)),
             ),
             other => panic!("unknown method {other}"),
         }
@@ -463,6 +501,34 @@ fn run_all(quick: bool) {
     );
     let r4c = get("busy8", "prepared") / get("busy8", "raw");
     row("8 busy threads: safespawn / raw clone", r4c, "(info)", true);
+    let ns_self = get("userns", "prepared_map_root") / get("userns", "prepared");
+    row(
+        "user namespace, map_root (self map, vfork-style) / no namespace",
+        ns_self,
+        "(info)",
+        true,
+    );
+    let ns_ranges = get("userns", "prepared_uid_map") / get("userns", "prepared");
+    row(
+        "user namespace, uid_map/gid_map (parent writes, fork path) / no namespace",
+        ns_ranges,
+        "(info)",
+        true,
+    );
+    let ns_fork = get("userns", "prepared_uid_map") / get("userns", "prepared_map_root");
+    row(
+        "user namespace: uid_map/gid_map / map_root (the same one-line maps)",
+        ns_fork,
+        "(info)",
+        true,
+    );
+    let ns_writes = get("userns", "prepared_uid_map") - get("userns", "prepared_map_root_fork");
+    row(
+        "user namespace, both on the fork path: uid_map/gid_map − map_root (the parent's writes and the gate), µs",
+        ns_writes,
+        "(info)",
+        true,
+    );
     let cleanup = cleanup_cost_us();
     row(
         "fd cleanup, 0 extra fds: the child's close_range(CLOSE_RANGE_CLOEXEC), µs",

@@ -137,8 +137,12 @@ impl Prepared<Direct> {
     /// x86_64), else
     /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html) with
     /// `CLONE_VM | CLONE_VFORK | CLONE_PIDFD` (Linux 5.2); with a
-    /// [`pre_exec`](crate::Command::pre_exec) hook,
-    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html) and
+    /// [`pre_exec`](crate::Command::pre_exec) hook or
+    /// [`uid_map`](crate::Command::uid_map) /
+    /// [`gid_map`](crate::Command::gid_map) ranges (whose maps this
+    /// process writes while the child waits),
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html) (a
+    /// `clone` without `CLONE_VM` with namespaces) and
     /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
     /// (Linux 5.3). In the child,
     /// [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)

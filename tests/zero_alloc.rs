@@ -93,6 +93,43 @@ fn spawn_wait_and_abort_allocate_nothing() {
     }
 }
 
+/// The fork path of id ranges: the parent writes the child's maps with
+/// texts made at `build()` and `/proc/<pid>/...` paths formatted on its
+/// stack, so spawning allocates nothing there either. (The forked child
+/// has memory of its own, so its allocations would not be counted here:
+/// tests/child_contract.rs covers it.) Without privilege the map is the
+/// caller's own ids; skipped where no user namespace may be made.
+#[test]
+fn spawning_with_id_ranges_allocates_nothing() {
+    let (uid, gid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let ranged = Command::new("true")
+        .unshare(safespawn::Namespaces::USER)
+        .uid_map(0, uid, 1)
+        .gid_map(0, gid, 1)
+        .build()
+        .unwrap();
+    match ranged.status() {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("skipping spawning_with_id_ranges_allocates_nothing: {other:?}");
+            return;
+        }
+    }
+    let run = || {
+        let child = ranged.spawn().unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(ranged.status().unwrap().success());
+    };
+    run(); // warm-up
+    for round in 0..10 {
+        let n = allocations_during(run);
+        assert_eq!(n, 0, "round {round}: {n} heap allocations with id ranges");
+    }
+}
+
 #[test]
 fn the_counter_does_count() {
     // The test above could not fail if counting were broken.

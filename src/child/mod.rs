@@ -124,6 +124,9 @@ pub(crate) struct Ctx<'a> {
     pub report: RawFd,
     /// The read end of the pause pipe of `spawn_paused`, or -1.
     pub pause: RawFd,
+    /// The gate the child waits at while the parent writes its id maps
+    /// (`uid_map`, `gid_map`; the fork path only), or [`Gate::NONE`].
+    pub gate: namespaces::Gate,
     /// The spawning thread's signal mask before it blocked everything.
     pub parent_mask: SigSet,
     /// The parent's pid, to notice its death when a parent-death signal is
@@ -188,9 +191,10 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     signals::reset(&plan.signals, &cx.parent_mask, handlers_cleared).at(Stage::Signals)?;
     // Right after the signals (the new namespaces themselves came with the
     // clone): until the id maps are written the child's ids are unmapped,
-    // so every later step needs them; and the join fds are used here,
-    // before the fd steps can move or close them.
-    namespaces::apply(&plan.ns)?;
+    // so every later step needs them (with ranges, the child waits here at
+    // the gate while the parent writes them); and the join fds are used
+    // here, before the fd steps can move or close them.
+    namespaces::apply(&plan.ns, cx.gate)?;
     // Before any close: a source may sit on another mapping's target, so the
     // placement is collision-safe and needs every source still open.
     fds::place(&plan.fds, cx.slots, carried)?;

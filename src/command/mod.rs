@@ -249,13 +249,14 @@ impl<M: Mode> Command<M> {
     }
 
     /// Refuses the slower fork path (which a [`pre_exec`](Command::pre_exec)
-    /// hook and [`Prepared::spawn_paused`] need): spawn cost then never grows
-    /// with the parent's memory.
+    /// hook, [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    /// ranges and [`Prepared::spawn_paused`] need): spawn cost then never
+    /// grows with the parent's memory.
     ///
     /// # Errors
     ///
-    /// With a `pre_exec` hook, `build()` fails with
-    /// [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
+    /// With a `pre_exec` hook or a `uid_map` / `gid_map` range, `build()`
+    /// fails with [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
     /// [`spawn_paused`](Command::spawn_paused)) of such a command fails with
     /// the same [`Error::Build`], at the spawn: `build()` cannot know it will
     /// be called.
@@ -380,7 +381,9 @@ impl<M: Mode> Command<M> {
     ///   [`process_group`](Command::process_group) with
     ///   [`new_session`](Command::new_session); a
     ///   [`pre_exec`](Command::pre_exec) hook with
-    ///   [`forbid_fork`](Command::forbid_fork); for a
+    ///   [`forbid_fork`](Command::forbid_fork) (or a
+    ///   [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    ///   range with it); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
     ///   [`Stdio::piped`](crate::Stdio::piped), a
     ///   [`parent_death_signal`](Command::parent_death_signal), a
@@ -389,10 +392,13 @@ impl<M: Mode> Command<M> {
     ///   [`hostname`](Command::hostname) without `unshare(UTS)`; a
     ///   [`join_namespace`](Command::join_namespace) of a kind also
     ///   unshared (or `USER` with [`map_root`](Command::map_root)); `TIME`
-    ///   where `clone3` is known to be missing. Also
+    ///   where `clone3` is known to be missing; a `uid_map` / `gid_map`
+    ///   without `unshare(USER)` or with `map_root`. Also
     ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
-    ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
-    ///   hostname.
+    ///   exactly one kind and for a bad id range (count 0, past
+    ///   `u32::MAX`, overlapping another), and `Nul` / `TooLong` (above 64
+    ///   bytes) for a hostname, `TooLong` for a map of more than 340 ranges
+    ///   or a page of text.
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at
@@ -437,7 +443,7 @@ impl Config {
         let (env_entries, child_path) = self.env.freeze()?;
         // Namespaces and mounts before the program: with a new root, the
         // program is looked up in the child's view.
-        let ns = self.ns.freeze(self.daemon.is_some())?;
+        let (ns, id_ranges) = self.ns.freeze(self.daemon.is_some(), self.forbid_fork)?;
         let (mounts, view, mount_paths) = self.mounts.freeze(self.ns.unshared())?;
         let path = match argv::program_path(&program, child_path, &view) {
             Ok(path) => path,
@@ -509,6 +515,7 @@ impl Config {
             stdio_pipes: fds.pipes,
             nonblocking_pipes,
             forbid_fork: self.forbid_fork,
+            id_ranges,
             timeout: self.timeout,
             buffered,
             _owned: {

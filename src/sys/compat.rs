@@ -37,7 +37,14 @@ pub const NO_PIDFD_SEND_SIGNAL: u32 = 1 << 5;
 pub const REFUSE_WITH_EPERM: u32 = 1 << 6;
 /// `mount_setattr` is missing, as before Linux 5.12: read-only binds take
 /// the `MS_REMOUNT` path.
-pub const NO_MOUNT_SETATTR: u32 = 1 << 7;
+pub const NO_MOUNT_SETATTR: u32 = 1 << 8;
+/// The parent waits [`SLOW_ID_MAP_WRITER_DELAY`] before it writes a
+/// child's id maps (`uid_map`, `gid_map`), as a parent descheduled at that
+/// moment would: a child that did not wait at its gate would run ahead
+/// into its later steps, or exec, with its maps unwritten.
+pub const SLOW_ID_MAP_WRITER: u32 = 1 << 7;
+/// How long [`SLOW_ID_MAP_WRITER`] waits.
+pub const SLOW_ID_MAP_WRITER_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid.

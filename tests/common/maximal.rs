@@ -136,8 +136,40 @@ pub fn maximal_commands() -> Vec<Maximal> {
             |_| {},
         )
     };
+    // namespaces: id ranges, which the parent writes while the child waits
+    // at its gate (the fork path, even on the "clone" run); without
+    // privilege only the caller's own ids, one line each.
+    let (euid, egid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let ranges = if map_root_works {
+        entry(
+            "namespaces",
+            helper("report")
+                .unshare(every)
+                .uid_map(0, euid, 1)
+                .gid_map(0, egid, 1)
+                .hostname("ranges")
+                .parent_death_signal(Signal::KILL),
+            move |r| {
+                assert_eq!(r.field("uid"), "0 0 0 0");
+                assert_eq!(r.field("uid_map"), format!("0 {euid} 1"));
+                assert_eq!(r.field("gid_map"), format!("0 {egid} 1"));
+                assert_eq!(r.field("hostname"), "ranges");
+                assert_eq!(r.field("pid"), "1");
+            },
+        )
+    } else {
+        entry(
+            "namespaces",
+            helper("report").unshare(Namespaces::empty()),
+            |_| {},
+        )
+    };
     vec![
         namespaces,
+        ranges,
         entry(
             "exec",
             helper("report")
@@ -265,6 +297,29 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
         kinds |= Namespaces::TIME;
     }
     let mut list = Vec::new();
+    // namespaces: ranges only root may map, and credentials set inside them.
+    if our_net.is_some() && can_unshare(kinds | Namespaces::USER) {
+        list.push(entry(
+            "namespaces",
+            helper_for_any_user("report")
+                .unshare(kinds | Namespaces::USER)
+                .uid_map(0, 100000, 1000)
+                .uid_map(1000, 200000, 1000)
+                .gid_map(0, 100000, 65536)
+                .uid(1005)
+                .gid(1000)
+                .groups(&[1000, 2000])
+                .hostname("root-ranges"),
+            |r| {
+                assert_eq!(r.field("uid_map"), "0 100000 1000,1000 200000 1000");
+                assert_eq!(r.field("gid_map"), "0 100000 65536");
+                assert_eq!(r.field("uid"), "1005 1005 1005 1005");
+                assert_eq!(r.field("gid"), "1000 1000 1000 1000");
+                assert_eq!(r.groups(), [1000, 2000]);
+                assert_eq!(r.field("hostname"), "root-ranges");
+            },
+        ));
+    }
     if can_unshare(kinds) {
         let mut cmd = helper("report").unshare(kinds).hostname("root-maximal");
         if our_net.is_some() {
@@ -318,7 +373,7 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
 /// Commands that fail in the child, per area, with the stage and errno
 /// they must report: a failing child reports instead of allocating.
 pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> {
-    vec![
+    let mut list = vec![
         (
             "exec",
             Command::new("/nonexistent"),
@@ -352,7 +407,21 @@ pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> 
             Stage::Hook,
             Errno::DOM,
         ),
-    ]
+    ];
+    // A range a plain user may not map: the parent's write is refused and
+    // the child is killed at its gate (root may map any range).
+    let euid = rustix::process::geteuid().as_raw();
+    if euid != 0 && std::path::Path::new("/proc/self").exists() && can_unshare(Namespaces::USER) {
+        list.push((
+            "namespaces",
+            Command::new("true")
+                .unshare(Namespaces::USER)
+                .uid_map(0, euid ^ 1, 1),
+            Stage::IdMap,
+            Errno::PERM,
+        ));
+    }
+    list
 }
 
 /// The daemon mode's options: a daemon writing and locking `pidfile`.

@@ -25,7 +25,10 @@
 //! Keys: `argc`, `arg` (once per argument, in order), `env` (sorted), `fd`
 //! (`N target`), `cwd`, `umask`, `pid`, `ppid`, `pgid`, `sid`, `sigblk`,
 //! `sigign`, `sigcgt`, `capinh`, `capprm`, `capeff`, `capbnd`, `capamb`,
-//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`).
+//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`),
+//! `ns_KIND`, `hostname`, `uid_map`, `gid_map` (the helper's own
+//! `/proc/self/{uid,gid}_map`: each line's three numbers separated by one
+//! space, lines separated by `,`).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -154,6 +157,14 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     writeln!(out, "hostname={}", host.trim_end())?;
+    for kind in ["uid_map", "gid_map"] {
+        let map = std::fs::read_to_string(format!("/proc/self/{kind}")).unwrap_or_default();
+        let lines: Vec<String> = map
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        writeln!(out, "{kind}={}", lines.join(","))?;
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `safespawn`: run a program the way security-sensitive code must, from the
 //! command line. A hardened exec wrapper over the safespawn library: what
-//! `env -i`, `setpriv`, `prlimit`, `timeout` and `daemonize` do, in one tool.
+//! `env -i`, `setpriv`, `prlimit`, `timeout` and `daemonize` do, in one tool,
+//! and confinement in namespaces with bubblewrap's option names.
 //!
 //! Exit status: the program's own; 124 when `--timeout` expired; 125 when
 //! safespawn or the set-up before exec failed; 126 when the program cannot
@@ -17,8 +18,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use safespawn::{Command, Stdio};
 
-use crate::exit::Failure;
-use crate::options::{credentials, daemon, env, fds, process, run, session};
+use crate::exit::{Failure, Items};
+use crate::options::{credentials, daemon, env, fds, namespaces, process, run, session};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,9 +42,9 @@ exec; 126 when the program cannot be executed; 127 when it is not found;
 Signals: TERM, INT, HUP, QUIT, USR1, USR2, ALRM and WINCH sent to safespawn
 are passed on to the program (as timeout(1) does).";
 
-/// Run PROGRAM with a controlled environment, privileges, limits and file
-/// descriptors. Every file descriptor but stdin, stdout, stderr and those
-/// given with --pass-fd is closed in the program.
+/// Run PROGRAM with a controlled environment, privileges, limits, file
+/// descriptors and namespaces. Every file descriptor but stdin, stdout,
+/// stderr and those given with --pass-fd is closed in the program.
 #[derive(Debug, Parser)]
 #[command(name = "safespawn", version, after_help = EXAMPLES)]
 struct Cli {
@@ -63,6 +64,8 @@ struct Cli {
     process: process::ProcessAttributes,
     #[command(flatten)]
     credentials: credentials::Credentials,
+    #[command(flatten)]
+    namespaces: namespaces::Namespaces,
     #[command(flatten)]
     session: session::Session,
     #[command(flatten)]
@@ -122,6 +125,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         env,
         process,
         credentials,
+        namespaces,
         session,
         fds,
         daemon,
@@ -135,20 +139,22 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let cmd = env.apply(cmd);
     let cmd = process.apply(cmd);
     let cmd = credentials.apply(cmd)?;
+    let mut items = Items::default();
+    let cmd = namespaces.apply(cmd, &mut items)?;
     let cmd = session.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;
     if run.dry_run {
-        return run::dry(cmd);
+        return run::dry(cmd, &items);
     }
     if run.verbose {
         eprintln!("{cmd}");
     }
     if daemon.daemonize {
         let cmd = stdio.apply(cmd, Stdio::null)?;
-        return daemon::start(daemon.apply(cmd));
+        return daemon::start(daemon.apply(cmd), &items);
     }
     let cmd = stdio.apply(cmd, Stdio::inherit)?;
-    run::foreground(cmd, run.timeout, !session.new_session)
+    run::foreground(cmd, &items, run.timeout, !session.new_session)
 }
 
 #[cfg(test)]

@@ -520,6 +520,23 @@ fn help_lists_each_option_under_its_area() {
                 "--no-new-privs",
             ],
         ),
+        (
+            "Namespaces",
+            &[
+                "--unshare-user",
+                "--unshare-mount",
+                "--unshare-pid",
+                "--unshare-net",
+                "--unshare-uts",
+                "--unshare-ipc",
+                "--unshare-cgroup",
+                "--unshare-time",
+                "--unshare-all",
+                "--map-root",
+                "--hostname",
+                "--join-ns",
+            ],
+        ),
         ("Session", &["--pdeathsig", "--new-session"]),
         (
             "File descriptors & stdio",

@@ -537,6 +537,23 @@ fn help_lists_each_option_under_its_area() {
                 "--join-ns",
             ],
         ),
+        (
+            "Mounts",
+            &[
+                "--root",
+                "--root-tmpfs",
+                "--bind",
+                "--ro-bind",
+                "--bind-try",
+                "--ro-bind-try",
+                "--tmpfs",
+                "--size",
+                "--perms",
+                "--proc",
+                "--dev",
+                "--remount-ro",
+            ],
+        ),
         ("Session", &["--pdeathsig", "--new-session"]),
         (
             "File descriptors & stdio",

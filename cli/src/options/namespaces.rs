@@ -20,7 +20,8 @@ pub struct Namespaces {
     /// show as 65534).
     #[arg(long)]
     unshare_user: bool,
-    /// New mount namespace.
+    /// New mount namespace. Every option under Mounts implies it here (the
+    /// library's Command::mount asks for it explicitly).
     #[arg(long)]
     unshare_mount: bool,
     /// New pid namespace: the program is its pid 1 (it reaps orphans, and

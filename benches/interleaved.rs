@@ -8,7 +8,13 @@
 //! cargo bench --bench interleaved              # full run (~4 minutes)
 //! cargo bench --bench interleaved -- --quick   # smoke run (seconds); or SAFESPAWN_BENCH_QUICK=1
 //! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
+//! cargo bench --bench interleaved -- --section sandbox        # one section (here: the sandbox)
+//! cargo bench --bench interleaved -- --sandbox-phases 200     # where the sandbox floor's time goes
 //! ```
+//!
+//! The `sandbox` section compares bubblewrap (`apt-get install bubblewrap`;
+//! without `bwrap` on PATH the section says it skipped it) and needs
+//! unprivileged user namespaces (without them it skips its sandbox methods).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -35,6 +41,9 @@ struct Section {
 
 const V_STATIC: &[&str] = &["raw", "prepared", "command", "std"];
 const F_STATIC: &[&str] = &["std_pre_exec"];
+/// The sandbox (see `support::sandbox`): the raw floor, the unconfined
+/// safespawn spawn, bwrap, and safespawn's sandbox.
+const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -86,6 +95,7 @@ fn sections(quick: bool) -> Vec<Section> {
             &["raw", "raw_close_range", "prepared", "std"],
             2000,
         ),
+        s("sandbox", 0, 0, 0, SANDBOX, 300),
     ]
 }
 
@@ -104,6 +114,10 @@ fn main() {
             .unwrap_or(10_000);
         return run_loop(method, n);
     }
+    if let Some(i) = args.iter().position(|a| a == "--sandbox-phases") {
+        let n: usize = args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(200);
+        return support::sandbox::phase_report(&support::Targets::new(), n);
+    }
     if let Some(i) = args.iter().position(|a| a == "--section") {
         let name = args.get(i + 1).expect("--section NAME");
         let section = sections(quick)
@@ -119,7 +133,10 @@ fn main() {
 /// Runs one method `n` times, for strace/callgrind/perf.
 fn run_loop(method: &str, n: usize) {
     let targets = support::Targets::new();
-    let mut runner = Runner::new(&targets);
+    let mut runner = Runner::new(&targets, &[method]);
+    if let Err(why) = runner.available(method) {
+        panic!("{why}");
+    }
     for _ in 0..n {
         runner.run(method);
     }
@@ -132,11 +149,24 @@ struct Runner<'a> {
     raw_true: support::RawClone,
     prepared: safespawn::Prepared,
     prepared_true: safespawn::Prepared,
+    /// The sandbox methods, made only for a section that has them.
+    raw_sandbox: Option<support::sandbox::RawSandbox>,
+    bwrap: Option<safespawn::Prepared>,
+    prepared_sandbox: Option<safespawn::Prepared>,
 }
 
 impl<'a> Runner<'a> {
-    fn new(targets: &'a support::Targets) -> Runner<'a> {
+    fn new(targets: &'a support::Targets, methods: &[&str]) -> Runner<'a> {
+        use support::sandbox;
+        let spec = methods
+            .iter()
+            .any(|m| m.ends_with("sandbox") || *m == "bwrap")
+            .then(|| sandbox::SandboxSpec::new(targets));
+        let wants = |m: &str| methods.contains(&m).then_some(spec.as_ref()).flatten();
         Runner {
+            raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
+            bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
+            prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
             targets,
             raw: support::RawClone::new(&targets.noop),
             raw_true: support::RawClone::new(&targets.bin_true),
@@ -157,7 +187,57 @@ impl<'a> Runner<'a> {
             "std" => methods::std_status(noop),
             "std_true" => methods::std_status(&self.targets.bin_true),
             "std_pre_exec" => methods::std_pre_exec(noop),
+            "raw_sandbox" => {
+                let raw = self.raw_sandbox.as_mut().expect("raw_sandbox");
+                match raw.run() {
+                    Ok(status) => assert_eq!(status, 0),
+                    Err(f) => panic!("raw_sandbox: {}", raw.describe(f)),
+                }
+            }
+            "bwrap" => methods::safespawn_prepared(self.bwrap.as_ref().expect("bwrap")),
+            "prepared_sandbox" => methods::safespawn_prepared(
+                self.prepared_sandbox.as_ref().expect("prepared_sandbox"),
+            ),
             other => panic!("unknown method {other}"),
+        }
+    }
+
+    /// Whether `method` can run here: the sandbox methods need `bwrap`, the
+    /// mount API, or a system that allows the sandbox (tried once).
+    fn available(&mut self, method: &str) -> Result<(), String> {
+        match method {
+            "raw_sandbox" => {
+                let raw = self.raw_sandbox.as_mut().expect("raw_sandbox");
+                match raw.run() {
+                    Ok(0) => Ok(()),
+                    Ok(s) => Err(format!("skipped raw_sandbox: wait status {s:#x}")),
+                    Err(f) => Err(format!(
+                        "skipped raw_sandbox: this system refuses the sandbox ({})",
+                        raw.describe(f)
+                    )),
+                }
+            }
+            "bwrap" => match &self.bwrap {
+                None => Err(
+                    "skipped bwrap: not on PATH (Debian/Ubuntu: apt-get install bubblewrap)".into(),
+                ),
+                Some(p) => match p.status() {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!("skipped bwrap: the sandbox failed ({s:?})")),
+                    Err(e) => Err(format!("skipped bwrap: {e}")),
+                },
+            },
+            "prepared_sandbox" => match &self.prepared_sandbox {
+                None => Err("skipped prepared_sandbox: the sandbox cannot be built here".into()),
+                Some(p) => match p.status() {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!(
+                        "skipped prepared_sandbox: the sandbox failed ({s:?})"
+                    )),
+                    Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
+                },
+            },
+            _ => Ok(()),
         }
     }
 }
@@ -176,7 +256,25 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 /// `RESULT section method rep n median_us p99_us`.
 fn run_section(s: &Section, quick: bool) {
     let targets = support::Targets::new();
-    let mut runner = Runner::new(&targets);
+    let mut runner = Runner::new(&targets, s.methods);
+    // Methods this system cannot run are left out, each with a NOTE line
+    // (run_all prints them).
+    let methods: Vec<&str> = s
+        .methods
+        .iter()
+        .copied()
+        .filter(|m| match runner.available(m) {
+            Ok(()) => true,
+            Err(why) => {
+                println!("NOTE {}: {why}", s.name);
+                false
+            }
+        })
+        .collect();
+    let s = &Section {
+        methods: methods.leak(),
+        ..*s
+    };
     let _ballast = support::Ballast::new(s.mem_mib);
     let _fds = support::OpenFds::new(s.fds);
     let _threads = support::BusyThreads::new(s.threads);
@@ -249,6 +347,7 @@ fn run_all(quick: bool) {
     let exe = std::env::current_exe().expect("current_exe");
     // (section, method) -> min over reps of the median; and median p99.
     let mut best: BTreeMap<(String, String), (f64, Vec<f64>)> = BTreeMap::new();
+    let mut notes: Vec<String> = Vec::new();
     for s in sections(quick) {
         eprintln!("section {} ...", s.name);
         let mut cmd = std::process::Command::new(&exe);
@@ -264,6 +363,11 @@ fn run_all(quick: bool) {
             String::from_utf8_lossy(&out.stderr)
         );
         for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(note) = line.strip_prefix("NOTE ") {
+                eprintln!("  {note}");
+                notes.push(note.to_string());
+                continue;
+            }
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() != 7 || f[0] != "RESULT" {
                 continue;
@@ -387,6 +491,62 @@ fn run_all(quick: bool) {
         "(info)",
         true,
     );
+    // The sandbox: a goal row whose method is missing (no bwrap, a system
+    // refusing the sandbox) says why instead of a number.
+    let have = |m: &str| best.contains_key(&("sandbox".to_string(), m.to_string()));
+    let pending = |name: &str, goal: &str, missing: &str| {
+        println!("| {name} | – | {goal} | pending: {missing} |");
+    };
+    let why_missing = |ms: &[&str]| {
+        ms.iter()
+            .filter(|m| !have(m))
+            .map(|m| match *m {
+                "bwrap" => "no bwrap (apt-get install bubblewrap)",
+                _ => "the sandbox refused here",
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (name, a, b, goal, limit) in [
+        (
+            "sandbox: safespawn sandboxed / bwrap",
+            "prepared_sandbox",
+            "bwrap",
+            "≤ 0.30",
+            0.30,
+        ),
+        (
+            "sandbox: safespawn sandboxed / the raw floor",
+            "prepared_sandbox",
+            "raw_sandbox",
+            "≤ 1.20",
+            1.20,
+        ),
+    ] {
+        if have(a) && have(b) {
+            let r = get("sandbox", a) / get("sandbox", b);
+            row(name, r, goal, r <= limit);
+        } else {
+            pending(name, goal, &why_missing(&[a, b]));
+        }
+    }
+    if have("raw_sandbox") && have("bwrap") {
+        let r = get("sandbox", "raw_sandbox") / get("sandbox", "bwrap");
+        row("sandbox: the raw floor / bwrap", r, "(info)", true);
+    }
+    if have("raw_sandbox") {
+        let d = get("sandbox", "raw_sandbox") - get("sandbox", "prepared");
+        row(
+            "sandbox: the raw floor − unconfined safespawn (the sandbox's kernel work): µs",
+            d,
+            "(info)",
+            true,
+        );
+    }
+    for note in &notes {
+        println!();
+        println!("note: {note}");
+    }
     println!();
     println!(
         "allocations: {}",

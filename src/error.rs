@@ -311,63 +311,83 @@ macro_rules! stages {
 stages! {
     /// Resetting signal dispositions and the signal mask.
     Signals = 0 => "resetting signals",
+    /// Placing the child in its cgroup: `CLONE_INTO_CGROUP` refused at the
+    /// clone, or the child's own write to `cgroup.procs` where it cannot be
+    /// used.
+    Cgroup = 1 => "placing the child in its cgroup",
     /// Writing the id maps of a new user namespace
     /// ([`map_root`](crate::Command::map_root)).
-    IdMap = 1 => "writing the user namespace's id maps",
+    IdMap = 2 => "writing the user namespace's id maps",
     /// Creating new namespaces ([`unshare`](crate::Command::unshare), with
     /// the clone) or joining one ([`join_namespace`](crate::Command::join_namespace)).
-    Namespace = 2 => "entering namespaces",
+    Namespace = 3 => "entering namespaces",
     /// Setting the hostname of a new UTS namespace.
-    Hostname = 3 => "setting the hostname",
+    Hostname = 4 => "setting the hostname",
     /// Placing standard input, output and error.
-    Stdio = 4 => "setting up stdio",
+    Stdio = 5 => "setting up stdio",
     /// Placing passed and mapped file descriptors.
-    Fds = 5 => "setting up file descriptors",
+    Fds = 6 => "setting up file descriptors",
     /// Closing every file descriptor that is not kept.
-    CloseFds = 6 => "closing inherited file descriptors",
+    CloseFds = 7 => "closing inherited file descriptors",
     /// Daemon mode: creating the session and the daemon process.
-    Daemon = 7 => "daemonizing",
+    Daemon = 8 => "daemonizing",
     /// Daemon mode: creating, locking and writing the pidfile.
-    Pidfile = 8 => "acquiring the pidfile",
+    Pidfile = 9 => "acquiring the pidfile",
     /// Building the child's filesystem view: `/` made a recursive slave, a
     /// [`mount`](crate::Command::mount) (the error's `path` names its
     /// destination).
-    Mount = 9 => "mounting",
+    Mount = 10 => "mounting",
     /// Changing the child's root ([`root`](crate::Command::root),
     /// [`root_tmpfs`](crate::Command::root_tmpfs)): the base tmpfs,
     /// `pivot_root`, detaching the old root.
-    Root = 10 => "changing the root directory",
+    Root = 11 => "changing the root directory",
     /// Setting the umask. `umask(2)` cannot fail, so no child reports this
     /// stage; it names the step for completeness.
-    Umask = 11 => "setting the umask",
+    Umask = 12 => "setting the umask",
     /// Setting a resource limit.
-    Rlimit = 12 => "setting a resource limit",
+    Rlimit = 13 => "setting a resource limit",
+    /// Setting the scheduling knobs: the nice value, the CPU affinity,
+    /// core scheduling.
+    Sched = 14 => "setting scheduling attributes",
+    /// Writing `/proc/self/oom_score_adj`.
+    OomScoreAdj = 15 => "setting the OOM score adjustment",
+    /// Setting the execution domain (`personality(2)`).
+    Personality = 16 => "setting the personality",
+    /// Setting the security label the program will run with (SELinux
+    /// exec context, AppArmor profile).
+    Label = 17 => "setting the security label",
+    /// Setting the securebits.
+    Securebits = 18 => "setting the securebits",
     /// Setting the supplementary groups.
-    Groups = 13 => "setting supplementary groups",
+    Groups = 19 => "setting supplementary groups",
     /// Setting the group id.
-    Gid = 14 => "setting the group id",
+    Gid = 20 => "setting the group id",
     /// Setting the user id.
-    Uid = 15 => "setting the user id",
+    Uid = 21 => "setting the user id",
     /// Changing the capability sets.
-    Caps = 16 => "changing capabilities",
+    Caps = 22 => "changing capabilities",
     /// Setting `no_new_privs`.
-    NoNewPrivs = 17 => "setting no_new_privs",
+    NoNewPrivs = 23 => "setting no_new_privs",
     /// Setting the parent-death signal, or finding the parent already gone.
-    ParentDeathSignal = 18 => "setting the parent-death signal",
+    ParentDeathSignal = 24 => "setting the parent-death signal",
     /// Creating a new session.
-    Session = 19 => "creating a new session",
+    Session = 25 => "creating a new session",
     /// Joining or creating a process group.
-    ProcessGroup = 20 => "setting the process group",
+    ProcessGroup = 26 => "setting the process group",
     /// Changing the working directory.
-    Chdir = 21 => "changing the working directory",
+    Chdir = 27 => "changing the working directory",
     /// A `pre_exec` hook returned an error (its errno), or panicked
     /// (`ENOTRECOVERABLE`: the panic was caught at the hook call, see
     /// [`Command::pre_exec`](crate::Command::pre_exec)).
-    Hook = 22 => "a pre_exec hook",
+    Hook = 28 => "a pre_exec hook",
+    /// Enforcing the Landlock ruleset (`landlock_restrict_self`).
+    Landlock = 29 => "enforcing the landlock ruleset",
     /// Waiting for `resume()` of a paused spawn.
-    Handshake = 23 => "waiting to be resumed",
+    Handshake = 30 => "waiting to be resumed",
+    /// Installing the seccomp filter, the last step before exec.
+    Seccomp = 31 => "installing the seccomp filter",
     /// Executing the program.
-    Exec = 24 => "exec",
+    Exec = 32 => "exec",
 }
 
 impl Stage {

@@ -451,3 +451,34 @@ fn a_daemon_runs_in_the_new_namespaces() {
     assert_ne!(net, our_ns("net"));
     assert_ne!(user, our_ns("user"));
 }
+
+#[test]
+fn a_hostname_the_kernel_refuses_is_stage_hostname() {
+    // As root: the new UTS namespace belongs to our (initial) user
+    // namespace; joining another user namespace first leaves the child
+    // without CAP_SYS_ADMIN over it, so sethostname fails with EPERM.
+    if !is_root()
+        || !can_or_skip(
+            "a_hostname_the_kernel_refuses",
+            Namespaces::USER | Namespaces::UTS,
+        )
+    {
+        return;
+    }
+    let other = helper_for_any_user("sleep=20").map_root().spawn().unwrap();
+    let user: OwnedFd = std::fs::File::open(format!("/proc/{}/ns/user", other.pid()))
+        .unwrap()
+        .into();
+    match helper_for_any_user("report")
+        .unshare(Namespaces::UTS)
+        .join_namespace(user, Namespaces::USER)
+        .hostname("refused")
+        .status()
+    {
+        Err(Error::Spawn { stage, errno, .. }) => {
+            assert_eq!((stage, errno), (Stage::Hostname, rustix::io::Errno::PERM))
+        }
+        other => panic!("sethostname without CAP_SYS_ADMIN over the UTS namespace: {other:?}"),
+    }
+    other.abort().unwrap();
+}

@@ -1,7 +1,7 @@
 //! Shared by the spawn benchmarks: the targets, the raw clone baseline, the
-//! parent conditions (touched memory, busy threads, open fds) and a counting
-//! allocator. Benchmark code, not library code: it may panic on set-up
-//! failures.
+//! parent conditions (touched memory, busy threads, open fds), a counting
+//! allocator, and (in `sandbox`) the sandbox floor and bwrap. Benchmark
+//! code, not library code: it may panic on set-up failures.
 #![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -11,6 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+pub mod sandbox;
 
 // ---------------------------------------------------------------------------
 // Targets

@@ -23,7 +23,8 @@
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
-//!   `prlimit64`, `getgroups`, `execve` and `_exit` (see [`crate::sys`]).
+//!   `prlimit64`, `getgroups`, `mount_setattr` (by `syscall`), `execve` and
+//!   `_exit` (see [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
 //! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating

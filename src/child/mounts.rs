@@ -31,6 +31,8 @@
 //!    top, detached in turn) and changes to `/`. What remains is exactly the
 //!    planned view: nothing of the old root is reachable, through `..` or
 //!    `/proc/self/root` (which shows the new root).
+//! 5. **`remount_ro("/")`** of a new root, last: the directory of the old
+//!    root could not be removed from a read-only `/`.
 //!
 //! The step runs after the fd steps (a file the caller redirected a stream
 //! to was opened in the caller's view) and, for a daemon, after the pidfile
@@ -64,6 +66,10 @@ pub(crate) struct MountPlan {
     pub root: Option<NewRoot>,
     /// The mounts, in call order.
     pub mounts: Frozen<[MountOps]>,
+    /// With a new root, `remount_ro("/")`: made last, once the old root is
+    /// detached (its directory is removed from the new `/`), with its item
+    /// number.
+    pub root_read_only: Option<(u16, Op)>,
 }
 
 /// The new root: where the base tmpfs is staged, and the directory of
@@ -153,6 +159,9 @@ pub(crate) fn apply(plan: &MountPlan) -> Result<(), Failure> {
     }
     if let Some(root) = &plan.root {
         leave_old(root).at(Stage::Root)?;
+    }
+    if let Some((item, op)) = &plan.root_read_only {
+        run(op).at_item(Stage::Mount, *item)?;
     }
     Ok(())
 }

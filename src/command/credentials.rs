@@ -194,6 +194,29 @@ impl<M: Mode> Command<M> {
 }
 
 impl CredentialsConfig {
+    /// Whether the child still has `CAP_SYS_ADMIN` in its effective set
+    /// (over its own user namespace) after the credential steps: the one
+    /// privilege that lets seccomp filters and landlock rulesets be
+    /// installed without `no_new_privs`. `new_user_ns`: the child starts in
+    /// a user namespace of its own, where it has every capability (for
+    /// uid 0 inside, which `map_root` and a range mapping 0 give).
+    ///
+    /// The steps that need that privilege call this at `build()` and set
+    /// `no_new_privs` when it is `false` (the kernel would refuse them
+    /// with `EACCES` otherwise).
+    #[allow(dead_code)] // its callers (seccomp, landlock) land next
+    pub(crate) fn child_keeps_sys_admin(&self, new_user_ns: bool) -> bool {
+        let has_now = new_user_ns
+            || rustix::thread::capabilities(None).is_ok_and(|c| {
+                c.effective
+                    .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+            });
+        let uid_keeps = self.uid.is_none_or(|u| u == 0);
+        let caps_keep = !self.clear_caps && self.allowed_caps == 0
+            || self.allowed_caps & Capability::SysAdmin.bit() != 0;
+        has_now && uid_keeps && caps_keep
+    }
+
     pub(crate) fn freeze(&self) -> Result<Credentials, Error> {
         // -1 is not an id: to the kernel it means "leave unchanged", and
         // rustix's constructors assert against it.

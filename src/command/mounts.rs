@@ -98,11 +98,13 @@ impl Mount {
     /// Linux 5.12), and the flags the kernel locks on a mount inherited
     /// from a more privileged namespace (`nosuid`, `nodev`, `noexec`, the
     /// atime flags) stay as they were. Before 5.12 (or where a seccomp
-    /// profile refuses `mount_setattr`) the bind is not recursive (the
-    /// mounts below `src` are not carried over, so none can stay
-    /// writable) and is made read-only by `MS_REMOUNT | MS_BIND |
-    /// MS_RDONLY` with the locked flags restated. Either way the child's
-    /// own root cannot make it writable again without a new bind.
+    /// profile refuses `mount_setattr`) each mount is remounted by itself
+    /// (`MS_REMOUNT | MS_BIND | MS_RDONLY`, the locked flags restated): the
+    /// bind, and the mounts below the source as `build()` finds them in
+    /// `/proc/self/mountinfo`; where that cannot be read, the bind is not
+    /// recursive, so no submount comes along to stay writable. Either way
+    /// the child's own root cannot make it writable again without a new
+    /// bind, which its read-only view does not offer.
     ///
     /// ```
     /// let m = safespawn::Mount::bind_ro("/usr", "/usr");
@@ -158,9 +160,12 @@ impl Mount {
 
     /// Makes the mount at `path` read-only (that mount only, not the ones
     /// below it; locked flags kept as for [`bind_ro`](Mount::bind_ro)).
-    /// Applied in call order, so `remount_ro("/")` after the mounts of a
-    /// [`root_tmpfs`](Command::root_tmpfs) freezes the new root's own
-    /// tmpfs while `/tmp` below it stays writable.
+    /// Applied in call order, except `remount_ro("/")` with a new root,
+    /// which is made after every mount (and after the old root is
+    /// detached): it freezes the new root itself (the tmpfs of
+    /// [`root_tmpfs`](Command::root_tmpfs), the directory of
+    /// [`root`](Command::root)) while the mounts below it, a tmpfs `/tmp`
+    /// say, stay as they are.
     ///
     /// ```
     /// let m = safespawn::Mount::remount_ro("/");
@@ -451,6 +456,11 @@ pub(crate) struct View {
 }
 
 impl View {
+    /// Whether the child has a new root.
+    pub(crate) fn changes_root(&self) -> bool {
+        self.changed
+    }
+
     /// The caller's path that `path` (absolute, in the child's view) shows,
     /// if any.
     pub(crate) fn host_path(&self, path: &Path) -> Option<PathBuf> {
@@ -716,6 +726,7 @@ impl MountsConfig {
         let mut made: HashSet<PathBuf> = HashSet::from([PathBuf::from("/")]);
         let mut mounts = Vec::with_capacity(self.mounts.len());
         let mut shown = Vec::with_capacity(self.mounts.len());
+        let mut root_read_only = None;
         for m in &self.mounts {
             let item = || format!("mount({m})");
             if (m.size.is_some() || m.mode.is_some()) && !matches!(m.kind, Kind::Tmpfs(_)) {
@@ -751,16 +762,27 @@ impl MountsConfig {
                     }
                     ops.make_destination(&dst, !is_dir);
                     let to = ops.dst(&dst);
-                    // Without mount_setattr a recursive bind would carry
-                    // writable submounts the remount cannot reach.
-                    let recursive = !*read_only || setattr;
+                    // Without mount_setattr each mount of a read-only bind
+                    // is remounted by itself: the ones below the source are
+                    // found now, in the caller's mount table (the child's
+                    // namespace is a copy of it). Where that table cannot
+                    // be read, the bind is not recursive, so no submount
+                    // is carried over to stay writable.
+                    let below = if *read_only && !setattr {
+                        submounts(&src)
+                    } else {
+                        Some(Vec::new())
+                    };
                     ops.ops.push(Op::Bind {
                         src: from,
                         dst: to,
-                        recursive,
+                        recursive: below.is_some(),
                     });
                     if *read_only {
                         ops.ops.push(read_only_op(ops.dst(&dst), true, setattr));
+                        for sub in below.iter().flatten() {
+                            ops.ops.push(Op::RemountReadOnly(ops.dst(&join(&dst, sub))));
+                        }
                     }
                     view.binds.push((dst.clone(), Some(src)));
                     shown.push(dst);
@@ -815,10 +837,17 @@ impl MountsConfig {
                 }
                 Kind::RemountRo(path) => {
                     let path = destination(&item, "path", path)?;
-                    if m.optional {
-                        unless_missing = Some(ops.dst(&path));
+                    if root.is_some() && path == Path::new("/") {
+                        // Made last, after the old root's directory is gone
+                        // from the new "/" (see the child's mounts room).
+                        let number = u16::try_from(shown.len() + 1).unwrap_or(u16::MAX);
+                        root_read_only = Some((number, read_only_op(cstr("/"), false, setattr)));
+                    } else {
+                        if m.optional {
+                            unless_missing = Some(ops.dst(&path));
+                        }
+                        ops.ops.push(read_only_op(ops.dst(&path), false, setattr));
                     }
-                    ops.ops.push(read_only_op(ops.dst(&path), false, setattr));
                     shown.push(path);
                 }
             }
@@ -832,11 +861,58 @@ impl MountsConfig {
                 private,
                 root: new_root,
                 mounts: Frozen::from(mounts),
+                root_read_only,
             },
             view,
             shown,
         ))
     }
+}
+
+/// The mount points below `src` (relative to it, parents first) in this
+/// process's mount table, `/proc/self/mountinfo`; `None` when it cannot be
+/// read.
+fn submounts(src: &Path) -> Option<Vec<PathBuf>> {
+    let table = std::fs::read("/proc/self/mountinfo").ok()?;
+    let mut below = Vec::new();
+    for line in table.split(|&b| b == b'\n') {
+        // The fifth field is the mount point, with space, tab, newline and
+        // backslash written as octal escapes.
+        let Some(field) = line.split(|&b| b == b' ').nth(4) else {
+            continue;
+        };
+        let point = PathBuf::from(OsStr::from_bytes(&unescape(field)));
+        if let Ok(rest) = point.strip_prefix(src) {
+            if !rest.as_os_str().is_empty() {
+                below.push(rest.to_owned());
+            }
+        }
+    }
+    Some(below)
+}
+
+/// Decodes the `\NNN` octal escapes of a mountinfo field.
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let octal = field.get(i + 1..i + 4).and_then(|d| {
+            d.iter()
+                .all(|c| (b'0'..=b'7').contains(c))
+                .then(|| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
+        });
+        match (field[i], octal) {
+            (b'\\', Some(n)) if n <= 0xff => {
+                out.push(n as u8);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Refuses `/` as the destination of a mount that would hide the root
@@ -952,6 +1028,22 @@ mod tests {
         assert_eq!(d.host_path(Path::new("/opt")), Some("/data".into()));
         let same = view(false, None, &[]);
         assert_eq!(same.host_path(Path::new("/bin/sh")), Some("/bin/sh".into()));
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape(br"/mnt/a\040b\134c"), b"/mnt/a b\\c".to_vec());
+        assert_eq!(unescape(br"/plain"), b"/plain".to_vec());
+        assert_eq!(unescape(br"/odd\9"), br"/odd\9".to_vec());
+    }
+
+    #[test]
+    fn submounts_of_the_root_include_proc() {
+        // This process's table: /proc is below "/" wherever tests run
+        // with /proc; without it there is no table to read.
+        if let Some(below) = submounts(Path::new("/")) {
+            assert!(below.contains(&PathBuf::from("proc")), "{below:?}");
+        }
     }
 
     #[test]

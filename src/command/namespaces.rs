@@ -217,6 +217,16 @@ impl<M: Mode> Command<M> {
     ///   suspended in that moment, so only the whole process being killed
     ///   can do it).
     ///
+    /// safespawn starts no init of its own in a new pid namespace: the
+    /// program is pid 1 (as with Go's `Cloneflags` and bubblewrap's
+    /// `--as-pid-1`). An init would be a process that never execs, which
+    /// the vfork-style path cannot host (the spawning thread waits for the
+    /// exec), it would put a process of ours between the caller and the
+    /// program's status, and it would make signals to the pid reach the
+    /// init instead of the program. A program that starts children which
+    /// may outlive their parents should run under a small init (`tini`,
+    /// `dumb-init`, `catatonit`) given as the command's program.
+    ///
     /// A daemon cannot have `PID`: its intermediate would be pid 1, and its
     /// exit would kill the daemon.
     ///

@@ -26,11 +26,11 @@
 //! | profile | rules |
 //! |---|---|
 //! | `none` | no filter, no `no_new_privs`: a control run through the same `execvp` |
-//! | `5.4` | `clone3` → `ENOSYS`; `close_range` → `ENOSYS` |
+//! | `5.4` | `clone3` → `ENOSYS`; `close_range` → `ENOSYS`; `mount_setattr` → `ENOSYS` |
 //! | `5.3` | as `5.4`, and `waitid` whose first argument (idtype) is `P_PIDFD` (3) → `EINVAL` |
 //! | `4.18` | as `5.3`, and `pidfd_open`, `pidfd_send_signal`, `pidfd_getfd` → `ENOSYS`; `clone` whose flags (first argument) contain `CLONE_PIDFD` (`0x1000`) → `EINVAL` |
-//! | `docker-eperm` | `clone3` → `EPERM`; `close_range` → `EPERM` |
-//! | `docker-eperm-old-glibc` | `clone3` whose size argument is glibc's (88) → `ENOSYS`, every other `clone3` → `EPERM`; `close_range` → `EPERM` |
+//! | `docker-eperm` | `clone3` → `EPERM`; `close_range` → `EPERM`; `mount_setattr` → `EPERM` |
+//! | `docker-eperm-old-glibc` | `clone3` whose size argument is glibc's (88) → `ENOSYS`, every other `clone3` → `EPERM`; `close_range` → `EPERM`; `mount_setattr` → `EPERM` |
 //! | `no-proc` | `close_range` → `ENOSYS`; `/proc` is not mounted (below) |
 //!
 //! ## What each profile stands for, and where it differs from the real thing
@@ -39,7 +39,8 @@
 //! simplified on purpose. For reference, the kernel versions that added each
 //! call: `pidfd_send_signal` 5.1; `CLONE_PIDFD` 5.2; `clone3` and
 //! `pidfd_open` 5.3; `waitid(P_PIDFD)` 5.4; `CLONE_CLEAR_SIGHAND` 5.5;
-//! `pidfd_getfd` 5.6; `close_range` 5.9; `CLOSE_RANGE_CLOEXEC` 5.11.
+//! `pidfd_getfd` 5.6; `close_range` 5.9; `CLOSE_RANGE_CLOEXEC` 5.11;
+//! `mount_setattr` 5.12 (without it read-only binds take the remount path).
 //!
 //! * **`5.4`**: a kernel before `close_range` (5.9) on which `clone3` is
 //!   refused. A real 5.4 has `clone3` but not `CLONE_CLEAR_SIGHAND` (5.5),
@@ -190,6 +191,7 @@ const fn always(name: &'static str, n: libc::c_long, errno: i32) -> Rule {
 
 const CLONE3_ENOSYS: Rule = always("clone3", libc::SYS_clone3, libc::ENOSYS);
 const CLOSE_RANGE_ENOSYS: Rule = always("close_range", libc::SYS_close_range, libc::ENOSYS);
+const MOUNT_SETATTR_ENOSYS: Rule = always("mount_setattr", libc::SYS_mount_setattr, libc::ENOSYS);
 const WAITID_PIDFD_EINVAL: Rule = Rule {
     name: "waitid",
     nr: nr(libc::SYS_waitid),
@@ -258,7 +260,7 @@ impl Profile {
     pub fn rules(self) -> Vec<Rule> {
         match self {
             Profile::None => Vec::new(),
-            Profile::Linux5_4 => vec![CLONE3_ENOSYS, CLOSE_RANGE_ENOSYS],
+            Profile::Linux5_4 => vec![CLONE3_ENOSYS, CLOSE_RANGE_ENOSYS, MOUNT_SETATTR_ENOSYS],
             Profile::Linux5_3 => {
                 let mut rules = Profile::Linux5_4.rules();
                 rules.push(WAITID_PIDFD_EINVAL);
@@ -281,6 +283,7 @@ impl Profile {
             Profile::DockerEperm => vec![
                 always("clone3", libc::SYS_clone3, libc::EPERM),
                 always("close_range", libc::SYS_close_range, libc::EPERM),
+                always("mount_setattr", libc::SYS_mount_setattr, libc::EPERM),
             ],
             Profile::DockerEpermOldGlibc => vec![
                 Rule {
@@ -294,6 +297,7 @@ impl Profile {
                 },
                 always("clone3", libc::SYS_clone3, libc::EPERM),
                 always("close_range", libc::SYS_close_range, libc::EPERM),
+                always("mount_setattr", libc::SYS_mount_setattr, libc::EPERM),
             ],
             Profile::NoProc => vec![CLOSE_RANGE_ENOSYS],
         }
@@ -678,6 +682,7 @@ mod tests {
         let calls = [
             libc::SYS_clone3,
             libc::SYS_close_range,
+            libc::SYS_mount_setattr,
             libc::SYS_pidfd_open,
             libc::SYS_pidfd_send_signal,
             libc::SYS_pidfd_getfd,
@@ -691,12 +696,12 @@ mod tests {
                 (Profile::None, _) => return ALLOW,
                 (
                     Profile::DockerEperm | Profile::DockerEpermOldGlibc,
-                    libc::SYS_clone3 | libc::SYS_close_range,
+                    libc::SYS_clone3 | libc::SYS_close_range | libc::SYS_mount_setattr,
                 ) => libc::EPERM,
                 (Profile::DockerEperm | Profile::DockerEpermOldGlibc, _) => return ALLOW,
                 (_, libc::SYS_close_range) => libc::ENOSYS,
                 (Profile::NoProc, _) => return ALLOW,
-                (_, libc::SYS_clone3) => libc::ENOSYS,
+                (_, libc::SYS_clone3 | libc::SYS_mount_setattr) => libc::ENOSYS,
                 (
                     Profile::Linux4_18,
                     libc::SYS_pidfd_open | libc::SYS_pidfd_send_signal | libc::SYS_pidfd_getfd,
@@ -840,6 +845,7 @@ mod tests {
             [
                 "clone3 -> ENOSYS",
                 "close_range -> ENOSYS",
+                "mount_setattr -> ENOSYS",
                 "waitid with argument 0 == 0x3 -> EINVAL",
                 "pidfd_open -> ENOSYS",
                 "pidfd_send_signal -> ENOSYS",

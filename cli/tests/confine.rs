@@ -236,6 +236,19 @@ fn mounts_keep_their_command_line_order_across_option_kinds() {
             "{label}: {}",
             stderr(&o)
         );
+        // The one exception: --remount-ro / of a new root is made last.
+        let o = sandboxed(
+            &user,
+            &["--remount-ro", "/", "--tmpfs", "/w"],
+            "mkdir /x 2>/dev/null && echo / writable || echo / read-only; \
+             touch /w/f && echo /w writable",
+        );
+        assert_eq!(
+            stdout(&o),
+            "/ read-only\n/w writable\n",
+            "{label}: {}",
+            stderr(&o)
+        );
         let o = sandboxed(
             &user,
             &["--tmpfs", "/w", "--remount-ro", "/w", "--tmpfs", "/w/sub"],

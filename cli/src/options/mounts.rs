@@ -62,10 +62,14 @@ pub struct Mounts {
     dev: Vec<PathBuf>,
     /// Make the mount at DST read-only (that mount only, not those below
     /// it), at its place in the order: --tmpfs /w --tmpfs /w/sub
-    /// --remount-ro /w leaves /w/sub writable.
+    /// --remount-ro /w leaves /w/sub writable. --remount-ro / with a new
+    /// root is made last, wherever it stands, and freezes the root itself.
     #[arg(long, value_name = "DST")]
     remount_ro: Vec<PathBuf>,
 }
+
+/// A mount of one path.
+type MakeAt = fn(&Path) -> Mount;
 
 /// The library's words for an option, and the tool's (see `Items`).
 type Words = &'static [(&'static str, &'static str)];
@@ -166,45 +170,37 @@ impl Mounts {
     /// Every mount option with its position on the command line, sorted.
     fn steps(&self, matches: &ArgMatches) -> Vec<Step> {
         let mut steps: Vec<(usize, Step)> = Vec::new();
-        type Make = fn(&Path, &Path) -> Mount;
+        // The library's hint for a missing source names its -try form.
         const TRY: Words = &[(".optional() skips", "--bind-try skips")];
         const RO_TRY: Words = &[(".optional() skips", "--ro-bind-try skips")];
-        let binds: [(&str, &Vec<PathBuf>, Make, Words); 4] = [
-            ("bind", &self.bind, |s, d| Mount::bind(s, d), TRY),
-            (
-                "ro_bind",
-                &self.ro_bind,
-                |s, d| Mount::bind_ro(s, d),
-                RO_TRY,
-            ),
-            (
-                "bind_try",
-                &self.bind_try,
-                |s, d| Mount::bind(s, d).optional(),
-                &[],
-            ),
-            (
-                "ro_bind_try",
-                &self.ro_bind_try,
-                |s, d| Mount::bind_ro(s, d).optional(),
-                &[],
-            ),
+        // clap id, values, read-only, -try.
+        let binds: [(&str, &Vec<PathBuf>, bool, bool); 4] = [
+            ("bind", &self.bind, false, false),
+            ("ro_bind", &self.ro_bind, true, false),
+            ("bind_try", &self.bind_try, false, true),
+            ("ro_bind_try", &self.ro_bind_try, true, true),
         ];
-        for (id, values, make, words) in binds {
+        for (id, values, read_only, optional) in binds {
             // clap takes exactly two values, so two positions, per
             // occurrence; the first stands for the pair.
             let at = positions(matches, id).into_iter().step_by(2);
             for (at, pair) in at.zip(values.chunks_exact(2)) {
                 let (src, dst) = (&pair[0], &pair[1]);
                 let option = format!("{} {} {}", flag(id), src.display(), dst.display());
-                steps.push((at, Step::Mount(make(src, dst), option, words)));
+                let (mount, words) = match (read_only, optional) {
+                    (false, false) => (Mount::bind(src, dst), TRY),
+                    (true, false) => (Mount::bind_ro(src, dst), RO_TRY),
+                    (false, true) => (Mount::bind(src, dst).optional(), &[][..]),
+                    (true, true) => (Mount::bind_ro(src, dst).optional(), &[][..]),
+                };
+                steps.push((at, Step::Mount(mount, option, words)));
             }
         }
         for (at, dst) in positions(matches, "tmpfs").into_iter().zip(&self.tmpfs) {
             let option = format!("--tmpfs {}", dst.display());
             steps.push((at, Step::Tmpfs(dst.clone(), option)));
         }
-        let paths: [(&str, &Vec<PathBuf>, fn(&Path) -> Mount); 3] = [
+        let paths: [(&str, &Vec<PathBuf>, MakeAt); 3] = [
             ("proc", &self.proc, |p| Mount::proc(p)),
             ("dev", &self.dev, |p| Mount::dev(p)),
             ("remount_ro", &self.remount_ro, |p| Mount::remount_ro(p)),

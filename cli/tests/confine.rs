@@ -412,6 +412,14 @@ fn bad_values_are_errors_naming_the_option() {
         (&["--dev", "/dev"], "--dev /dev: needs --root or --root-tmpfs"),
         (&["--hostname", "box"], "needs --unshare-uts"),
         (&["--unshare-all", "--daemonize"], "--unshare-all: with --daemonize"),
+        (&["--unshare-user", "--uid-map", "0:1"], "--uid-map 0:1: expected INSIDE:OUTSIDE:COUNT"),
+        (&["--unshare-user", "--gid-map", "a:0:1"], "--gid-map a:0:1: expected INSIDE:OUTSIDE:COUNT"),
+        (&["--uid-map", "0:0:1"], "--uid-map 0:0:1: needs --unshare-user"),
+        (&["--unshare-user", "--uid-map", "0:0:0"], "--uid-map 0:0:0:"),
+        (
+            &["--unshare-user", "--map-root", "--gid-map", "0:0:1"],
+            "--gid-map 0:0:1:",
+        ),
     ];
     for (args, expected) in cases {
         let o = Command::new(BIN)
@@ -426,6 +434,46 @@ fn bad_values_are_errors_naming_the_option() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn uid_map_and_gid_map_write_the_ranges_asked_for() {
+    // Ranges of other ids need root (a plain user may only map its own).
+    if !is_root() || !std::path::Path::new("/proc/self/uid_map").exists() {
+        eprintln!("skipping uid_map_and_gid_map_write_the_ranges_asked_for: needs root and /proc");
+        return;
+    }
+    let o = Command::new(BIN)
+        .args([
+            "--unshare-user",
+            "--uid-map",
+            "0:0:1",
+            "--uid-map",
+            "1:100000:1000",
+        ])
+        .args(["--gid-map", "0:0:1", "--uid", "0", "--gid", "0"])
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let words: Vec<Vec<String>> = stdout(&o)
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    assert_eq!(
+        words,
+        [
+            vec!["0", "0", "1"],
+            vec!["1", "100000", "1000"],
+            vec!["0", "0", "1"],
+            vec!["0"],
+        ]
+    );
 }
 
 #[test]

@@ -51,6 +51,17 @@ pub struct Namespaces {
     /// safespawn's own ids, no privilege needed. Implies --unshare-user.
     #[arg(long)]
     map_root: bool,
+    /// Map the uids INSIDE..INSIDE+COUNT of the new user namespace to
+    /// OUTSIDE..OUTSIDE+COUNT (repeatable, one range each). Needs
+    /// --unshare-user and a writer allowed to map them (root, or only one's
+    /// own uid); safespawn writes the map itself while the program waits,
+    /// which takes the fork path. The program keeps its ids: add --uid to
+    /// become an id inside.
+    #[arg(long, value_name = "INSIDE:OUTSIDE:COUNT")]
+    uid_map: Vec<String>,
+    /// As --uid-map, for gids.
+    #[arg(long, value_name = "INSIDE:OUTSIDE:COUNT")]
+    gid_map: Vec<String>,
     /// The hostname in the new UTS namespace (needs --unshare-uts).
     #[arg(long, value_name = "NAME")]
     hostname: Option<OsString>,
@@ -119,6 +130,22 @@ impl Namespaces {
         if self.map_root {
             cmd = cmd.map_root();
         }
+        for spec in &self.uid_map {
+            let (inside, outside, count) = range("--uid-map", spec)?;
+            items.add(
+                format!("uid_map({inside}, {outside}, {count})"),
+                format!("--uid-map {spec}"),
+            );
+            cmd = cmd.uid_map(inside, outside, count);
+        }
+        for spec in &self.gid_map {
+            let (inside, outside, count) = range("--gid-map", spec)?;
+            items.add(
+                format!("gid_map({inside}, {outside}, {count})"),
+                format!("--gid-map {spec}"),
+            );
+            cmd = cmd.gid_map(inside, outside, count);
+        }
         if let Some(name) = self.hostname {
             cmd = cmd.hostname(name);
         }
@@ -130,6 +157,22 @@ impl Namespaces {
             cmd = cmd.join_namespace(file, kind);
         }
         Ok(cmd)
+    }
+}
+
+/// Parses an `INSIDE:OUTSIDE:COUNT` range of `option`.
+fn range(option: &str, spec: &str) -> Result<(u32, u32, u32), Failure> {
+    let fail = || {
+        Failure::setup(format!(
+            "{option} {spec}: expected INSIDE:OUTSIDE:COUNT, three decimal ids (0 to 4294967294)"
+        ))
+    };
+    let mut parts = spec
+        .split(':')
+        .map(|p| p.parse::<u32>().map_err(|_| fail()));
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(inside), Some(outside), Some(count), None) => Ok((inside?, outside?, count?)),
+        _ => Err(fail()),
     }
 }
 
@@ -226,6 +269,17 @@ fn kind_names() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_are_three_ids() {
+        assert_eq!(
+            range("--uid-map", "0:100000:65536").ok(),
+            Some((0, 100000, 65536))
+        );
+        for bad in ["", "0:1", "0:1:2:3", "a:1:2", "-1:0:1", "0:0:4294967296"] {
+            assert!(range("--uid-map", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_kind_suffix_is_split_off_only_when_it_names_a_kind() {

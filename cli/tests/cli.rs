@@ -533,6 +533,8 @@ fn help_lists_each_option_under_its_area() {
                 "--unshare-time",
                 "--unshare-all",
                 "--map-root",
+                "--uid-map",
+                "--gid-map",
                 "--hostname",
                 "--join-ns",
             ],

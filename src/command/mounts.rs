@@ -195,8 +195,8 @@ impl Mount {
         self
     }
 
-    /// The tmpfs's size limit in bytes (`size=`). Only for
-    /// [`tmpfs`](Mount::tmpfs).
+    /// The tmpfs's size limit in bytes (`size=`; 0, which tmpfs reads as
+    /// no limit, is refused). Only for [`tmpfs`](Mount::tmpfs).
     ///
     /// ```
     /// let m = safespawn::Mount::tmpfs("/tmp").size(1 << 20);
@@ -208,7 +208,7 @@ impl Mount {
     }
 
     /// The mode of the tmpfs's root directory (`mode=`, e.g. `0o1777` for a
-    /// shared `/tmp`). Only for [`tmpfs`](Mount::tmpfs).
+    /// shared `/tmp`; at most `0o7777`). Only for [`tmpfs`](Mount::tmpfs).
     ///
     /// ```
     /// let m = safespawn::Mount::tmpfs("/tmp").mode(0o1777);
@@ -298,8 +298,8 @@ impl<M: Mode> Command<M> {
     /// for anything but `remount_ro` ([`BuildErrorKind::Invalid`]), a
     /// source that does not exist without [`Mount::optional`]
     /// ([`BuildErrorKind::NotFound`]), [`size`](Mount::size) or
-    /// [`mode`](Mount::mode) on a mount that is not a tmpfs
-    /// ([`BuildErrorKind::Invalid`]), and, naming both items
+    /// [`mode`](Mount::mode) on a mount that is not a tmpfs, `size(0)` and
+    /// a mode above `0o7777` ([`BuildErrorKind::Invalid`]), and, naming both items
     /// ([`BuildErrorKind::Conflict`]): any mount without `unshare(MOUNT)`, a
     /// `proc` without `unshare(PID)`, a `dev` without a new root. The
     /// kernel's refusal of a step (`EPERM` without privilege over the mount
@@ -576,7 +576,11 @@ fn source(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::build(
             BuildErrorKind::NotFound,
             item(),
-            format!("the {what} {path:?} does not exist (.optional() skips a mount whose source is missing)"),
+            if what == "source" {
+                format!("the {what} {path:?} does not exist (.optional() skips a mount whose source is missing)")
+            } else {
+                format!("the {what} {path:?} does not exist")
+            },
         )),
         Err(e) => Err(Error::build(
             BuildErrorKind::NotFound,
@@ -734,6 +738,20 @@ impl MountsConfig {
                     BuildErrorKind::Invalid,
                     item(),
                     "size() and mode() apply to Mount::tmpfs only",
+                ));
+            }
+            if m.size == Some(0) {
+                return Err(Error::build(
+                    BuildErrorKind::Invalid,
+                    item(),
+                    "size(0) would be read by tmpfs as no limit at all; leave size() out for the kernel's default",
+                ));
+            }
+            if let Some(mode) = m.mode.filter(|&mode| mode > 0o7777) {
+                return Err(Error::build(
+                    BuildErrorKind::Invalid,
+                    item(),
+                    format!("mode({mode:#o}) has bits beyond the permission bits (0o7777)"),
                 ));
             }
             let mut ops = Ops {

@@ -569,7 +569,10 @@ impl<M: Mode> Command<M> {
     ///
     /// `build()` refuses ([`BuildErrorKind::Invalid`]) an `ns` that is not
     /// exactly one kind, and ([`BuildErrorKind::Conflict`]) a kind that is
-    /// also [`unshare`](Command::unshare)d. The kernel's refusal (`EINVAL`:
+    /// also [`unshare`](Command::unshare)d, and any join in a child that
+    /// gets a new user namespace (`unshare(USER)`, `map_root`): that
+    /// namespace has no privilege over any existing one, so the join could
+    /// only fail (join a user namespace instead). The kernel's refusal (`EINVAL`:
     /// the fd is not a namespace of that kind; `EPERM`: no privilege over
     /// it) is [`Error::Spawn`] at stage [`Namespace`](crate::Stage::Namespace).
     ///
@@ -752,6 +755,16 @@ impl NamespacesConfig {
             ));
         }
         let id_ranges = self.freeze_ranges(unshare, forbid_fork)?;
+        if let (true, Some((fd, ns))) = (unshare.contains(Namespaces::USER), self.joins.first()) {
+            return Err(Error::build(
+                BuildErrorKind::Conflict,
+                format!("join_namespace(fd {}, {ns:?})", fd.as_raw_fd()),
+                format!(
+                    "{} gives the child a new user namespace, which has no privilege over any existing namespace, so the join would always fail (EPERM); join a user namespace instead",
+                    if self.unshare.contains(Namespaces::USER) { "unshare(USER)" } else { "map_root" }
+                ),
+            ));
+        }
         let mut joins = Vec::with_capacity(self.joins.len());
         for (fd, ns) in &self.joins {
             let item = || format!("join_namespace(fd {}, {ns:?})", fd.as_raw_fd());
@@ -799,7 +812,7 @@ impl NamespacesConfig {
                         BuildErrorKind::TooLong,
                         item(),
                         format!(
-                            "is {} bytes; the kernel takes at most {HOSTNAME_MAX}",
+                            "is {} bytes long; the kernel takes at most {HOSTNAME_MAX}",
                             b.len()
                         ),
                     ));

@@ -92,7 +92,7 @@ fn reading_writing_and_executing_are_exactly_what_the_rules_allow() {
         ("exec", t.p("ro/prog"), "EACCES"),
     ];
     let tries: Vec<(&str, PathBuf)> = expect.iter().map(|(a, p, _)| (*a, p.clone())).collect();
-    let actions = format!("report,{}", attempts(&tries));
+    let actions = attempts(&tries);
     for (i, r) in both_paths(|| helper(&actions).landlock(t.landlock()))
         .iter()
         .enumerate()

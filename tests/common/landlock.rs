@@ -68,10 +68,12 @@ pub fn base(helper_path: &Path) -> Landlock {
             l = l.allow_read(dir).allow_exec(dir);
         }
     }
-    l.allow_read("/etc")
-        .allow_read("/proc")
-        .allow_exec(helper_path)
-        .allow_read(helper_path)
+    for dir in ["/etc", "/proc"] {
+        if Path::new(dir).exists() {
+            l = l.allow_read(dir);
+        }
+    }
+    l.allow_exec(helper_path).allow_read(helper_path)
 }
 
 pub fn helper_path() -> &'static Path {

@@ -18,7 +18,7 @@ use clap::Parser;
 use safespawn::{Command, Stdio};
 
 use crate::exit::Failure;
-use crate::options::{credentials, daemon, env, fds, process, run, session};
+use crate::options::{credentials, daemon, env, fds, landlock, process, run, session};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -63,6 +63,8 @@ struct Cli {
     process: process::ProcessAttributes,
     #[command(flatten)]
     credentials: credentials::Credentials,
+    #[command(flatten)]
+    landlock: landlock::LandlockOptions,
     #[command(flatten)]
     session: session::Session,
     #[command(flatten)]
@@ -122,6 +124,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         env,
         process,
         credentials,
+        landlock,
         session,
         fds,
         daemon,
@@ -135,6 +138,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let cmd = env.apply(cmd);
     let cmd = process.apply(cmd);
     let cmd = credentials.apply(cmd)?;
+    let cmd = landlock.apply(cmd)?;
     let cmd = session.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;
     if run.dry_run {

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod env;
 pub mod fds;
+pub mod landlock;
 pub mod process;
 pub mod run;
 pub mod session;

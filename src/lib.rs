@@ -227,6 +227,14 @@
 //! can be the namespaces' own answer. Minimum kernels: unprivileged user
 //! namespaces 3.8, cgroup 4.6, time 5.6, `setns` by pidfd 5.8.
 //!
+//! Landlock ([`Command::landlock`]) has no fallback either: where the
+//! kernel has none (before 5.13, or not enabled at boot) or a container
+//! profile refuses it, `build()` refuses every [`Landlock`], best effort or
+//! not, since nothing of it would be enforced; path rules need ABI 3
+//! (Linux 6.2: truncation) and TCP rules ABI 4 (6.7) unless
+//! [`Landlock::best_effort`] accepts less, and [`Prepared::landlock_abi`]
+//! says what was found.
+//!
 //! Where the pidfd itself is what the caller wants, it cannot be made up:
 //! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
 //! 5.3 on the fork path), and the `safespawn` tool then passes signals on by

@@ -118,7 +118,8 @@ impl Prepared<Direct> {
     ///   [`ParentDeathSignal`](crate::Stage::ParentDeathSignal),
     ///   [`Session`](crate::Stage::Session),
     ///   [`ProcessGroup`](crate::Stage::ProcessGroup),
-    ///   [`Chdir`](crate::Stage::Chdir), [`Hook`](crate::Stage::Hook) and
+    ///   [`Chdir`](crate::Stage::Chdir), [`Hook`](crate::Stage::Hook),
+    ///   [`Landlock`](crate::Stage::Landlock) and
     ///   [`Exec`](crate::Stage::Exec), in the order the child runs them; the
     ///   builder method that asks for a step says how it fails;
     /// * [`Error::Io`] when a call in the parent fails: creating the stdio

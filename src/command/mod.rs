@@ -398,6 +398,10 @@ impl<M: Mode> Command<M> {
     ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
     ///   hostname.
     ///
+    /// A [`landlock`](Command::landlock) adds its own refusals (a missing
+    /// rule path, a kernel that cannot enforce it; see there), and
+    /// creating its ruleset is a second source of [`Error::Io`].
+    ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at
     /// [`Stdio::null`](crate::Stdio::null), the default) is the one system

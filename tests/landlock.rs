@@ -446,3 +446,35 @@ fn build_names_what_it_refuses() {
         None
     );
 }
+
+#[test]
+fn a_daemon_is_confined_after_its_pidfile() {
+    if !abi_or_skip("a_daemon_is_confined_after_its_pidfile", 3) {
+        return;
+    }
+    // The daemon is re-parented to this process, which reaps it.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    let t = Tree::new("ll-daemon");
+    // The pidfile is written before the step, where no rule allows it.
+    let pidfile = t.p("none/daemon.pid");
+    let d = helper(&attempts(&[
+        ("write", t.p("rw/from-daemon")),
+        ("write", t.p("none/from-daemon")),
+    ]))
+    .landlock(t.landlock())
+    .daemonize()
+    .pidfile(&pidfile)
+    .run()
+    .unwrap();
+    let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();
+    let (_, status) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.exit_status(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        d.daemon.to_string()
+    );
+    assert!(t.p("rw/from-daemon").exists(), "allowed write");
+    assert!(!t.p("none/from-daemon").exists(), "denied write happened");
+}

@@ -322,8 +322,11 @@ impl<M: CommandMode> Command<M> {
     /// ([`BuildErrorKind::Invalid`]); a relative path
     /// ([`BuildErrorKind::Invalid`]) or one with a NUL byte
     /// ([`BuildErrorKind::Nul`]); a path that does not exist
-    /// ([`BuildErrorKind::NotFound`]) or cannot be opened
-    /// ([`BuildErrorKind::Invalid`], with the errno); a system without
+    /// ([`BuildErrorKind::NotFound`]), cannot be opened, or is one the
+    /// kernel will not hold a rule for, on an internal filesystem
+    /// ([`BuildErrorKind::Invalid`], with the errno) — all of these before
+    /// the kernel is asked about landlock, so they read the same on every
+    /// system; a system without
     /// landlock (`ENOSYS` before 5.13, `EOPNOTSUPP` when not enabled at
     /// boot, `EPERM` from a container's seccomp profile), even with
     /// `best_effort`, and a kernel whose ABI lacks a right the rules need
@@ -416,11 +419,18 @@ impl LandlockConfig {
                 "has no rule: add allow_read, allow_write, allow_exec, allow_tcp_bind or allow_tcp_connect",
             ));
         }
-        let mut paths = Vec::new();
+        // Every path checked and opened first, so that a bad one is named
+        // the same way on every kernel.
+        let mut checked = Vec::new();
         for rule in &l.rules {
             if let Rule::Path(path, access) = rule {
-                paths.push((rule, path_cstring(rule, path)?, *access));
+                checked.push((rule, path_cstring(rule, path)?, *access));
             }
+        }
+        let mut paths = Vec::with_capacity(checked.len());
+        for (rule, path, access) in checked {
+            let (fd, is_dir) = open_path(rule, &path)?;
+            paths.push((rule, fd, is_dir, access));
         }
         let port_rules = l.rules.iter().any(|r| matches!(r, Rule::Port(..)));
         let abi = ll::abi().map_err(|e| {
@@ -455,9 +465,31 @@ impl LandlockConfig {
             ),
             e => Error::io("creating the landlock ruleset", e),
         })?;
-        for (rule, path, access) in &paths {
-            add_path(ruleset.as_fd(), rule, path, *access, handled_fs)?;
+        for (rule, fd, is_dir, access) in &paths {
+            let mut allowed = match access {
+                PathAccess::Read => READ,
+                PathAccess::Write => WRITE,
+                PathAccess::Exec => EXEC,
+            } & handled_fs;
+            if !is_dir {
+                allowed &= ll::FS_FILE_RIGHTS;
+            }
+            ll::add_path_rule(ruleset.as_fd(), allowed, fd.as_fd()).map_err(|e| match e {
+                // Paths landlock cannot hold a rule for (an internal
+                // filesystem, a disconnected path).
+                Errno::BADFD | Errno::INVAL => Error::build(
+                    BuildErrorKind::Invalid,
+                    item(rule),
+                    format!(
+                        "the kernel refuses a landlock rule there: {}",
+                        std::io::Error::from(e)
+                    ),
+                ),
+                e => Error::io(&format!("adding the landlock rule {}", item(rule)), e),
+            })?;
         }
+        // The O_PATH fds are closed here; the rules hold the inodes.
+        drop(paths);
         if handled_net != 0 {
             for rule in &l.rules {
                 if let Rule::Port(port, access) = rule {
@@ -541,16 +573,9 @@ fn strict_check(l: &Landlock, abi: u32) -> Result<(), Error> {
     Ok(())
 }
 
-/// Opens the rule's path (`O_PATH`, following symbolic links) and adds its
-/// rule: the rights of its kind that the ruleset handles, only the file
-/// rights on a file.
-fn add_path(
-    ruleset: std::os::fd::BorrowedFd<'_>,
-    rule: &Rule,
-    path: &CString,
-    access: PathAccess,
-    handled: u64,
-) -> Result<(), Error> {
+/// Opens the rule's path (`O_PATH | O_CLOEXEC`, following symbolic links):
+/// the fd, and whether it is a directory.
+fn open_path(rule: &Rule, path: &CString) -> Result<(OwnedFd, bool), Error> {
     let fd = rustix::fs::openat(
         CWD,
         path.as_c_str(),
@@ -571,16 +596,7 @@ fn add_path(
     let is_dir = rustix::fs::fstat(&fd)
         .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
         .map_err(|e| Error::io(&format!("looking at the path of {}", item(rule)), e))?;
-    let mut allowed = match access {
-        PathAccess::Read => READ,
-        PathAccess::Write => WRITE,
-        PathAccess::Exec => EXEC,
-    } & handled;
-    if !is_dir {
-        allowed &= ll::FS_FILE_RIGHTS;
-    }
-    ll::add_path_rule(ruleset, allowed, fd.as_fd())
-        .map_err(|e| Error::io(&format!("adding the landlock rule {}", item(rule)), e))
+    Ok((fd, is_dir))
 }
 
 #[cfg(test)]

@@ -327,6 +327,9 @@ fn rules_follow_the_inodes_into_a_new_root() {
         ("exec", "/usr/bin/true", "ok"),
         ("read", "/data/f", "ok"),
         ("write", "/data/f", "EACCES"),
+        // The tree is readable, and so is none/ within it; but none/
+        // bound alone at /other is beneath no rule in the child's view.
+        ("read", "/tree/none/f", "ok"),
         ("read", "/other/f", "EACCES"),
         // A tmpfs the child mounts is beneath no rule, not even one on the
         // caller's /tmp, where it is mounted.
@@ -350,8 +353,14 @@ fn rules_follow_the_inodes_into_a_new_root() {
             .mount(Mount::bind_ro(helper_file, helper_file))
             .mount(Mount::bind(t.p("ro"), "/data"))
             .mount(Mount::bind(t.p("none"), "/other"))
+            .mount(Mount::bind_ro(t.p(""), "/tree"))
             .mount(Mount::tmpfs("/tmp"))
-            .landlock(base(helper_file).allow_read(t.p("ro")).allow_write("/tmp"))
+            .landlock(
+                base(helper_file)
+                    .allow_read(t.p("ro"))
+                    .allow_read(t.p(""))
+                    .allow_write("/tmp"),
+            )
     };
     for r in both_paths(make) {
         for (action, path, want) in expect {

@@ -388,8 +388,8 @@ fn item(rule: &Rule) -> String {
 }
 
 /// What a system without landlock answered, in words.
-fn why_none(errno: Errno) -> &'static str {
-    match errno {
+fn why_none(errno: Errno) -> String {
+    let text: &str = match errno {
         Errno::NOSYS => {
             "the kernel has no landlock (ENOSYS: before Linux 5.13, or built without it)"
         }
@@ -397,8 +397,14 @@ fn why_none(errno: Errno) -> &'static str {
             "landlock is built in but not enabled (EOPNOTSUPP: add it to the lsm= boot parameter)"
         }
         Errno::PERM => "landlock is refused here (EPERM, as a container's seccomp profile does)",
-        _ => "landlock_create_ruleset failed",
-    }
+        e => {
+            return format!(
+                "asking for the landlock ABI failed: {}",
+                std::io::Error::from(e)
+            )
+        }
+    };
+    text.to_owned()
 }
 
 impl LandlockConfig {
@@ -438,7 +444,7 @@ impl LandlockConfig {
                 BuildErrorKind::Conflict,
                 l.to_string(),
                 format!(
-                    "{}; nothing of it would be enforced, which best_effort() does not accept either",
+                    "{}: nothing of it would be enforced, which not even best_effort() accepts",
                     why_none(e)
                 ),
             )

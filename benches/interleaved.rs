@@ -9,6 +9,7 @@
 //! cargo bench --bench interleaved -- --quick   # smoke run (seconds); or SAFESPAWN_BENCH_QUICK=1
 //! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
 //! cargo bench --bench interleaved -- --section sandbox        # one section (here: the sandbox)
+//! cargo bench --bench interleaved -- --section landlock       # the cost of a landlocked spawn
 //! cargo bench --bench interleaved -- --sandbox-phases 200     # where the sandbox floor's time goes
 //! ```
 //!
@@ -44,6 +45,9 @@ const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
 /// safespawn spawn, bwrap, and safespawn's sandbox.
 const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
+/// Landlock: the unconfined spawn and the same one landlocked (see
+/// `support::methods::prepared_landlock`).
+const LANDLOCK: &[&str] = &["prepared", "prepared_landlock"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -114,6 +118,7 @@ fn sections(quick: bool) -> Vec<Section> {
             ],
             2000,
         ),
+        s("landlock", 0, 0, 0, LANDLOCK, 2000),
     ]
 }
 
@@ -176,6 +181,8 @@ struct Runner<'a> {
     prepared_map_root: Option<safespawn::Prepared>,
     prepared_uid_map: Option<safespawn::Prepared>,
     prepared_map_root_fork: Option<safespawn::Prepared>,
+    /// Made only for a section that has it; `Err`: why it cannot be.
+    prepared_landlock: Result<safespawn::Prepared, String>,
 }
 
 impl<'a> Runner<'a> {
@@ -190,6 +197,11 @@ impl<'a> Runner<'a> {
             raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
             bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
             prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
+            prepared_landlock: if methods.contains(&"prepared_landlock") {
+                methods::prepared_landlock(&targets.noop)
+            } else {
+                Err("not wanted".into())
+            },
             targets,
             raw: support::RawClone::new(&targets.noop),
             raw_true: support::RawClone::new(&targets.bin_true),
@@ -236,6 +248,9 @@ impl<'a> Runner<'a> {
                 self.prepared_uid_map
                     .get_or_insert_with(|| methods::prepared_uid_map(noop)),
             ),
+            "prepared_landlock" => methods::safespawn_prepared(
+                self.prepared_landlock.as_ref().expect("prepared_landlock"),
+            ),
             other => panic!("unknown method {other}"),
         }
     }
@@ -273,6 +288,14 @@ impl<'a> Runner<'a> {
                         "skipped prepared_sandbox: the sandbox failed ({s:?})"
                     )),
                     Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
+                },
+            },
+            "prepared_landlock" => match &self.prepared_landlock {
+                Err(why) => Err(format!("skipped prepared_landlock: {why}")),
+                Ok(p) => match p.status() {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!("skipped prepared_landlock: it failed ({s:?})")),
+                    Err(e) => Err(format!("skipped prepared_landlock: {e}")),
                 },
             },
             _ => Ok(()),
@@ -604,6 +627,15 @@ fn run_all(quick: bool) {
         let d = get("sandbox", "raw_sandbox") - get("sandbox", "prepared");
         row(
             "sandbox: the raw floor − unconfined safespawn (the sandbox's kernel work): µs",
+            d,
+            "(info)",
+            true,
+        );
+    }
+    if best.contains_key(&("landlock".to_string(), "prepared_landlock".to_string())) {
+        let d = get("landlock", "prepared_landlock") - get("landlock", "prepared");
+        row(
+            "landlock: landlocked − unconfined safespawn (restrict_self, no_new_privs for a plain user, the exec's checks): µs",
             d,
             "(info)",
             true,

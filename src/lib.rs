@@ -67,6 +67,7 @@
 //! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | `pre_exec` hooks, in order | after every set-up step |
+//! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
 //! | exec | `execve` | |
 //!
@@ -226,6 +227,14 @@
 //! can be the namespaces' own answer. Minimum kernels: unprivileged user
 //! namespaces 3.8, cgroup 4.6, time 5.6, `setns` by pidfd 5.8.
 //!
+//! Landlock ([`Command::landlock`]) has no fallback either: where the
+//! kernel has none (before 5.13, or not enabled at boot) or a container
+//! profile refuses it, `build()` refuses every [`Landlock`], best effort or
+//! not, since nothing of it would be enforced; path rules need ABI 3
+//! (Linux 6.2: truncation) and TCP rules ABI 4 (6.7) unless
+//! [`Landlock::best_effort`] accepts less, and [`Prepared::landlock_abi`]
+//! says what was found.
+//!
 //! Where the pidfd itself is what the caller wants, it cannot be made up:
 //! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
 //! 5.3 on the fork path), and the `safespawn` tool then passes signals on by
@@ -291,6 +300,7 @@ mod sys;
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
 pub use command::fds::Stdio;
+pub use command::landlock::Landlock;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::Command;
@@ -305,10 +315,10 @@ pub use process::{Detached, Finished, Paused, Running};
 #[doc(hidden)]
 pub mod __compat {
     pub use crate::sys::compat::{
-        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
-        LINUX_5_3, NO_CLONE3, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SLOW_ID_MAP_WRITER,
-        SLOW_ID_MAP_WRITER_DELAY,
+        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LANDLOCK_ABI_1,
+        LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3, NO_LANDLOCK,
+        NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL, NO_WAITID_PIDFD,
+        OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

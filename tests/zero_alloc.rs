@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
 
-use safespawn::{Command, Stdio};
+use safespawn::{Command, Landlock, Stdio};
 
 struct Counting;
 
@@ -64,6 +64,18 @@ fn spawn_wait_and_abort_allocate_nothing() {
         .build()
         .unwrap();
     let sleeper = Command::new("sleep").arg("30").build().unwrap();
+    // Landlocked, where the system has it: the child's one more step.
+    let landlocked = Command::new("true")
+        .landlock(
+            Landlock::new()
+                .allow_read("/")
+                .allow_exec("/")
+                .allow_tcp_connect(443)
+                .best_effort(),
+        )
+        .build()
+        .map_err(|e| eprintln!("no landlocked case: {e}"))
+        .ok();
     let run = |n: usize| {
         for _ in 0..n {
             let child = plain.spawn().unwrap();
@@ -81,6 +93,11 @@ fn spawn_wait_and_abort_allocate_nothing() {
             assert!(child.try_wait().unwrap().is_none());
             child.abort().unwrap();
             drop(sleeper.spawn().unwrap()); // drop aborts too
+
+            if let Some(p) = &landlocked {
+                assert!(p.status().unwrap().success());
+                assert!(p.spawn().unwrap().wait().unwrap().success());
+            }
         }
     };
     run(2); // warm-up: one-time probes and lazy statics

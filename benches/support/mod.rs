@@ -434,6 +434,26 @@ pub mod methods {
         cmd.build().expect("build map_root with a hook")
     }
 
+    /// `path` landlocked as a confined program would be: the system read
+    /// only, its own directory executable, `/tmp` writable, TCP to 443
+    /// only (best effort: TCP where the ABI has it). `Err`: why this
+    /// system cannot build it (no landlock).
+    pub fn prepared_landlock(path: &Path) -> Result<Prepared, String> {
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        let mut l = safespawn::Landlock::new();
+        for sys in ["/usr", "/etc", "/lib", "/lib64", "/bin"] {
+            if Path::new(sys).exists() {
+                l = l.allow_read(sys).allow_exec(sys);
+            }
+        }
+        let l = l
+            .allow_exec(dir)
+            .allow_write("/tmp")
+            .allow_tcp_connect(443)
+            .best_effort();
+        command(path).landlock(l).build().map_err(|e| e.to_string())
+    }
+
     pub fn safespawn_prepared(p: &Prepared) {
         assert!(p.status().expect("status").success());
     }

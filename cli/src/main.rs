@@ -20,7 +20,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use safespawn::{Command, Stdio};
 
 use crate::exit::{Failure, Items};
-use crate::options::{credentials, daemon, env, fds, mounts, namespaces, process, run, session};
+use crate::options::{
+    credentials, daemon, env, fds, landlock, mounts, namespaces, process, run, session,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -80,6 +82,8 @@ struct Cli {
     namespaces: namespaces::Namespaces,
     #[command(flatten)]
     mounts: mounts::Mounts,
+    #[command(flatten)]
+    landlock: landlock::LandlockOptions,
     #[command(flatten)]
     session: session::Session,
     #[command(flatten)]
@@ -146,6 +150,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, Failure> {
         credentials,
         namespaces,
         mounts,
+        landlock,
         session,
         fds,
         daemon,
@@ -162,6 +167,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, Failure> {
     let mut items = Items::default();
     let cmd = namespaces.apply(cmd, &mut items)?;
     let cmd = mounts.apply(cmd, matches, &mut items)?;
+    let cmd = landlock.apply(cmd)?;
     let cmd = session.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;
     if run.dry_run {

@@ -556,6 +556,17 @@ fn help_lists_each_option_under_its_area() {
                 "--remount-ro",
             ],
         ),
+        (
+            "Landlock",
+            &[
+                "--landlock-read",
+                "--landlock-write",
+                "--landlock-exec",
+                "--landlock-tcp-bind",
+                "--landlock-tcp-connect",
+                "--landlock-best-effort",
+            ],
+        ),
         ("Session", &["--pdeathsig", "--new-session"]),
         (
             "File descriptors & stdio",

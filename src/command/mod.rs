@@ -3,8 +3,9 @@
 //!
 //! One file per area, each with its builder methods, its record (`*Config`)
 //! and its `freeze` into the part of the plan the child's room of the same
-//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`process`],
-//! [`credentials`], [`session`], [`daemon`], [`buffered`]. This file holds
+//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`namespaces`],
+//! [`mounts`], [`process`], [`credentials`], [`session`], [`landlock`],
+//! [`daemon`], [`buffered`]. This file holds
 //! what spans them: the command itself, the working directory, hooks,
 //! timeouts, and `build()`, which freezes the areas in step order.
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use crate::child;
+use crate::command::namespaces::Namespaces;
 use crate::error::{BuildErrorKind, Error};
 use crate::frozen::{CStrArray, Hook};
 use crate::mode::{Direct, Mode};
@@ -35,6 +37,7 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
@@ -55,6 +58,7 @@ pub(crate) struct Config {
     pub session: session::SessionConfig,
     pub cwd: Option<PathBuf>,
     pub hooks: Vec<Hook>,
+    pub landlock: landlock::LandlockConfig,
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
@@ -400,6 +404,10 @@ impl<M: Mode> Command<M> {
     ///   bytes) for a hostname, `TooLong` for a map of more than 340 ranges
     ///   or a page of text.
     ///
+    /// A [`landlock`](Command::landlock) adds its own refusals (a missing
+    /// rule path, a kernel that cannot enforce it; see there), and
+    /// creating its ruleset is a second source of [`Error::Io`].
+    ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at
     /// [`Stdio::null`](crate::Stdio::null), the default) is the one system
@@ -467,7 +475,16 @@ impl Config {
             None => None,
         };
         let process = self.process.freeze()?;
-        let creds = self.creds.freeze()?;
+        let mut creds = self.creds.freeze()?;
+        // landlock_restrict_self needs no_new_privs unless the child keeps
+        // CAP_SYS_ADMIN (see Command::landlock).
+        if self.landlock.wanted()
+            && !self
+                .creds
+                .child_keeps_sys_admin(self.ns.unshared().contains(Namespaces::USER))
+        {
+            creds.no_new_privs = true;
+        }
         let session = self.session.freeze()?;
         if self.forbid_fork && !self.hooks.is_empty() {
             return Err(Error::build(
@@ -476,6 +493,8 @@ impl Config {
                 "a pre_exec hook needs the fork path, which forbid_fork() refuses",
             ));
         }
+        // After every check that needs no kernel object: the ruleset is one.
+        let landlock = self.landlock.freeze()?;
         let buffered = std::mem::take(&mut self.buffered);
         let send_fds: Vec<_> = buffered.send_buffers.iter().map(|(fd, _)| *fd).collect();
         let env_shown = !self.env.inherits();
@@ -507,7 +526,9 @@ impl Config {
                     cwd: cwd.map(Into::into),
                 },
                 hooks: std::mem::take(&mut self.hooks).into(),
+                landlock: landlock.plan,
             },
+            landlock_abi: landlock.abi,
             program: program.to_string_lossy().into(),
             mount_paths,
             line,
@@ -521,6 +542,7 @@ impl Config {
             _owned: {
                 let mut owned = fds.owned;
                 owned.extend(self.ns.take_fds());
+                owned.extend(landlock.ruleset);
                 owned
             },
         })

@@ -15,16 +15,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use safespawn::{
-    Capability, Command, Daemon, Direct, Errno, Namespaces, Resource, Signal, Stage, Stdio,
+    Capability, Command, Daemon, Direct, Errno, Landlock, Namespaces, Resource, Signal, Stage,
+    Stdio,
 };
 
-use super::{can_unshare, helper, helper_for_any_user, own_session, Report};
+use super::landlock::{base, helper_path, kernel_abi};
+use super::{can_unshare, helper, helper_for_any_user, is_root, own_session, Report};
 
 /// The rooms of the child (`src/child/`), which the area test files are
 /// named after. Every one of them has an entry below, except `pause` (the
 /// runner takes every entry through the pause) and `daemon` (a mode of its
 /// own: [`maximal_daemon`]).
-pub const CHILD_AREAS: [&str; 10] = [
+pub const CHILD_AREAS: [&str; 11] = [
     "signals",
     "namespaces",
     "fds",
@@ -35,6 +37,7 @@ pub const CHILD_AREAS: [&str; 10] = [
     "pause",
     "exec",
     "hooks",
+    "landlock",
 ];
 
 /// One command of the list, with what its report must show.
@@ -167,9 +170,41 @@ pub fn maximal_commands() -> Vec<Maximal> {
             |_| {},
         )
     };
+    // landlock: every kind of rule (TCP where the ABI has it), the step
+    // and the no_new_privs it implies for a plain user. Where there is no
+    // landlock only the code path without it runs (said on stderr).
+    let landlock = match kernel_abi() {
+        Ok(abi) => {
+            let mut l = base(helper_path())
+                .allow_write("/dev/null")
+                .allow_tcp_connect(1)
+                .allow_tcp_bind(1);
+            if abi < 4 {
+                l = l.best_effort();
+            }
+            entry(
+                "landlock",
+                helper("report,try-read=/tmp,try-connect=2").landlock(l),
+                move |r| {
+                    assert_eq!(r.field("try-read /tmp"), "EACCES");
+                    if abi >= 4 {
+                        assert_eq!(r.field("try-connect 2"), "EACCES");
+                    }
+                    if !is_root() {
+                        assert_eq!(r.field("nonewprivs"), "1");
+                    }
+                },
+            )
+        }
+        Err(errno) => {
+            eprintln!("landlock entry without landlock: none here (errno {errno})");
+            entry("landlock", helper("report"), |_| {})
+        }
+    };
     vec![
         namespaces,
         ranges,
+        landlock,
         entry(
             "exec",
             helper("report")
@@ -373,6 +408,23 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
 /// Commands that fail in the child, per area, with the stage and errno
 /// they must report: a failing child reports instead of allocating.
 pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> {
+    // A landlocked child that may not execute its program reports from
+    // after the step.
+    let landlocked = kernel_abi().is_ok().then(|| {
+        (
+            "landlock",
+            Command::new("/bin/true").landlock(Landlock::new().allow_read("/").best_effort()),
+            Stage::Exec,
+            Errno::ACCESS,
+        )
+    });
+    landlocked
+        .into_iter()
+        .chain(failing_without_landlock())
+        .collect()
+}
+
+fn failing_without_landlock() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> {
     let mut list = vec![
         (
             "exec",

@@ -1,7 +1,9 @@
 //! Shared by the integration tests: where the helper is, and its report.
-//! [`maximal`] holds the child contract test's option list, one entry per area.
+//! [`maximal`] holds the child contract test's option list, one entry per area;
+//! [`landlock`] what the landlock tests share.
 #![allow(dead_code)]
 
+pub mod landlock;
 pub mod maximal;
 
 use std::collections::BTreeMap;

@@ -18,7 +18,14 @@
 //! * `close-stdin`: close fd 0;
 //! * `cat-fd=N`: copy fd N to stdout until end-of-file;
 //! * `sleep=SECS`: sleep (fractions allowed);
-//! * `exit=CODE`: exit with CODE; `kill=SIG`: send itself signal SIG.
+//! * `exit=CODE`: exit with CODE; `kill=SIG`: send itself signal SIG;
+//! * `try-read=PATH` (read a file, or list a directory), `try-write=PATH`
+//!   (open for writing, created if missing, and write a byte),
+//!   `try-exec=PATH` (run it without arguments, with the helper's
+//!   streams), `try-mkdir=PATH`,
+//!   `try-truncate=PATH` (`truncate(2)` to 0 bytes), `try-rename=FROM:TO`,
+//!   `try-bind=PORT`, `try-connect=PORT` (TCP on 127.0.0.1): print
+//!   `ACTION VALUE=RESULT`, RESULT `ok` or the errno's name (`EACCES`).
 //!
 //! The report is one `key=value` per line; values are escaped so any byte
 //! string survives: bytes outside printable ASCII, `\` and `%` become `%XX`.
@@ -37,6 +44,100 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
     fn close(fd: i32) -> i32;
+}
+
+/// An errno's name, for the `try-*` actions.
+fn errno_name(e: &std::io::Error) -> String {
+    let names = [
+        (1, "EPERM"),
+        (2, "ENOENT"),
+        (13, "EACCES"),
+        (17, "EEXIST"),
+        (18, "EXDEV"),
+        (20, "ENOTDIR"),
+        (21, "EISDIR"),
+        (22, "EINVAL"),
+        (26, "ETXTBSY"),
+        (30, "EROFS"),
+        (98, "EADDRINUSE"),
+        (111, "ECONNREFUSED"),
+    ];
+    match e.raw_os_error() {
+        Some(n) => names
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map_or_else(|| format!("E{n}"), |(_, name)| (*name).to_owned()),
+        None => format!("error({e})"),
+    }
+}
+
+/// One `try-*` action: what the attempt gave.
+fn attempt(name: &str, value: &str) -> std::io::Result<String> {
+    use std::io::Write as _;
+    let result: std::io::Result<()> = match name {
+        "try-read" => {
+            if std::path::Path::new(value).is_dir() {
+                std::fs::read_dir(value).and_then(|mut d| d.try_for_each(|e| e.map(drop)))
+            } else {
+                std::fs::read(value).map(drop)
+            }
+        }
+        "try-write" => std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(value)
+            .and_then(|mut f| f.write_all(b"w")),
+        // The streams inherited: /dev/null may not be there to open.
+        "try-exec" => std::process::Command::new(value).status().map(drop),
+        "try-mkdir" => std::fs::create_dir(value),
+        "try-truncate" => std::fs::OpenOptions::new()
+            .write(true)
+            .open(value)
+            .and_then(|f| f.set_len(0))
+            .or_else(|e| {
+                // Opening for writing may be what is denied; truncate(2)
+                // by path is the other way in.
+                if e.raw_os_error() == Some(13) {
+                    truncate_path(value)
+                } else {
+                    Err(e)
+                }
+            }),
+        "try-rename" => {
+            let (from, to) = value
+                .split_once(':')
+                .ok_or_else(|| std::io::Error::other("try-rename=FROM:TO"))?;
+            std::fs::rename(from, to)
+        }
+        "try-bind" => {
+            let port: u16 = value.parse().map_err(std::io::Error::other)?;
+            std::net::TcpListener::bind(("127.0.0.1", port)).map(drop)
+        }
+        "try-connect" => {
+            let port: u16 = value.parse().map_err(std::io::Error::other)?;
+            std::net::TcpStream::connect(("127.0.0.1", port)).map(drop)
+        }
+        _ => return Err(std::io::Error::other("not a try action")),
+    };
+    Ok(match result {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => errno_name(&e),
+    })
+}
+
+/// `truncate(2)` to 0 bytes.
+fn truncate_path(path: &str) -> std::io::Result<()> {
+    extern "C" {
+        fn truncate(path: *const std::ffi::c_char, len: i64) -> i32;
+    }
+    let c = std::ffi::CString::new(path).map_err(std::io::Error::other)?;
+    // SAFETY: a NUL-terminated path and a length.
+    if unsafe { truncate(c.as_ptr(), 0) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn esc(bytes: &[u8]) -> String {
@@ -278,6 +379,11 @@ fn main() {
                     unsafe { kill(std::process::id() as i32, sig) };
                     std::thread::sleep(std::time::Duration::from_secs(5));
                     Ok(())
+                }
+                n if n.starts_with("try-") => {
+                    let result = attempt(n, value)?;
+                    writeln!(stdout, "{n} {value}={result}")?;
+                    stdout.flush()
                 }
                 other => Err(std::io::Error::other(format!("unknown action {other:?}"))),
             }

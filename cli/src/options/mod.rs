@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod env;
 pub mod fds;
+pub mod landlock;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;

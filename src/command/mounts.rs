@@ -101,8 +101,17 @@ impl Mount {
     /// profile refuses `mount_setattr`) the bind is not recursive (the
     /// mounts below `src` are not carried over, so none can stay
     /// writable) and is made read-only by `MS_REMOUNT | MS_BIND |
-    /// MS_RDONLY` with the locked flags restated. Either way the child's
-    /// own root cannot make it writable again without a new bind.
+    /// MS_RDONLY` with the locked flags restated.
+    ///
+    /// With [`map_root`](Command::map_root) the child's root cannot make it
+    /// writable again (a remount or `mount_setattr` is `EPERM`, and so is
+    /// one on a new bind of it): the child locks its view once it is built
+    /// (see [`Command::mount`]). Without `map_root` nothing locks it: a
+    /// child in a user namespace without maps, or a root caller's child
+    /// without a user namespace, has `CAP_SYS_ADMIN` over the mount
+    /// namespace it built, and can remount the bind writable; take the
+    /// capability away ([`clear_caps`](Command::clear_caps), a uid change)
+    /// where the program must not.
     ///
     /// ```
     /// let m = safespawn::Mount::bind_ro("/usr", "/usr");
@@ -157,8 +166,9 @@ impl Mount {
     }
 
     /// Makes the mount at `path` read-only (that mount only, not the ones
-    /// below it; locked flags kept as for [`bind_ro`](Mount::bind_ro)).
-    /// Applied in call order, so `remount_ro("/")` after the mounts of a
+    /// below it; locked flags kept as for [`bind_ro`](Mount::bind_ro), and
+    /// locked against the child's root as there). Applied in call order,
+    /// so `remount_ro("/")` after the mounts of a
     /// [`root_tmpfs`](Command::root_tmpfs) freezes the new root's own
     /// tmpfs while `/tmp` below it stays writable.
     ///
@@ -283,6 +293,21 @@ impl<M: Mode> Command<M> {
     /// a recursive slave, so nothing mounted inside ever appears outside;
     /// then the new root, if any; then the mounts; then the old root is
     /// detached. None of it outlives the child's namespace, on any path.
+    ///
+    /// With [`map_root`](Command::map_root), the view is then locked: the
+    /// child enters a nested user namespace (root mapped to root, so the
+    /// program still runs as uid 0) and a mount namespace owned by it,
+    /// where the kernel locks every mount: none can be unmounted to show
+    /// what it covers, and none of a mount's `ro`, `nosuid`, `nodev`,
+    /// `noexec` and atime flags can be cleared, by the program's root or
+    /// anyone in its namespaces. The program's capabilities are then those
+    /// of the nested user namespace, which does not own the command's other
+    /// new namespaces: it cannot change the hostname of its UTS namespace
+    /// or configure its network namespace (the child sets the
+    /// [`hostname`](Command::hostname) before). Without `map_root` the
+    /// child's root keeps `CAP_SYS_ADMIN` over the view it built and can
+    /// undo it (remount a read-only bind writable, unmount a tmpfs); a
+    /// program that must not needs its capabilities taken away.
     ///
     /// # Errors
     ///
@@ -619,6 +644,7 @@ impl MountsConfig {
     pub(crate) fn freeze(
         &self,
         unshare: Namespaces,
+        map_root: bool,
     ) -> Result<(MountPlan, View, Vec<PathBuf>), Error> {
         let private = unshare.contains(Namespaces::MOUNT);
         let root = match self.roots.as_slice() {
@@ -830,6 +856,10 @@ impl MountsConfig {
         Ok((
             MountPlan {
                 private,
+                // A view of the child's own making is only protected from
+                // its root in a nested user namespace, whose maps need ids
+                // mapped in the first one: map_root's.
+                lock: private && map_root && (new_root.is_some() || !self.mounts.is_empty()),
                 root: new_root,
                 mounts: Frozen::from(mounts),
             },

@@ -274,7 +274,10 @@ impl<M: Mode> Command<M> {
     /// offered yet.
     ///
     /// Root inside is not root outside: the child has every capability
-    /// over its own namespaces and none over the caller's.
+    /// over its own namespaces and none over the caller's. (With mounts,
+    /// the program ends up in a nested user namespace that locks its
+    /// filesystem view, and with it loses its capabilities over the other
+    /// new namespaces: see [`mount`](Command::mount).)
     ///
     /// # Errors
     ///

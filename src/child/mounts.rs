@@ -16,19 +16,21 @@
 //!    chosen at `build()`), the old root is put under it with
 //!    `pivot_root(stage, stage/.oldroot)`, and the child changes to the new
 //!    `/`. From here on the host's tree is `/.oldroot`: every source path
-//!    was prefixed with it at `build()`. With `root(dir)` the directory is
-//!    then bound (recursively) onto `/.newroot` of the base, and every
-//!    destination is under `/.newroot`; with `root_tmpfs` the base itself is
-//!    the new root. Pivoting first is what lets a source lie anywhere,
-//!    even where the base was staged.
+//!    was prefixed with it at `build()`. Then the new root is made at
+//!    `/.newroot` of the base: with `root(dir)` the directory is bound
+//!    there (recursively), with `root_tmpfs` a second tmpfs is mounted
+//!    there; every destination is under `/.newroot`. Pivoting first is what
+//!    lets a source lie anywhere, even where the base was staged; a new root
+//!    apart from the base is what lets a `remount_ro("/")` freeze it while
+//!    the base, which holds `/.oldroot`, stays writable until step 4.
 //! 3. **The mounts**, in call order, each as a short list of operations
 //!    (create the destination in the new root, mount, make it read-only).
 //!    An [`optional`](crate::Mount::optional) mount whose source does not
 //!    exist is skipped whole, before its destination is created.
 //! 4. **The old root is detached** (`umount2("/.oldroot", MNT_DETACH)`, then
-//!    the empty directory removed); with `root(dir)` the child then pivots
-//!    into `/.newroot` (`pivot_root(".", ".")`, which stacks the base on
-//!    top, detached in turn) and changes to `/`. What remains is exactly the
+//!    the empty directory removed); the child then pivots into `/.newroot`
+//!    (`pivot_root(".", ".")`, which stacks the base on top, detached in
+//!    turn) and changes to `/`. What remains is exactly the
 //!    planned view: nothing of the old root is reachable, through `..` or
 //!    `/proc/self/root` (which shows the new root).
 //! 5. **The view is locked** (with [`map_root`](crate::Command::map_root)
@@ -90,7 +92,7 @@ pub(crate) struct MountPlan {
 }
 
 /// The new root: where the base tmpfs is staged, and the directory of
-/// `root(dir)`.
+/// `root(dir)` (without one, a tmpfs is the new root).
 #[derive(Debug)]
 pub(crate) struct NewRoot {
     /// An existing directory of the caller's view the base is mounted on;
@@ -98,7 +100,8 @@ pub(crate) struct NewRoot {
     pub stage: Frozen<CStr>,
     /// `stage` + `/.oldroot`.
     pub put_old: Frozen<CStr>,
-    /// `root(dir)`: `/.oldroot` + the directory, resolved at `build()`.
+    /// `root(dir)`: `/.oldroot` + the directory, resolved at `build()`;
+    /// `None` for `root_tmpfs()`.
     pub dir: Option<Frozen<CStr>>,
 }
 
@@ -188,8 +191,8 @@ pub(crate) fn apply(plan: &MountPlan) -> Result<(), Failure> {
             run(op).at_item(Stage::Mount, item)?;
         }
     }
-    if let Some(root) = &plan.root {
-        leave_old(root).at(Stage::Root)?;
+    if plan.root.is_some() {
+        leave_old().at(Stage::Root)?;
     }
     if let Some(proc) = proc {
         lock(&proc).at(Stage::Mount)?;
@@ -230,40 +233,39 @@ fn write_at(dir: &OwnedFd, path: &CStr, text: &[u8]) -> Result<(), Errno> {
     }
 }
 
-/// The base tmpfs on the stage, the pivot under it, and with `root(dir)`
-/// the directory bound onto [`NEW_ROOT`].
+/// The base tmpfs on the stage, the pivot under it, and the new root at
+/// [`NEW_ROOT`]: the directory of `root(dir)` bound there, or a tmpfs.
 fn enter_base(root: &NewRoot) -> Result<(), Errno> {
-    rustix::mount::mount(
-        c"tmpfs",
-        &*root.stage,
-        c"tmpfs",
-        MountFlags::NOSUID | MountFlags::NODEV,
-        c"mode=0755",
-    )?;
+    let tmpfs = |at: &CStr| {
+        rustix::mount::mount(
+            c"tmpfs",
+            at,
+            c"tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            c"mode=0755",
+        )
+    };
+    tmpfs(&root.stage)?;
     mkdir(&root.put_old, 0o700)?;
     rustix::process::pivot_root(&*root.stage, &*root.put_old)?;
     rustix::process::chdir(c"/")?;
-    if let Some(dir) = &root.dir {
-        mkdir(NEW_ROOT, 0o755)?;
-        rustix::mount::mount_bind_recursive(&**dir, NEW_ROOT)?;
+    mkdir(NEW_ROOT, 0o755)?;
+    match &root.dir {
+        Some(dir) => rustix::mount::mount_bind_recursive(&**dir, NEW_ROOT),
+        None => tmpfs(NEW_ROOT),
     }
-    Ok(())
 }
 
-/// Detaches the old root; with `root(dir)`, pivots into [`NEW_ROOT`] and
-/// detaches the base.
-fn leave_old(root: &NewRoot) -> Result<(), Errno> {
+/// Detaches the old root, pivots into [`NEW_ROOT`] and detaches the base.
+fn leave_old() -> Result<(), Errno> {
     rustix::mount::unmount(OLD_ROOT, UnmountFlags::DETACH)?;
     rustix::fs::rmdir(OLD_ROOT)?;
-    if root.dir.is_some() {
-        rustix::process::chdir(NEW_ROOT)?;
-        // put_old == new_root: the base ends up stacked on the new root,
-        // where the unmount of "." finds it.
-        rustix::process::pivot_root(c".", c".")?;
-        rustix::mount::unmount(c".", UnmountFlags::DETACH)?;
-        rustix::process::chdir(c"/")?;
-    }
-    Ok(())
+    rustix::process::chdir(NEW_ROOT)?;
+    // put_old == new_root: the base ends up stacked on the new root, where
+    // the unmount of "." finds it.
+    rustix::process::pivot_root(c".", c".")?;
+    rustix::mount::unmount(c".", UnmountFlags::DETACH)?;
+    rustix::process::chdir(c"/")
 }
 
 /// One operation.

@@ -381,8 +381,12 @@ impl<M: Mode> Command<M> {
     /// `unshare(MOUNT)`, and `root` together with another `root` or
     /// [`root_tmpfs`](Command::root_tmpfs) ([`BuildErrorKind::Conflict`]).
     /// The kernel's refusal is [`Error::Spawn`] at
-    /// [`Stage::Root`](crate::Stage::Root) (`EINVAL` from `pivot_root` in a
-    /// process whose root is not a mount point, as in a `chroot`).
+    /// [`Stage::Root`](crate::Stage::Root) (`ENOENT` for a directory gone
+    /// by the spawn, `EINVAL` from `pivot_root` where `/` is the initial
+    /// ramfs). A caller in a `chroot` whose root is not a mount point fails
+    /// earlier, at [`Stage::Mount`](crate::Stage::Mount) with `EINVAL`: `/`
+    /// cannot be made a slave there, and without that every mount of the
+    /// child could reach the caller's namespace.
     ///
     /// # References
     ///
@@ -607,7 +611,7 @@ struct Ops<'a> {
     ops: Vec<Op>,
     /// The new root is changed: missing directories are created.
     create: bool,
-    /// The prefix of every destination (`/.newroot` with `root(dir)`).
+    /// The prefix of every destination (`/.newroot` with a new root).
     dst_prefix: &'a [u8],
     made: &'a mut HashSet<PathBuf>,
 }
@@ -735,9 +739,13 @@ impl MountsConfig {
         } else {
             b""
         };
-        let dst_prefix: &[u8] = match root {
-            Some(Root::Dir(_)) => NEW_ROOT.to_bytes(),
-            _ => b"",
+        // The new root is made at NEW_ROOT of the base (a tmpfs of its own
+        // for root_tmpfs, so that a remount_ro("/") leaves the base, which
+        // holds the old root, writable until the old root is gone).
+        let dst_prefix: &[u8] = if root.is_some() {
+            NEW_ROOT.to_bytes()
+        } else {
+            b""
         };
         let mut made: HashSet<PathBuf> = HashSet::from([PathBuf::from("/")]);
         let mut mounts = Vec::with_capacity(self.mounts.len());

@@ -101,7 +101,10 @@ impl Mount {
     /// profile refuses `mount_setattr`) the bind is not recursive (the
     /// mounts below `src` are not carried over, so none can stay
     /// writable) and is made read-only by `MS_REMOUNT | MS_BIND |
-    /// MS_RDONLY` with the locked flags restated.
+    /// MS_RDONLY` with the locked flags restated. In a user namespace the
+    /// kernel refuses that bind for a `src` with mounts below it (they are
+    /// locked, and a bind without them would show what they cover):
+    /// [`Stage::Mount`](crate::Stage::Mount) with `EINVAL`, naming `dst`.
     ///
     /// With [`map_root`](Command::map_root) the child's root cannot make it
     /// writable again (a remount or `mount_setattr` is `EPERM`, and so is

@@ -198,7 +198,7 @@ impl MountLine {
 }
 
 /// The helper's probe actions, whose lines are `ACTION=PATH RESULT`.
-pub const PROBES: [&str; 7] = [
+pub const PROBES: [&str; 8] = [
     "try-read",
     "try-write",
     "try-mkdir",
@@ -206,6 +206,7 @@ pub const PROBES: [&str; 7] = [
     "try-mount-tmpfs",
     "ls",
     "readlink",
+    "stat",
 ];
 
 impl Report {

@@ -39,6 +39,9 @@
 //! * `ls=PATH`: `ok` and the entries of directory PATH, sorted, each
 //!   escaped, separated by spaces;
 //! * `readlink=PATH`: `ok` and the link's target, escaped;
+//! * `stat=PATH`: `ok`, the file's type (`dir`, `file`, `link`, `char`,
+//!   `block`, `fifo`, `socket`), its permission bits in octal (`1777`),
+//!   its uid and its gid (`lstat`: a link is not followed);
 //! * `stat-root`: where `/` leads: `root_id=DEV:INO` of `/`,
 //!   `root_dotdot_id=DEV:INO` of `/..`, `root_ls` and `root_dotdot_ls` (the
 //!   `ls` results of `/` and `/..`), `root_climb_ls` (of the directory
@@ -241,12 +244,35 @@ fn probe(name: &str, path: &str) -> String {
         "try-mount-tmpfs" => outcome(mount_call(Some("tmpfs"), path, Some("tmpfs"), 0)),
         "ls" => ls(std::path::Path::new(path)),
         "readlink" => readlink(std::path::Path::new(path)),
+        "stat" => match std::fs::symlink_metadata(path) {
+            Ok(m) => {
+                use std::os::unix::fs::{FileTypeExt, MetadataExt};
+                let t = m.file_type();
+                let kind = if t.is_dir() {
+                    "dir"
+                } else if t.is_file() {
+                    "file"
+                } else if t.is_symlink() {
+                    "link"
+                } else if t.is_char_device() {
+                    "char"
+                } else if t.is_block_device() {
+                    "block"
+                } else if t.is_fifo() {
+                    "fifo"
+                } else {
+                    "socket"
+                };
+                format!("ok {kind} {:o} {} {}", m.mode() & 0o7777, m.uid(), m.gid())
+            }
+            Err(e) => errno_name(&e),
+        },
         _ => unreachable!("not a probe: {name}"),
     }
 }
 
 /// The probes' names.
-const PROBES: [&str; 7] = [
+const PROBES: [&str; 8] = [
     "try-read",
     "try-write",
     "try-mkdir",
@@ -254,6 +280,7 @@ const PROBES: [&str; 7] = [
     "try-mount-tmpfs",
     "ls",
     "readlink",
+    "stat",
 ];
 
 /// The `stat-root` lines.

@@ -15,20 +15,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use safespawn::{
-    Capability, Command, Daemon, Direct, Errno, Namespaces, Resource, Signal, Stage, Stdio,
+    Capability, Command, Daemon, Direct, Errno, Mount, Namespaces, Resource, Signal, Stage, Stdio,
 };
 
-use super::{can_unshare, helper, helper_for_any_user, own_session, Report};
+use super::{can_unshare, helper, helper_for_any_user, own_session, Report, Scratch, HELPER};
 
 /// The rooms of the child (`src/child/`), which the area test files are
 /// named after. Every one of them has an entry below, except `pause` (the
 /// runner takes every entry through the pause) and `daemon` (a mode of its
 /// own: [`maximal_daemon`]).
-pub const CHILD_AREAS: [&str; 10] = [
+pub const CHILD_AREAS: [&str; 11] = [
     "signals",
     "namespaces",
     "fds",
     "daemon",
+    "mounts",
     "process",
     "credentials",
     "session",
@@ -136,7 +137,8 @@ pub fn maximal_commands() -> Vec<Maximal> {
             |_| {},
         )
     };
-    vec![
+    let mut list = mount_commands();
+    list.extend([
         namespaces,
         entry(
             "exec",
@@ -237,6 +239,99 @@ pub fn maximal_commands() -> Vec<Maximal> {
             // Both hooks ran, in order.
             |r| assert_eq!(r.field("umask"), "0077"),
         ),
+    ]);
+    list
+}
+
+/// Whether this user may give a child new user, mount and pid namespaces
+/// with `map_root` here (which needs /proc).
+pub fn map_root_sandboxes_work() -> bool {
+    std::path::Path::new("/proc/self/ns").exists()
+        && Command::new("true")
+            .unshare(Namespaces::USER | Namespaces::MOUNT | Namespaces::PID)
+            .map_root()
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// The caller's system directories, bound read-only where they exist,
+/// and the helper's directory at its own path: what a new root needs to
+/// run the helper.
+pub fn with_system_binds(cmd: Command<Direct>) -> Command<Direct> {
+    let mut cmd = cmd;
+    for d in ["/usr", "/bin", "/lib", "/lib64"] {
+        cmd = cmd.mount(Mount::bind_ro(d, d).optional());
+    }
+    let dir = Path::new(HELPER).parent().unwrap();
+    cmd.mount(Mount::bind_ro(dir, dir))
+}
+
+/// The mounts area's entries: every child step of src/child/mounts.rs
+/// (the slave, both new roots, every kind of mount, a file bind, an
+/// optional mount skipped in the child, read-only binds and remounts, the
+/// old root detached, the lock). Where this user may not have those
+/// namespaces only the plain path runs (said on stderr).
+pub fn mount_commands() -> Vec<Maximal> {
+    if !map_root_sandboxes_work() {
+        eprintln!("mounts entry without mounts: user, mount and pid namespaces refused here");
+        return vec![entry("mounts", helper("report"), |_| {})];
+    }
+    let ns = Namespaces::USER | Namespaces::MOUNT | Namespaces::PID;
+    let scratch = Scratch::new("maximal-mounts");
+    std::fs::create_dir(scratch.join("rw")).unwrap();
+    std::fs::write(scratch.join("file"), b"bound file").unwrap();
+    let tmpfs_root = with_system_binds(helper("report").unshare(ns).map_root().root_tmpfs())
+        .mount(Mount::proc("/proc"))
+        .mount(Mount::dev("/dev"))
+        .mount(Mount::tmpfs("/tmp").size(1 << 20).mode(0o1777))
+        .mount(Mount::bind(scratch.join("rw"), "/data/rw"))
+        .mount(Mount::bind_ro(scratch.join("file"), "/etc/bound-file"))
+        // Missing at build() (and at the spawn): skipped by the child.
+        .mount(Mount::bind_ro("/no/such/safespawn-maximal", "/skipped").optional())
+        .mount(Mount::remount_ro("/data/rw").optional())
+        .mount(Mount::remount_ro("/"));
+    let root_dir = Scratch::new("maximal-root-dir");
+    std::fs::create_dir(root_dir.join("inside")).unwrap();
+    let dir_root = with_system_binds(
+        helper("report")
+            .unshare(ns)
+            .map_root()
+            .root(&*root_dir)
+            .current_dir("/inside"),
+    )
+    .mount(Mount::proc("/proc"))
+    .mount(Mount::remount_ro("/"));
+    // No new root: a tmpfs over a directory of the caller's view.
+    let in_place_dir = Scratch::new("maximal-in-place");
+    let in_place_s = in_place_dir.to_str().unwrap().to_owned();
+    let in_place = helper("report")
+        .unshare(ns)
+        .map_root()
+        .mount(Mount::tmpfs(&*in_place_dir))
+        .mount(Mount::proc("/proc"));
+    vec![
+        entry("mounts", tmpfs_root, move |r| {
+            drop(scratch);
+            assert_eq!(r.field("pid"), "1");
+            assert_eq!(r.field("uid"), "0 0 0 0");
+            assert!(r.mount_at("/").unwrap().has("ro"));
+            assert!(r.mount_at("/data/rw").unwrap().has("ro"));
+            assert!(r.mount_at("/tmp").unwrap().has_super("size=1024k"));
+            assert!(r.mount_at("/etc/bound-file").unwrap().has("ro"));
+            assert_eq!(r.mount_at("/dev/pts").unwrap().fstype, "devpts");
+            assert!(r.mount_at("/skipped").is_none());
+        }),
+        entry("mounts", dir_root, move |r| {
+            drop(root_dir);
+            assert_eq!(r.field("cwd"), "/inside");
+            assert!(r.mount_at("/").unwrap().has("ro"));
+            assert!(r.mount_at("/usr").unwrap().has("ro"));
+        }),
+        entry("mounts", in_place, move |r| {
+            let m = r.mount_at(&in_place_s).expect("the tmpfs in place");
+            assert_eq!(m.fstype, "tmpfs");
+            drop(in_place_dir);
+        }),
     ]
 }
 
@@ -265,6 +360,26 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
         kinds |= Namespaces::TIME;
     }
     let mut list = Vec::new();
+    // mounts as root, without a user namespace: no lock (said on stderr
+    // where /proc is missing, which the report needs).
+    if can_unshare(Namespaces::MOUNT | Namespaces::PID) {
+        list.push(entry(
+            "mounts",
+            with_system_binds(
+                helper("report")
+                    .unshare(Namespaces::MOUNT | Namespaces::PID)
+                    .root_tmpfs(),
+            )
+            .mount(Mount::proc("/proc"))
+            .mount(Mount::tmpfs("/tmp"))
+            .mount(Mount::remount_ro("/")),
+            |r| {
+                assert_eq!(r.field("pid"), "1");
+                assert!(r.mount_at("/").unwrap().has("ro"));
+                assert!(r.mount_at("/tmp").unwrap().has("rw"));
+            },
+        ));
+    }
     if can_unshare(kinds) {
         let mut cmd = helper("report").unshare(kinds).hostname("root-maximal");
         if our_net.is_some() {
@@ -318,7 +433,7 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
 /// Commands that fail in the child, per area, with the stage and errno
 /// they must report: a failing child reports instead of allocating.
 pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> {
-    vec![
+    let mut list = vec![
         (
             "exec",
             Command::new("/nonexistent"),
@@ -352,7 +467,30 @@ pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> 
             Stage::Hook,
             Errno::DOM,
         ),
-    ]
+    ];
+    // A destination missing from a view without a new root.
+    let missing_dst = || Mount::bind("/usr", "/no/such/safespawn-destination");
+    if map_root_sandboxes_work() {
+        list.push((
+            "mounts",
+            Command::new("true")
+                .unshare(Namespaces::USER | Namespaces::MOUNT)
+                .map_root()
+                .mount(missing_dst()),
+            Stage::Mount,
+            Errno::NOENT,
+        ));
+    } else if super::is_root() && can_unshare(Namespaces::MOUNT) {
+        list.push((
+            "mounts",
+            Command::new("true")
+                .unshare(Namespaces::MOUNT)
+                .mount(missing_dst()),
+            Stage::Mount,
+            Errno::NOENT,
+        ));
+    }
+    list
 }
 
 /// The daemon mode's options: a daemon writing and locking `pidfile`.

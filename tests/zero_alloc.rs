@@ -132,7 +132,10 @@ fn a_confined_spawn_allocates_nothing() {
     run(2);
     for round in 0..10 {
         let n = allocations_during(|| run(1));
-        assert_eq!(n, 0, "round {round}: {n} heap allocations in a confined spawn");
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations in a confined spawn"
+        );
     }
 }
 

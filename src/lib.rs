@@ -305,8 +305,8 @@ pub use process::{Detached, Finished, Paused, Running};
 pub mod __compat {
     pub use crate::sys::compat::{
         CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
-        LINUX_5_3, NO_CLONE3, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL, NO_WAITID_PIDFD,
-        OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        LINUX_5_3, NO_CLONE3, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
+        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

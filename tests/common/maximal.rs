@@ -4,8 +4,8 @@
 //! on the clone path and on the fork path (paused, then resumed) under its
 //! tripwire allocator.
 //!
-//! An entry runs the helper's `report` and leaves stdout alone (the runner
-//! pipes it to read the report). Its `check` looks at the report, once the
+//! An entry runs the helper's `report` and leaves stdout alone (the runner,
+//! [`run_entry`], pipes it to read the report). Its `check` looks at the report, once the
 //! child is reaped and the `Prepared` dropped, for a sign that the options
 //! took effect, so an entry that silently lost its options would fail too.
 
@@ -15,7 +15,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use safespawn::{
-    Capability, Command, Daemon, Direct, Errno, Mount, Namespaces, Resource, Signal, Stage, Stdio,
+    Capability, Command, Daemon, Direct, Errno, Error, Finished, Mount, Namespaces, Prepared,
+    Resource, Running, Signal, Stage, Stdio,
 };
 
 use super::{can_unshare, helper, helper_for_any_user, own_session, Report, Scratch, HELPER};
@@ -496,4 +497,59 @@ pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> 
 /// The daemon mode's options: a daemon writing and locking `pidfile`.
 pub fn maximal_daemon(pidfile: &Path) -> Command<Daemon> {
     helper("sleep=30").umask(0o022).daemonize().pidfile(pidfile)
+}
+
+/// The two ways into a child: clone (or clone3) straight to exec, and the
+/// fork path, through the pause. (An entry with a hook takes the fork path
+/// either way.)
+#[derive(Clone, Copy, Debug)]
+pub enum Way {
+    Clone,
+    Paused,
+}
+
+pub const PATHS: [Way; 2] = [Way::Clone, Way::Paused];
+
+pub fn start(prepared: &Prepared<Direct>, path: Way) -> Result<Running, Error> {
+    match path {
+        Way::Clone => prepared.spawn(),
+        Way::Paused => prepared.spawn_paused()?.resume(),
+    }
+}
+
+/// Reads `pipe` to its end, also when `nonblocking_pipes` made it
+/// non-blocking.
+pub fn read_all(mut pipe: impl Read) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => return String::from_utf8(out).unwrap(),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("reading the report: {e}"),
+        }
+    }
+}
+
+/// Spawns one entry of the list on `path`, reads its report, reaps it,
+/// drops the `Prepared` and runs the entry's check.
+pub fn run_entry(m: Maximal, path: Way) {
+    let Maximal { area, cmd, check } = m;
+    let what = format!("{area} ({path:?} path)");
+    let prepared = cmd
+        .stdout(Stdio::piped())
+        .build()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut child = start(&prepared, path).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = read_all(child.take_stdout().expect("stdout is piped"));
+    let fin: Finished = child.wait().unwrap();
+    assert!(fin.success(), "{what}: {:?}\n{out}", fin.status());
+    drop(prepared);
+    let report = Report::parse(&out);
+    assert!(!report.field("pid").is_empty(), "{what}: no report: {out}");
+    check(&report);
 }

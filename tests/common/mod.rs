@@ -1,8 +1,10 @@
 //! Shared by the integration tests: where the helper is, and its report.
-//! [`maximal`] holds the child contract test's option list, one entry per area.
+//! [`maximal`] holds the child contract test's option list, one entry per area;
+//! [`tripwire`] its allocator, which aborts in a child.
 #![allow(dead_code)]
 
 pub mod maximal;
+pub mod tripwire;
 
 use std::collections::BTreeMap;
 use std::io::Read;

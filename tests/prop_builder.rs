@@ -179,13 +179,12 @@ struct Model {
 /// What is wrong with a destination `d` of the child's view (`remount_ro`
 /// may name `/` itself).
 fn destination_problem(d: &[u8], may_be_root: bool) -> Option<BuildErrorKind> {
+    let relative = d.first() != Some(&b'/');
+    let dots = d.split(|&b| b == b'/').any(|p| p == b"." || p == b"..");
+    let root = d.iter().all(|&b| b == b'/');
     if d.contains(&0) {
         Some(Nul)
-    } else if d.first() != Some(&b'/') {
-        Some(Invalid)
-    } else if d.split(|&b| b == b'/').any(|p| p == b"." || p == b"..") {
-        Some(Invalid)
-    } else if !may_be_root && d.iter().all(|&b| b == b'/') {
+    } else if relative || dots || (root && !may_be_root) {
         Some(Invalid)
     } else {
         None

@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
 
-use safespawn::{Command, Landlock, Stdio};
+use safespawn::{Command, Landlock, Mount, Namespaces, Stdio};
 
 struct Counting;
 
@@ -144,6 +144,52 @@ fn spawning_with_id_ranges_allocates_nothing() {
     for round in 0..10 {
         let n = allocations_during(run);
         assert_eq!(n, 0, "round {round}: {n} heap allocations with id ranges");
+    }
+}
+
+/// A sandbox: new user, mount and pid namespaces, `map_root`, a tmpfs
+/// root with the system directories bound read-only, proc, dev, a sized
+/// `/tmp` and `/` read-only after it (the lock step included). Its spawns
+/// and waits allocate nothing either: every path and option was made at
+/// `build()`.
+#[test]
+fn a_confined_spawn_allocates_nothing() {
+    let ns = Namespaces::USER | Namespaces::MOUNT | Namespaces::PID;
+    if !std::path::Path::new("/proc/self/ns").exists() {
+        eprintln!("skipping a_confined_spawn_allocates_nothing: no /proc here (map_root needs it)");
+        return;
+    }
+    if let Err(e) = Command::new("true").unshare(ns).map_root().status() {
+        eprintln!("skipping a_confined_spawn_allocates_nothing: namespaces refused here: {e}");
+        return;
+    }
+    let mut cmd = Command::new("true").unshare(ns).map_root().root_tmpfs();
+    for d in ["/usr", "/bin", "/lib", "/lib64"] {
+        cmd = cmd.mount(Mount::bind_ro(d, d).optional());
+    }
+    let sandbox = cmd
+        .mount(Mount::proc("/proc"))
+        .mount(Mount::dev("/dev"))
+        .mount(Mount::tmpfs("/tmp").size(1 << 20))
+        .mount(Mount::bind_ro("/no/such/safespawn-dir", "/x").optional())
+        .mount(Mount::remount_ro("/"))
+        .build()
+        .unwrap();
+    let run = |n: usize| {
+        for _ in 0..n {
+            let fin = sandbox.spawn().unwrap().wait().unwrap();
+            assert!(fin.success(), "{:?}", fin.status());
+            let paused = sandbox.spawn_paused().unwrap();
+            assert!(paused.resume().unwrap().wait().unwrap().success());
+        }
+    };
+    run(2);
+    for round in 0..10 {
+        let n = allocations_during(|| run(1));
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations in a confined spawn"
+        );
     }
 }
 

@@ -452,7 +452,8 @@ impl Config {
         // Namespaces and mounts before the program: with a new root, the
         // program is looked up in the child's view.
         let (ns, id_ranges) = self.ns.freeze(self.daemon.is_some(), self.forbid_fork)?;
-        let (mounts, view, mount_paths) = self.mounts.freeze(self.ns.unshared())?;
+        let (mounts, view, mount_paths) =
+            self.mounts.freeze(self.ns.unshared(), self.ns.map_root)?;
         let path = match argv::program_path(&program, child_path, &view) {
             Ok(path) => path,
             // A dry run records lines; it must not depend on what this

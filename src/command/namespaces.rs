@@ -330,7 +330,10 @@ impl<M: Mode> Command<M> {
     /// the namespace and the fork path: see [`uid_map`](Command::uid_map).
     ///
     /// Root inside is not root outside: the child has every capability
-    /// over its own namespaces and none over the caller's.
+    /// over its own namespaces and none over the caller's. (With mounts,
+    /// the program ends up in a nested user namespace that locks its
+    /// filesystem view, and with it loses its capabilities over the other
+    /// new namespaces: see [`mount`](Command::mount).)
     ///
     /// # Errors
     ///

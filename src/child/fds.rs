@@ -101,10 +101,11 @@ fn source_fd(slots: &[RawFd], src: Src) -> Result<RawFd, Errno> {
 /// A source that is also some mapping's target could be overwritten before it
 /// is read, so such sources are first copied to `base + i`, where `base` is
 /// above every fd this child knows of: the relocation needs no memory, and
-/// pass 2 recomputes where mapping `i` went. The carried fds (the report and
-/// pause pipes, the plan's `/proc` and selinuxfs fds) are moved the same way
-/// when they sit on a target, to `base + maps.len() + k`, and `carried` says
-/// where they went.
+/// pass 2 recomputes where mapping `i` went. The carried fds, which the
+/// child uses after this step (the report and pause pipes, the landlock
+/// ruleset, the plan's `/proc` and selinuxfs fds), are moved the same way
+/// when they sit on a target, to `base + maps.len() + k`, and `carried`
+/// says where they went: a planned fd must never be `dup`ed over them.
 pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result<(), Failure> {
     let maps = &*fds.maps;
     let mut base = fds.max_static_fd;
@@ -162,8 +163,8 @@ pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result
 }
 
 /// Closes everything but the planned targets and the carried fds (report
-/// and pause pipes, the plan's `/proc` and selinuxfs fds), in the cheapest
-/// way this kernel allows:
+/// and pause pipes, the landlock ruleset, the plan's `/proc` and selinuxfs
+/// fds), in the cheapest way this kernel allows:
 ///
 /// * `CLOSE_RANGE_CLOEXEC` over the gaps between targets: one system call
 ///   for a child with only stdio. The fds are then closed by the exec

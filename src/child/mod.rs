@@ -23,8 +23,9 @@
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
-//!   `prlimit64`, `getgroups`, `mount_setattr` and `personality` (by
-//!   `syscall`), `execve` and `_exit` (see [`crate::sys`]).
+//!   `prlimit64`, `getgroups`, `mount_setattr`, `personality` and
+//!   `landlock_restrict_self` (by `syscall`), `execve` and `_exit` (see
+//!   [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
 //! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating
@@ -47,7 +48,8 @@
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
 //! it (`signals`, `namespaces`, `fds`, `daemon`, `mounts`, `process`,
-//! `knobs`, `label`, `credentials`, `session`, `exec`, `hooks`, `pause`) and
+//! `knobs`, `label`, `credentials`, `session`, `exec`, `hooks`, `landlock`,
+//! `pause`) and
 //! receives only its own part of the plan.
 
 #![deny(
@@ -87,6 +89,7 @@ pub(crate) mod fds;
 pub(crate) mod hooks;
 pub(crate) mod knobs;
 pub(crate) mod label;
+pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod pause;
@@ -121,6 +124,7 @@ pub(crate) struct Plan {
     pub session: session::Session,
     pub exec: exec::Exec,
     pub hooks: Frozen<[Hook]>,
+    pub landlock: landlock::LandlockPlan,
 }
 
 /// What the spawning call adds to the frozen [`Plan`] for one child.
@@ -132,6 +136,9 @@ pub(crate) struct Ctx<'a> {
     pub report: RawFd,
     /// The read end of the pause pipe of `spawn_paused`, or -1.
     pub pause: RawFd,
+    /// The gate the child waits at while the parent writes its id maps
+    /// (`uid_map`, `gid_map`; the fork path only), or [`Gate::NONE`].
+    pub gate: namespaces::Gate,
     /// The spawning thread's signal mask before it blocked everything.
     pub parent_mask: SigSet,
     /// The parent's pid, to notice its death when a parent-death signal is
@@ -150,6 +157,9 @@ pub(crate) struct Carried {
     pub report: RawFd,
     /// -1 without a pause pipe.
     pub pause: RawFd,
+    /// The landlock ruleset (close-on-exec, owned by the plan), used after
+    /// the fd steps; -1 without one.
+    pub landlock: RawFd,
     /// The plan's `/proc` fd ([`Plan::proc`]).
     pub proc: RawFd,
     /// The plan's SELinux `enforce` fd ([`label::LabelPlan::enforce`]).
@@ -158,11 +168,17 @@ pub(crate) struct Carried {
 
 impl Carried {
     /// How many fds are carried.
-    pub(crate) const COUNT: usize = 4;
+    pub(crate) const COUNT: usize = 5;
 
     /// Every carried fd, -1 for none.
     pub(crate) fn all(&self) -> [RawFd; Carried::COUNT] {
-        [self.report, self.pause, self.proc, self.enforce]
+        [
+            self.report,
+            self.pause,
+            self.landlock,
+            self.proc,
+            self.enforce,
+        ]
     }
 
     /// Every carried fd, to be moved.
@@ -170,6 +186,7 @@ impl Carried {
         [
             &mut self.report,
             &mut self.pause,
+            &mut self.landlock,
             &mut self.proc,
             &mut self.enforce,
         ]
@@ -203,6 +220,7 @@ fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
     let mut carried = Carried {
         report: cx.report,
         pause: cx.pause,
+        landlock: cx.plan.landlock.ruleset,
         proc: cx.plan.proc,
         enforce: cx.plan.label.enforce,
     };
@@ -223,9 +241,10 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     signals::reset(&plan.signals, &cx.parent_mask, handlers_cleared).at(Stage::Signals)?;
     // Right after the signals (the new namespaces themselves came with the
     // clone): until the id maps are written the child's ids are unmapped,
-    // so every later step needs them; and the join fds are used here,
-    // before the fd steps can move or close them.
-    namespaces::apply(&plan.ns)?;
+    // so every later step needs them (with ranges, the child waits here at
+    // the gate while the parent writes them); and the join fds are used
+    // here, before the fd steps can move or close them.
+    namespaces::apply(&plan.ns, cx.gate)?;
     // Before any close: a source may sit on another mapping's target, so the
     // placement is collision-safe and needs every source still open.
     fds::place(&plan.fds, cx.slots, carried)?;
@@ -281,9 +300,15 @@ fn rest(
     // With the program's own credentials, so a directory it may not enter
     // fails here as it would for the program.
     exec::chdir(cwd)?;
-    // After every set-up step, so a hook sees the child as the program will
-    // (libvirt's hook order).
+    // After every set-up step but the confinement that is the program's
+    // alone (landlock, seccomp), so a hook sees the child as the program
+    // will (libvirt's hook order).
     hooks::run(&plan.hooks)?;
+    // After the mounts (a landlocked process cannot change its mount
+    // topology), no_new_privs and the caller's own set-up (working
+    // directory, hooks), which the ruleset is not meant for; before the
+    // pause, so a paused child is already confined.
+    landlock::restrict(carried.landlock)?;
     // The last moment the parent can act on a fully prepared child.
     pause::wait(carried)?;
     exec::exec(&plan.exec)

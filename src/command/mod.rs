@@ -5,7 +5,7 @@
 //! and its `freeze` into the part of the plan the child's room of the same
 //! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`namespaces`],
 //! [`mounts`], [`process`], [`knobs`], [`label`], [`credentials`],
-//! [`session`], [`daemon`], [`buffered`]. This file holds
+//! [`session`], [`landlock`], [`daemon`], [`buffered`]. This file holds
 //! what spans them: the command itself, the working directory, hooks,
 //! timeouts, and `build()`, which freezes the areas in step order.
 
@@ -22,6 +22,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use crate::child;
+use crate::command::namespaces::Namespaces;
 use crate::error::{BuildErrorKind, Error};
 use crate::frozen::{CStrArray, Hook};
 use crate::mode::{Direct, Mode};
@@ -38,6 +39,7 @@ pub(crate) mod env;
 pub(crate) mod fds;
 pub(crate) mod knobs;
 pub(crate) mod label;
+pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
@@ -60,6 +62,7 @@ pub(crate) struct Config {
     pub session: session::SessionConfig,
     pub cwd: Option<PathBuf>,
     pub hooks: Vec<Hook>,
+    pub landlock: landlock::LandlockConfig,
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
@@ -254,13 +257,14 @@ impl<M: Mode> Command<M> {
     }
 
     /// Refuses the slower fork path (which a [`pre_exec`](Command::pre_exec)
-    /// hook and [`Prepared::spawn_paused`] need): spawn cost then never grows
-    /// with the parent's memory.
+    /// hook, [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    /// ranges and [`Prepared::spawn_paused`] need): spawn cost then never
+    /// grows with the parent's memory.
     ///
     /// # Errors
     ///
-    /// With a `pre_exec` hook, `build()` fails with
-    /// [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
+    /// With a `pre_exec` hook or a `uid_map` / `gid_map` range, `build()`
+    /// fails with [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
     /// [`spawn_paused`](Command::spawn_paused)) of such a command fails with
     /// the same [`Error::Build`], at the spawn: `build()` cannot know it will
     /// be called.
@@ -385,7 +389,9 @@ impl<M: Mode> Command<M> {
     ///   [`process_group`](Command::process_group) with
     ///   [`new_session`](Command::new_session); a
     ///   [`pre_exec`](Command::pre_exec) hook with
-    ///   [`forbid_fork`](Command::forbid_fork); for a
+    ///   [`forbid_fork`](Command::forbid_fork) (or a
+    ///   [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    ///   range with it); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
     ///   [`Stdio::piped`](crate::Stdio::piped), a
     ///   [`parent_death_signal`](Command::parent_death_signal), a
@@ -394,10 +400,13 @@ impl<M: Mode> Command<M> {
     ///   [`hostname`](Command::hostname) without `unshare(UTS)`; a
     ///   [`join_namespace`](Command::join_namespace) of a kind also
     ///   unshared (or `USER` with [`map_root`](Command::map_root)); `TIME`
-    ///   where `clone3` is known to be missing. Also
+    ///   where `clone3` is known to be missing; a `uid_map` / `gid_map`
+    ///   without `unshare(USER)` or with `map_root`. Also
     ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
-    ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
-    ///   hostname.
+    ///   exactly one kind and for a bad id range (count 0, past
+    ///   `u32::MAX`, overlapping another), and `Nul` / `TooLong` (above 64
+    ///   bytes) for a hostname, `TooLong` for a map of more than 340 ranges
+    ///   or a page of text.
     /// * the process knobs and labels: a [`nice`](Command::nice),
     ///   [`oom_score_adj`](Command::oom_score_adj) or
     ///   [`cpu_affinity`](Command::cpu_affinity) out of range, the
@@ -408,6 +417,10 @@ impl<M: Mode> Command<M> {
     ///   with `unshare(PID)`, a [`securebits`](Command::securebits) set the
     ///   capability steps could not work with, and the OOM score or a label
     ///   without a proc file system at `/proc` ([`BuildErrorKind::Conflict`]).
+    ///
+    /// A [`landlock`](Command::landlock) adds its own refusals (a missing
+    /// rule path, a kernel that cannot enforce it; see there), and
+    /// creating its ruleset is a second source of [`Error::Io`].
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at
@@ -452,8 +465,9 @@ impl Config {
         let (env_entries, child_path) = self.env.freeze()?;
         // Namespaces and mounts before the program: with a new root, the
         // program is looked up in the child's view.
-        let ns = self.ns.freeze(self.daemon.is_some())?;
-        let (mounts, view, mount_paths) = self.mounts.freeze(self.ns.unshared())?;
+        let (ns, id_ranges) = self.ns.freeze(self.daemon.is_some(), self.forbid_fork)?;
+        let (mounts, view, mount_paths) =
+            self.mounts.freeze(self.ns.unshared(), self.ns.map_root)?;
         let path = match argv::program_path(&program, child_path, &view) {
             Ok(path) => path,
             // A dry run records lines; it must not depend on what this
@@ -487,7 +501,16 @@ impl Config {
         } else {
             None
         };
-        let creds = self.creds.freeze()?;
+        let mut creds = self.creds.freeze()?;
+        // landlock_restrict_self needs no_new_privs unless the child keeps
+        // CAP_SYS_ADMIN (see Command::landlock).
+        if self.landlock.wanted()
+            && !self
+                .creds
+                .child_keeps_sys_admin(self.ns.unshared().contains(Namespaces::USER))
+        {
+            creds.no_new_privs = true;
+        }
         let session = self.session.freeze()?;
         if self.forbid_fork && !self.hooks.is_empty() {
             return Err(Error::build(
@@ -496,6 +519,8 @@ impl Config {
                 "a pre_exec hook needs the fork path, which forbid_fork() refuses",
             ));
         }
+        // After every check that needs no kernel object: the ruleset is one.
+        let landlock = self.landlock.freeze()?;
         let buffered = std::mem::take(&mut self.buffered);
         let send_fds: Vec<_> = buffered.send_buffers.iter().map(|(fd, _)| *fd).collect();
         let env_shown = !self.env.inherits();
@@ -530,7 +555,9 @@ impl Config {
                     cwd: cwd.map(Into::into),
                 },
                 hooks: std::mem::take(&mut self.hooks).into(),
+                landlock: landlock.plan,
             },
+            landlock_abi: landlock.abi,
             program: program.to_string_lossy().into(),
             mount_paths,
             line,
@@ -538,11 +565,13 @@ impl Config {
             stdio_pipes: fds.pipes,
             nonblocking_pipes,
             forbid_fork: self.forbid_fork,
+            id_ranges,
             timeout: self.timeout,
             buffered,
             _owned: {
                 let mut owned = fds.owned;
                 owned.extend(self.ns.take_fds());
+                owned.extend(landlock.ruleset);
                 owned.extend(proc);
                 owned.extend(enforce);
                 owned

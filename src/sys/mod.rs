@@ -4,10 +4,11 @@
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
 //! streams), [`creds`] (getgroups without allocating), [`mount`]
-//! (mount_setattr and its probe) and [`knobs`] (personality, the core
-//! scheduling probe, the `/proc` and selinuxfs fds of a plan); [`compat`]
-//! holds the test-only emulation of older kernels. Everything else goes
-//! through rustix.
+//! (mount_setattr and its probe), [`landlock`] (the three landlock calls
+//! and the ABI probe) and [`knobs`] (personality, the core scheduling
+//! probe, the `/proc` and selinuxfs fds of a plan); [`compat`] holds the
+//! test-only emulation of older kernels. Everything else goes through
+//! rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
 //! allocation-free: it may run in the child between clone/fork and exec) or
@@ -22,6 +23,7 @@ pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
 pub(crate) mod knobs;
+pub(crate) mod landlock;
 pub(crate) mod mount;
 pub(crate) mod signal;
 

@@ -273,6 +273,7 @@
 // `daemon` and `buffered` are the public layers on top.
 mod buffered;
 mod capability;
+mod cgroup;
 mod child;
 mod command;
 mod daemon;
@@ -290,6 +291,7 @@ mod sys;
 
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
+pub use cgroup::Cgroup;
 pub use command::fds::Stdio;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
@@ -306,8 +308,8 @@ pub use process::{Detached, Finished, Paused, Running};
 pub mod __compat {
     pub use crate::sys::compat::{
         CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
-        LINUX_5_3, NO_CLONE3, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        LINUX_5_3, NO_CLONE3, NO_CLONE_INTO_CGROUP, NO_MOUNT_SETATTR, NO_PIDFD_OPEN,
+        NO_PIDFD_SEND_SIGNAL, NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

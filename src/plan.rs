@@ -36,6 +36,9 @@ pub(crate) struct Plan {
     /// Each mount's destination (its path in the child's view), for the
     /// errors of `Stage::Mount`.
     pub mount_paths: Vec<std::path::PathBuf>,
+    /// The directory of [`Command::cgroup`](crate::Command::cgroup), for
+    /// the errors of `Stage::Cgroup`.
+    pub cgroup_path: Option<std::path::PathBuf>,
     /// The shell-quoted command line.
     pub line: Arc<str>,
     /// Whether `envp` is the command's own list (shown in its line), not an

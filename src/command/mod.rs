@@ -3,7 +3,7 @@
 //!
 //! One file per area, each with its builder methods, its record (`*Config`)
 //! and its `freeze` into the part of the plan the child's room of the same
-//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`process`],
+//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`cgroup`], [`process`],
 //! [`credentials`], [`session`], [`daemon`], [`buffered`]. This file holds
 //! what spans them: the command itself, the working directory, hooks,
 //! timeouts, and `build()`, which freezes the areas in step order.
@@ -31,6 +31,7 @@ use crate::quote::{self, shown};
 
 pub(crate) mod argv;
 pub(crate) mod buffered;
+pub(crate) mod cgroup;
 pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
@@ -48,6 +49,7 @@ pub(crate) struct Config {
     pub env: env::EnvConfig,
     pub fds: fds::FdConfig,
     pub signals: signals::SignalConfig,
+    pub cgroup: cgroup::CgroupConfig,
     pub ns: namespaces::NamespacesConfig,
     pub mounts: mounts::MountsConfig,
     pub process: process::ProcessConfig,
@@ -435,9 +437,15 @@ impl Config {
         let line: Arc<str> = self.display_line().into();
         let program = argv::check(&self.argv)?.to_owned();
         let (env_entries, child_path) = self.env.freeze()?;
-        // Namespaces and mounts before the program: with a new root, the
-        // program is looked up in the child's view.
-        let ns = self.ns.freeze(self.daemon.is_some())?;
+        // The cgroup, namespaces and mounts before the program: with a new
+        // root, the program is looked up in the child's view.
+        let cgroup = self.cgroup.freeze(self.ns.unshared())?;
+        let mut ns = self.ns.freeze(self.daemon.is_some())?;
+        if cgroup.child_unshares_ns {
+            // Made by the child after its placement (see the child's cgroup
+            // room), so that the namespace's root is the target.
+            ns.clone_flags &= !namespaces::Namespaces::CGROUP.bits();
+        }
         let (mounts, view, mount_paths) = self.mounts.freeze(self.ns.unshared())?;
         let path = match argv::program_path(&program, child_path, &view) {
             Ok(path) => path,
@@ -487,6 +495,7 @@ impl Config {
         Ok(Plan {
             child: child::Plan {
                 signals: self.signals.freeze(),
+                cgroup: cgroup.placement,
                 ns,
                 mounts,
                 fds: fds.fds,
@@ -504,6 +513,7 @@ impl Config {
             },
             program: program.to_string_lossy().into(),
             mount_paths,
+            cgroup_path: cgroup.path,
             line,
             env_shown,
             stdio_pipes: fds.pipes,
@@ -514,6 +524,7 @@ impl Config {
             _owned: {
                 let mut owned = fds.owned;
                 owned.extend(self.ns.take_fds());
+                owned.extend(cgroup.owned);
                 owned
             },
         })

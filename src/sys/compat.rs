@@ -38,6 +38,11 @@ pub const REFUSE_WITH_EPERM: u32 = 1 << 6;
 /// `mount_setattr` is missing, as before Linux 5.12: read-only binds take
 /// the `MS_REMOUNT` path.
 pub const NO_MOUNT_SETATTR: u32 = 1 << 7;
+/// `clone3` does not know `CLONE_INTO_CGROUP` (`EINVAL`), as before Linux
+/// 5.7: the child places itself in its cgroup. Unlike the other flags it is
+/// read at each `build()` of a command with a cgroup, not cached, so a test
+/// or benchmark can build one plan of each kind in one process.
+pub const NO_CLONE_INTO_CGROUP: u32 = 1 << 8;
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid.
@@ -46,8 +51,9 @@ pub const LINUX_5_1: u32 = CLONE_IGNORES_PIDFD | NO_CLONE3 | NO_PIDFD_OPEN | NO_
 /// no `pidfd_open` (so the fork path owns children by pid), no polling of
 /// pidfds and no `waitid(P_PIDFD)`.
 pub const LINUX_5_2: u32 = NO_CLONE3 | NO_PIDFD_OPEN | NO_WAITID_PIDFD;
-/// Linux 5.3: pidfds everywhere but `waitid(P_PIDFD)`.
-pub const LINUX_5_3: u32 = NO_WAITID_PIDFD;
+/// Linux 5.3: pidfds everywhere but `waitid(P_PIDFD)`; `clone3` without
+/// `CLONE_INTO_CGROUP`.
+pub const LINUX_5_3: u32 = NO_WAITID_PIDFD | NO_CLONE_INTO_CGROUP;
 /// A seccomp profile from before the pidfd calls were known: `clone3`,
 /// `pidfd_open` and `pidfd_send_signal` refused with `EPERM`, on a kernel
 /// that has everything else.

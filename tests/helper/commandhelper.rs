@@ -25,7 +25,8 @@
 //! Keys: `argc`, `arg` (once per argument, in order), `env` (sorted), `fd`
 //! (`N target`), `cwd`, `umask`, `pid`, `ppid`, `pgid`, `sid`, `sigblk`,
 //! `sigign`, `sigcgt`, `capinh`, `capprm`, `capeff`, `capbnd`, `capamb`,
-//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`).
+//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`),
+//! `getppid`, `ns_KIND`, `hostname`, `cgroup` (the cgroup v2 path).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -154,6 +155,14 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     writeln!(out, "hostname={}", host.trim_end())?;
+    // The cgroup v2 path, as /proc/self/cgroup's "0::" line shows it
+    // (relative to the root of the helper's cgroup namespace).
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v2 = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("");
+    writeln!(out, "cgroup={}", esc(v2.as_bytes()))?;
     Ok(())
 }
 

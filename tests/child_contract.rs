@@ -115,12 +115,21 @@ fn read_all(mut pipe: impl Read) -> String {
 /// Spawns one entry of the list on `path`, reads its report, reaps it,
 /// drops the `Prepared` and runs the entry's check.
 fn run_entry(m: Maximal, path: Path) {
-    let Maximal { area, cmd, check } = m;
+    let Maximal {
+        area,
+        cmd,
+        check,
+        compat_at_build,
+    } = m;
     let what = format!("{area} ({path:?} path)");
-    let prepared = cmd
-        .stdout(Stdio::piped())
-        .build()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    if compat_at_build != 0 {
+        safespawn::__force_compat(compat_at_build);
+    }
+    let prepared = cmd.stdout(Stdio::piped()).build();
+    if compat_at_build != 0 {
+        safespawn::__force_compat(0);
+    }
+    let prepared = prepared.unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut child = start(&prepared, path).unwrap_or_else(|e| panic!("{what}: {e}"));
     let out = read_all(child.take_stdout().expect("stdout is piped"));
     let fin: Finished = child.wait().unwrap();
@@ -138,7 +147,7 @@ fn every_area_runs_without_allocating() {
     let areas: Vec<&str> = maximal::maximal_commands().iter().map(|m| m.area).collect();
     for area in maximal::CHILD_AREAS {
         assert!(
-            areas.contains(&area) || ["pause", "daemon"].contains(&area),
+            areas.contains(&area) || ["pause", "daemon", "cgroup"].contains(&area),
             "no maximal command for the {area} area"
         );
     }
@@ -195,6 +204,14 @@ fn root_only_areas_run_without_allocating() {
     ) {
         return;
     }
+    let areas: Vec<&str> = maximal::root_maximal_commands()
+        .iter()
+        .map(|m| m.area)
+        .collect();
+    assert!(
+        areas.contains(&"cgroup") || common::cgroup::cgroup2_mount().is_none(),
+        "no maximal command for the cgroup area"
+    );
     for path in PATHS {
         for m in maximal::root_maximal_commands() {
             run_entry(m, path);

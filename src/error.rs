@@ -58,7 +58,8 @@ pub enum Error {
         program: String,
         /// The path the failing step worked on, where it has one: the
         /// working directory ([`Stage::Chdir`]), the pidfile
-        /// ([`Stage::Pidfile`]).
+        /// ([`Stage::Pidfile`]), the cgroup directory ([`Stage::Cgroup`]),
+        /// a mount's destination ([`Stage::Mount`]).
         path: Option<PathBuf>,
     },
     /// The program ran and exited unsuccessfully (non-zero or killed by a signal).
@@ -136,9 +137,9 @@ impl fmt::Display for DisplayStderr<'_> {
 /// What kind of problem an [`Error::Build`] reports.
 ///
 /// The message (`item` and `problem`) is for people; the kind is for code:
-/// the `safespawn` tool maps [`NotFound`](BuildErrorKind::NotFound) to exit
-/// status 127 and [`NotExecutable`](BuildErrorKind::NotExecutable) to 126,
-/// as env(1) does.
+/// the `safespawn` tool maps [`NotFound`](BuildErrorKind::NotFound) of the
+/// program to exit status 127 and [`NotExecutable`](BuildErrorKind::NotExecutable)
+/// to 126, as env(1) does.
 ///
 /// ```
 /// use safespawn::{BuildErrorKind, Command};
@@ -151,7 +152,8 @@ impl fmt::Display for DisplayStderr<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BuildErrorKind {
-    /// A program name is not on the PATH searched.
+    /// A program name is not on the PATH searched, or a file or directory
+    /// the command names does not exist (a mount's source, a cgroup).
     NotFound,
     /// A program was found but cannot be executed by this user.
     NotExecutable,

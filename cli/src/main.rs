@@ -18,7 +18,7 @@ use clap::Parser;
 use safespawn::{Command, Stdio};
 
 use crate::exit::Failure;
-use crate::options::{credentials, daemon, env, fds, process, run, session};
+use crate::options::{cgroup, credentials, daemon, env, fds, process, run, session};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -65,6 +65,8 @@ struct Cli {
     credentials: credentials::Credentials,
     #[command(flatten)]
     session: session::Session,
+    #[command(flatten)]
+    cgroup: cgroup::Cgroup,
     #[command(flatten)]
     fds: fds::Fds,
     #[command(flatten)]
@@ -123,6 +125,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         process,
         credentials,
         session,
+        cgroup,
         fds,
         daemon,
         run,
@@ -136,6 +139,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let cmd = process.apply(cmd);
     let cmd = credentials.apply(cmd)?;
     let cmd = session.apply(cmd);
+    let cmd = cgroup.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;
     if run.dry_run {
         return run::dry(cmd);

@@ -518,4 +518,39 @@ mod tests {
             assert!(!clone3_usable() || !clone3_in_use());
         }
     }
+
+    #[test]
+    fn clone_into_cgroup_is_found_where_the_kernel_has_it() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let filtered = std::fs::read_to_string("/proc/self/status")
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Seccomp:") && l.trim_end() != "Seccomp:\t0")
+            })
+            .unwrap_or(false);
+        let have = have_clone_into_cgroup();
+        // Cached: the same answer, and no child was ever made by the probe.
+        assert_eq!(have_clone_into_cgroup(), have);
+        if filtered {
+            eprintln!("CLONE_INTO_CGROUP check skipped: this process runs under a seccomp filter");
+        } else if cfg!(target_arch = "x86_64") && (major, minor) >= (5, 7) {
+            assert!(have, "CLONE_INTO_CGROUP not found on Linux {release}");
+        } else {
+            assert!(!have, "CLONE_INTO_CGROUP found on Linux {release}");
+        }
+    }
+
+    #[test]
+    fn clone_args_are_version_0_without_a_cgroup_and_2_with_one() {
+        let (args, size) = CloneArgs::new(1, None);
+        assert_eq!((args.flags, args.cgroup, size), (1, 0, 64));
+        let (args, size) = CloneArgs::new(1, Some(7));
+        assert_eq!(
+            (args.flags, args.cgroup, size),
+            (1 | CLONE_INTO_CGROUP, 7, 88)
+        );
+    }
 }

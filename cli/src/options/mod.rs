@@ -6,6 +6,7 @@
 //! group can (see env.rs). The stdio files are opened last, once the mode is
 //! known (see fds.rs).
 
+pub mod cgroup;
 pub mod credentials;
 pub mod daemon;
 pub mod env;

@@ -15,6 +15,13 @@
 //! The `sandbox` section compares bubblewrap (`apt-get install bubblewrap`;
 //! without `bwrap` on PATH the section says it skipped it) and needs
 //! unprivileged user namespaces (without them it skips its sandbox methods).
+//!
+//! The `cgroup` section spawns into a cgroup v2 directory it creates (root
+//! only; without root or a cgroup v2 mount it skips its cgroup methods):
+//! `prepared_cgroup` is placed by the kernel (`CLONE_INTO_CGROUP`),
+//! `prepared_cgroup_write` by the child's own write to `cgroup.procs` (the
+//! path of kernels before 5.7, built with the test-only compat flag), next
+//! to the unconfined `prepared`.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -44,6 +51,8 @@ const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
 /// safespawn spawn, bwrap, and safespawn's sandbox.
 const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
+/// Placement in a cgroup: by clone3, by the child's write, and unconfined.
+const CGROUP: &[&str] = &["prepared", "prepared_cgroup", "prepared_cgroup_write"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -96,6 +105,7 @@ fn sections(quick: bool) -> Vec<Section> {
             2000,
         ),
         s("sandbox", 0, 0, 0, SANDBOX, 300),
+        s("cgroup", 0, 0, 0, CGROUP, 2000),
     ]
 }
 
@@ -153,6 +163,29 @@ struct Runner<'a> {
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
     prepared_sandbox: Option<safespawn::Prepared>,
+    /// The cgroup methods' plans, made only for a section that has them;
+    /// declared before `cgroup`, so they are dropped first.
+    prepared_cgroup: Option<safespawn::Prepared>,
+    prepared_cgroup_write: Option<safespawn::Prepared>,
+    /// The cgroup they spawn into (removed on drop), or why there is none.
+    cgroup: Result<safespawn::Cgroup, String>,
+}
+
+/// The cgroup v2 mount point, from /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    table.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        (after.split(' ').next()? == "cgroup2")
+            .then(|| std::path::PathBuf::from(before.split(' ').nth(4).unwrap_or("")))
+    })
+}
+
+/// A cgroup for the cgroup section, or why there is none.
+fn bench_cgroup() -> Result<safespawn::Cgroup, String> {
+    let mount = cgroup2_mount().ok_or("no cgroup v2 filesystem is mounted")?;
+    safespawn::Cgroup::create(&mount, format!("safespawn-bench-{}", std::process::id()))
+        .map_err(|e| format!("cannot create a cgroup (root needed): {e}"))
 }
 
 impl<'a> Runner<'a> {
@@ -163,7 +196,27 @@ impl<'a> Runner<'a> {
             .any(|m| m.ends_with("sandbox") || *m == "bwrap")
             .then(|| sandbox::SandboxSpec::new(targets));
         let wants = |m: &str| methods.contains(&m).then_some(spec.as_ref()).flatten();
+        let cgroup = if methods.iter().any(|m| m.starts_with("prepared_cgroup")) {
+            bench_cgroup()
+        } else {
+            Err("not in this section".into())
+        };
+        let (prepared_cgroup, prepared_cgroup_write) = match &cgroup {
+            Ok(cg) => {
+                let by_clone = methods::command(&targets.noop).cgroup(cg.path()).build();
+                // The plan of a kernel without CLONE_INTO_CGROUP: the flag
+                // is read at build() only.
+                safespawn::__force_compat(safespawn::__compat::NO_CLONE_INTO_CGROUP);
+                let by_write = methods::command(&targets.noop).cgroup(cg.path()).build();
+                safespawn::__force_compat(0);
+                (by_clone.ok(), by_write.ok())
+            }
+            Err(_) => (None, None),
+        };
         Runner {
+            prepared_cgroup,
+            prepared_cgroup_write,
+            cgroup,
             raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
             bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
             prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
@@ -197,6 +250,14 @@ impl<'a> Runner<'a> {
             "bwrap" => methods::safespawn_prepared(self.bwrap.as_ref().expect("bwrap")),
             "prepared_sandbox" => methods::safespawn_prepared(
                 self.prepared_sandbox.as_ref().expect("prepared_sandbox"),
+            ),
+            "prepared_cgroup" => {
+                methods::safespawn_prepared(self.prepared_cgroup.as_ref().expect("prepared_cgroup"))
+            }
+            "prepared_cgroup_write" => methods::safespawn_prepared(
+                self.prepared_cgroup_write
+                    .as_ref()
+                    .expect("prepared_cgroup_write"),
             ),
             other => panic!("unknown method {other}"),
         }
@@ -237,6 +298,21 @@ impl<'a> Runner<'a> {
                     Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
                 },
             },
+            "prepared_cgroup" | "prepared_cgroup_write" => {
+                let p = match method {
+                    "prepared_cgroup" => &self.prepared_cgroup,
+                    _ => &self.prepared_cgroup_write,
+                };
+                match (&self.cgroup, p) {
+                    (Err(why), _) => Err(format!("skipped {method}: {why}")),
+                    (Ok(_), None) => Err(format!("skipped {method}: it does not build here")),
+                    (Ok(_), Some(p)) => match p.status() {
+                        Ok(s) if s.success() => Ok(()),
+                        Ok(s) => Err(format!("skipped {method}: {s:?}")),
+                        Err(e) => Err(format!("skipped {method}: {e}")),
+                    },
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -542,6 +618,25 @@ fn run_all(quick: bool) {
             "(info)",
             true,
         );
+    }
+    // The cgroup: what each way of placing the child adds to a spawn.
+    let have_cg = |m: &str| best.contains_key(&("cgroup".to_string(), m.to_string()));
+    for (name, m) in [
+        (
+            "cgroup: placed by clone3 (CLONE_INTO_CGROUP) − unconfined: µs",
+            "prepared_cgroup",
+        ),
+        (
+            "cgroup: placed by the child's write to cgroup.procs − unconfined: µs",
+            "prepared_cgroup_write",
+        ),
+    ] {
+        if have_cg(m) && have_cg("prepared") {
+            let d = get("cgroup", m) - get("cgroup", "prepared");
+            row(name, d, "(info)", true);
+        } else {
+            pending(name, "(info)", "no cgroup here (root and cgroup v2 needed)");
+        }
     }
     for note in &notes {
         println!();

@@ -56,8 +56,9 @@
 //!
 //! | step | what | why there |
 //! |---|---|---|
-//! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
+//! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself; [`Command::cgroup`]'s placement (`CLONE_INTO_CGROUP`) | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
 //! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
+//! | cgroup | where the clone could not place it (no `CLONE_INTO_CGROUP`): `"0"` written to the cgroup's `cgroup.procs` (opened at `build()`), then a new cgroup namespace if asked for | right after the signals: the child spends no more than the clone and that step in the caller's cgroup; the namespace after the placement, so its root is the target |
 //! | namespaces | [`Command::map_root`]'s id maps (`setgroups` denied, then `gid_map`, then `uid_map`), [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
@@ -210,6 +211,7 @@
 //! | `close_range` | 5.9 | a walk of `/proc/self/fd`; without `/proc` a `ppoll` scan of fd numbers up to `RLIMIT_NOFILE`, 256 at a time |
 //! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
 //! | the ambient capability set | 4.3 | not cleared (there is none) |
+//! | `CLONE_INTO_CGROUP` | 5.7 | the child writes itself to the cgroup's `cgroup.procs` (opened at `build()`, so the permission is the caller's) as its first step after the signals; [`Namespaces::CGROUP`] is then unshared by the child after that write instead of with the clone. Found at the first `build()` with a cgroup by a `clone3` that fails before it creates anything |
 //! | `mount_setattr` | 5.12 | read-only binds and `remount_ro` use `MS_REMOUNT \| MS_BIND \| MS_RDONLY` with the locked flags restated, once per mount: the bind and each submount `build()` finds below its source in `/proc/self/mountinfo` (without that table the bind is not recursive) |
 //!
 //! Namespaces ([`Command::unshare`]) have no fallback: a kind the kernel or

@@ -55,5 +55,5 @@ fn a_removed_cgroup_is_enodev_at_stage_cgroup() {
     };
     // The write to a removed cgroup's cgroup.procs: ENODEV (the clone3
     // path's ENOENT comes from the lookup of the directory).
-    cg::check_removed(&mount, Errno::NODEV);
+    cg::check_removed(&mount, &[Errno::NODEV]);
 }

@@ -394,7 +394,10 @@ impl<M: Mode> Command<M> {
     ///   where `clone3` is known to be missing. Also
     ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
     ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
-    ///   hostname.
+    ///   hostname;
+    /// * for a [`cgroup`](Command::cgroup): `NotFound` (no such
+    ///   directory), `Invalid` (not a directory, or not on a cgroup v2
+    ///   filesystem), `Nul`.
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at

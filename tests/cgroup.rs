@@ -334,3 +334,12 @@ fn limits_are_written_where_their_controller_exists() {
         );
     }
 }
+
+#[test]
+fn an_invalid_domain_is_eopnotsupp() {
+    let _one = serial();
+    let Some(mount) = cgroup_or_skip("an_invalid_domain_is_eopnotsupp") else {
+        return;
+    };
+    cg::check_invalid_domain(&mount);
+}

@@ -57,3 +57,12 @@ fn a_removed_cgroup_is_enodev_at_stage_cgroup() {
     // path's ENOENT comes from the lookup of the directory).
     cg::check_removed(&mount, &[Errno::NODEV]);
 }
+
+#[test]
+fn an_invalid_domain_is_eopnotsupp() {
+    let _one = setup();
+    let Some(mount) = cgroup_or_skip("an_invalid_domain_is_eopnotsupp") else {
+        return;
+    };
+    cg::check_invalid_domain(&mount);
+}

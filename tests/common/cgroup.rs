@@ -289,3 +289,30 @@ pub fn check_removed(mount: &Path, errnos: &[Errno]) {
     drop(daemon);
     assert_eq!(open_fds(), before, "fds left after the failures");
 }
+
+/// A cgroup that cannot hold processes (an "invalid domain": a domain
+/// child of a threaded root, made here by turning its sibling threaded) is
+/// `EOPNOTSUPP` at `Stage::Cgroup`, on the clone path and the fork path.
+pub fn check_invalid_domain(mount: &Path) {
+    let root = ScratchCgroup::new(mount, "threaded-root");
+    let threaded = ScratchCgroup::under(mount, &root.path, "threaded");
+    std::fs::write(threaded.path.join("cgroup.type"), "threaded").unwrap();
+    let invalid = ScratchCgroup::under(mount, &root.path, "invalid");
+    let kind = std::fs::read_to_string(invalid.path.join("cgroup.type")).unwrap();
+    assert_eq!(kind.trim(), "domain invalid");
+    let prepared = helper("report").cgroup(&invalid.path).build().unwrap();
+    for result in [
+        prepared.status().map(drop),
+        prepared.spawn_paused().map(drop),
+    ] {
+        match result {
+            Err(Error::Spawn { stage, errno, .. }) => {
+                assert_eq!((stage, errno), (Stage::Cgroup, Errno::OPNOTSUPP))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    drop(prepared);
+    drop(invalid);
+    drop(threaded);
+}

@@ -9,6 +9,7 @@
 //! cargo bench --bench interleaved -- --quick   # smoke run (seconds); or SAFESPAWN_BENCH_QUICK=1
 //! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
 //! cargo bench --bench interleaved -- --section sandbox        # one section (here: the sandbox)
+//! cargo bench --bench interleaved -- --section landlock       # the cost of a landlocked spawn
 //! cargo bench --bench interleaved -- --sandbox-phases 200     # where the sandbox floor's time goes
 //! ```
 //!
@@ -51,6 +52,9 @@ const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
 /// safespawn spawn, bwrap, and safespawn's sandbox.
 const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
+/// Landlock: the unconfined spawn and the same one landlocked (see
+/// `support::methods::prepared_landlock`).
+const LANDLOCK: &[&str] = &["prepared", "prepared_landlock"];
 /// Placement in a cgroup: by clone3, by the child's write, and unconfined.
 const CGROUP: &[&str] = &["prepared", "prepared_cgroup", "prepared_cgroup_write"];
 
@@ -105,6 +109,25 @@ fn sections(quick: bool) -> Vec<Section> {
             2000,
         ),
         s("sandbox", 0, 0, 0, SANDBOX, 300),
+        // A new user namespace with the self map the child writes itself
+        // (vfork-style path) and with the same map as ranges the parent
+        // writes (fork path), next to no namespace at all; and, to tell the
+        // fork path's cost from the parent's writes, the self map on the
+        // fork path (an empty hook forces it).
+        s(
+            "userns",
+            0,
+            0,
+            0,
+            &[
+                "prepared",
+                "prepared_map_root",
+                "prepared_uid_map",
+                "prepared_map_root_fork",
+            ],
+            2000,
+        ),
+        s("landlock", 0, 0, 0, LANDLOCK, 2000),
         s("cgroup", 0, 0, 0, CGROUP, 2000),
     ]
 }
@@ -163,6 +186,13 @@ struct Runner<'a> {
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
     prepared_sandbox: Option<safespawn::Prepared>,
+    /// Built on first use: a system without user namespaces for this user
+    /// can still run every other section.
+    prepared_map_root: Option<safespawn::Prepared>,
+    prepared_uid_map: Option<safespawn::Prepared>,
+    prepared_map_root_fork: Option<safespawn::Prepared>,
+    /// Made only for a section that has it; `Err`: why it cannot be.
+    prepared_landlock: Result<safespawn::Prepared, String>,
     /// The cgroup methods' plans, made only for a section that has them;
     /// declared before `cgroup`, so they are dropped first.
     prepared_cgroup: Option<safespawn::Prepared>,
@@ -206,9 +236,10 @@ impl<'a> Runner<'a> {
                 let by_clone = methods::command(&targets.noop).cgroup(cg.path()).build();
                 // The plan of a kernel without CLONE_INTO_CGROUP: the flag
                 // is read at build() only.
-                safespawn::__force_compat(safespawn::__compat::NO_CLONE_INTO_CGROUP);
+                let forced = safespawn::__forced_compat();
+                safespawn::__force_compat(forced | safespawn::__compat::NO_CLONE_INTO_CGROUP);
                 let by_write = methods::command(&targets.noop).cgroup(cg.path()).build();
-                safespawn::__force_compat(0);
+                safespawn::__force_compat(forced);
                 (by_clone.ok(), by_write.ok())
             }
             Err(_) => (None, None),
@@ -220,11 +251,19 @@ impl<'a> Runner<'a> {
             raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
             bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
             prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
+            prepared_landlock: if methods.contains(&"prepared_landlock") {
+                methods::prepared_landlock(&targets.noop)
+            } else {
+                Err("not wanted".into())
+            },
             targets,
             raw: support::RawClone::new(&targets.noop),
             raw_true: support::RawClone::new(&targets.bin_true),
             prepared: methods::prepared(&targets.noop),
             prepared_true: methods::prepared(&targets.bin_true),
+            prepared_map_root: None,
+            prepared_uid_map: None,
+            prepared_map_root_fork: None,
         }
     }
 
@@ -258,6 +297,21 @@ impl<'a> Runner<'a> {
                 self.prepared_cgroup_write
                     .as_ref()
                     .expect("prepared_cgroup_write"),
+            ),
+            "prepared_map_root" => methods::safespawn_prepared(
+                self.prepared_map_root
+                    .get_or_insert_with(|| methods::prepared_map_root(noop)),
+            ),
+            "prepared_map_root_fork" => methods::safespawn_prepared(
+                self.prepared_map_root_fork
+                    .get_or_insert_with(|| methods::prepared_map_root_fork(noop)),
+            ),
+            "prepared_uid_map" => methods::safespawn_prepared(
+                self.prepared_uid_map
+                    .get_or_insert_with(|| methods::prepared_uid_map(noop)),
+            ),
+            "prepared_landlock" => methods::safespawn_prepared(
+                self.prepared_landlock.as_ref().expect("prepared_landlock"),
             ),
             other => panic!("unknown method {other}"),
         }
@@ -296,6 +350,14 @@ impl<'a> Runner<'a> {
                         "skipped prepared_sandbox: the sandbox failed ({s:?})"
                     )),
                     Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
+                },
+            },
+            "prepared_landlock" => match &self.prepared_landlock {
+                Err(why) => Err(format!("skipped prepared_landlock: {why}")),
+                Ok(p) => match p.status() {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!("skipped prepared_landlock: it failed ({s:?})")),
+                    Err(e) => Err(format!("skipped prepared_landlock: {e}")),
                 },
             },
             "prepared_cgroup" | "prepared_cgroup_write" => {
@@ -539,6 +601,34 @@ fn run_all(quick: bool) {
     );
     let r4c = get("busy8", "prepared") / get("busy8", "raw");
     row("8 busy threads: safespawn / raw clone", r4c, "(info)", true);
+    let ns_self = get("userns", "prepared_map_root") / get("userns", "prepared");
+    row(
+        "user namespace, map_root (self map, vfork-style) / no namespace",
+        ns_self,
+        "(info)",
+        true,
+    );
+    let ns_ranges = get("userns", "prepared_uid_map") / get("userns", "prepared");
+    row(
+        "user namespace, uid_map/gid_map (parent writes, fork path) / no namespace",
+        ns_ranges,
+        "(info)",
+        true,
+    );
+    let ns_fork = get("userns", "prepared_uid_map") / get("userns", "prepared_map_root");
+    row(
+        "user namespace: uid_map/gid_map / map_root (the same one-line maps)",
+        ns_fork,
+        "(info)",
+        true,
+    );
+    let ns_writes = get("userns", "prepared_uid_map") - get("userns", "prepared_map_root_fork");
+    row(
+        "user namespace, both on the fork path: uid_map/gid_map − map_root (the parent's writes and the gate), µs",
+        ns_writes,
+        "(info)",
+        true,
+    );
     let cleanup = cleanup_cost_us();
     row(
         "fd cleanup, 0 extra fds: the child's close_range(CLOSE_RANGE_CLOEXEC), µs",
@@ -614,6 +704,15 @@ fn run_all(quick: bool) {
         let d = get("sandbox", "raw_sandbox") - get("sandbox", "prepared");
         row(
             "sandbox: the raw floor − unconfined safespawn (the sandbox's kernel work): µs",
+            d,
+            "(info)",
+            true,
+        );
+    }
+    if best.contains_key(&("landlock".to_string(), "prepared_landlock".to_string())) {
+        let d = get("landlock", "prepared_landlock") - get("landlock", "prepared");
+        row(
+            "landlock: landlocked − unconfined safespawn (restrict_self, no_new_privs for a plain user, the exec's checks): µs",
             d,
             "(info)",
             true,

@@ -59,15 +59,16 @@
 //! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself; [`Command::cgroup`]'s placement (`CLONE_INTO_CGROUP`) | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
 //! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
 //! | cgroup | where the clone could not place it (no `CLONE_INTO_CGROUP`): `"0"` written to the cgroup's `cgroup.procs` (opened at `build()`), then a new cgroup namespace if asked for | right after the signals: the child spends no more than the clone and that step in the caller's cgroup; the namespace after the placement, so its root is the target |
-//! | namespaces | [`Command::map_root`]'s id maps (`setgroups` denied, then `gid_map`, then `uid_map`), [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
+//! | namespaces | with [`Command::uid_map`] / [`Command::gid_map`] ranges, a wait at the gate while the parent writes them (`uid_map`, `setgroups`, `gid_map`; the fork path); [`Command::map_root`]'s self maps (`setgroups` denied, then `gid_map`, then `uid_map`); [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
-//! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
+//! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached; with [`Command::map_root`], the view locked (a nested user and mount namespace) | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
 //! | credentials | bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | bounding set and groups while the capabilities for them are there |
 //! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | `pre_exec` hooks, in order | after every set-up step |
+//! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
 //! | exec | `execve` | |
 //!
@@ -228,6 +229,14 @@
 //! can be the namespaces' own answer. Minimum kernels: unprivileged user
 //! namespaces 3.8, cgroup 4.6, time 5.6, `setns` by pidfd 5.8.
 //!
+//! Landlock ([`Command::landlock`]) has no fallback either: where the
+//! kernel has none (before 5.13, or not enabled at boot) or a container
+//! profile refuses it, `build()` refuses every [`Landlock`], best effort or
+//! not, since nothing of it would be enforced; path rules need ABI 3
+//! (Linux 6.2: truncation) and TCP rules ABI 4 (6.7) unless
+//! [`Landlock::best_effort`] accepts less, and [`Prepared::landlock_abi`]
+//! says what was found.
+//!
 //! Where the pidfd itself is what the caller wants, it cannot be made up:
 //! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
 //! 5.3 on the fork path), and the `safespawn` tool then passes signals on by
@@ -295,6 +304,7 @@ pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
 pub use cgroup::Cgroup;
 pub use command::fds::Stdio;
+pub use command::landlock::Landlock;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::Command;
@@ -309,9 +319,11 @@ pub use process::{Detached, Finished, Paused, Running};
 #[doc(hidden)]
 pub mod __compat {
     pub use crate::sys::compat::{
-        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
-        LINUX_5_3, NO_CLONE3, NO_CLONE_INTO_CGROUP, NO_MOUNT_SETATTR, NO_PIDFD_OPEN,
-        NO_PIDFD_SEND_SIGNAL, NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LANDLOCK_ABI_1,
+        LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3,
+        NO_CLONE_INTO_CGROUP, NO_LANDLOCK, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
+        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SLOW_ID_MAP_WRITER,
+        SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer
@@ -319,6 +331,9 @@ pub mod __compat {
 /// the fallbacks on a modern kernel. Process-wide; never for production.
 #[doc(hidden)]
 pub use crate::sys::compat::force as __force_compat;
+/// Test-only: the [`__compat`] flags forced now.
+#[doc(hidden)]
+pub use crate::sys::compat::forced_flags as __forced_compat;
 
 /// An error number, as the child reports it (rustix's).
 pub use rustix::io::Errno;

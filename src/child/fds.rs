@@ -101,11 +101,17 @@ fn source_fd(slots: &[RawFd], src: Src) -> Result<RawFd, Errno> {
 /// A source that is also some mapping's target could be overwritten before it
 /// is read, so such sources are first copied to `base + i`, where `base` is
 /// above every fd this child knows of: the relocation needs no memory, and
-/// pass 2 recomputes where mapping `i` went. The report and pause pipes are
-/// moved the same way when they sit on a target.
+/// pass 2 recomputes where mapping `i` went. The report and pause pipes and
+/// the landlock ruleset, which the child uses after this step, are moved
+/// the same way when they sit on a target (a planned fd must never be
+/// `dup`ed over them).
 pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result<(), Failure> {
     let maps = &*fds.maps;
-    let mut base = fds.max_static_fd.max(carried.report).max(carried.pause);
+    let mut base = fds
+        .max_static_fd
+        .max(carried.report)
+        .max(carried.pause)
+        .max(carried.landlock);
     for fd in slots {
         base = base.max(*fd);
     }
@@ -121,6 +127,11 @@ pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result
         let moved = slot(maps.len().saturating_add(1));
         dup_onto(carried.pause, moved, DupFlags::CLOEXEC).at(Stage::Fds)?;
         carried.pause = moved;
+    }
+    if carried.landlock >= 0 && fds.is_target(carried.landlock) {
+        let moved = slot(maps.len().saturating_add(2));
+        dup_onto(carried.landlock, moved, DupFlags::CLOEXEC).at(Stage::Fds)?;
+        carried.landlock = moved;
     }
     for (i, m) in maps.iter().enumerate() {
         let src = source_fd(slots, m.src).at(m.stage)?;
@@ -162,16 +173,16 @@ pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result
     Ok(())
 }
 
-/// Closes everything but the planned targets and the report/pause pipes, in
-/// the cheapest way this kernel allows:
+/// Closes everything but the planned targets, the report/pause pipes and
+/// the landlock ruleset, in the cheapest way this kernel allows:
 ///
 /// * `CLOSE_RANGE_CLOEXEC` over the gaps between targets: one system call
 ///   for a child with only stdio. The fds are then closed by the exec
-///   itself; the report and pause pipes, close-on-exec already, need no
-///   gap of their own, and a `pre_exec` hook can still use them (as GLib
-///   does for its `child_setup`);
+///   itself; the report and pause pipes and the ruleset, close-on-exec
+///   already, need no gap of their own, and a `pre_exec` hook can still
+///   use them (as GLib does for its `child_setup`);
 /// * plain `close_range` over the gaps between targets, report and pause
-///   pipes (Linux 5.9, 5.10);
+///   pipes and the ruleset (Linux 5.9, 5.10);
 /// * a `/proc/self/fd` walk without `close_range`;
 /// * without `/proc` either (or when the walk fails in any way, `EMFILE`
 ///   included: it needs an fd of its own), a scan of every fd number below
@@ -181,11 +192,7 @@ pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result
 /// seccomp filter installed after `build()` chose a method still ends in one
 /// that works.
 pub(crate) fn close_others(fds: &Fds, carried: &Carried) -> Result<(), Failure> {
-    let extra = if carried.report <= carried.pause {
-        [carried.report, carried.pause]
-    } else {
-        [carried.pause, carried.report]
-    };
+    let extra = sorted3(carried.report, carried.pause, carried.landlock);
     let keep = Merged {
         a: &fds.targets,
         b: &extra,
@@ -213,6 +220,12 @@ pub(crate) fn close_others(fds: &Fds, carried: &Carried) -> Result<(), Failure> 
         return Ok(());
     }
     close_by_polling(|fd| keep.contains(fd), scan_end(fds, keep)).at(Stage::CloseFds)
+}
+
+/// Three fds in increasing order.
+fn sorted3(a: RawFd, b: RawFd, c: RawFd) -> [RawFd; 3] {
+    let (lo, hi) = (a.min(b), a.max(b));
+    [lo.min(c), lo.max(c).min(hi), hi.max(c)]
 }
 
 /// Two sorted fd lists seen as one sorted set; negative entries are ignored.
@@ -388,6 +401,21 @@ mod tests {
         assert_eq!(parse_fd(b""), None);
         assert_eq!(parse_fd(b"1a"), None);
         assert_eq!(parse_fd(b"99999999999"), None);
+    }
+
+    #[test]
+    fn sorted3_sorts_every_order() {
+        for [a, b, c] in [
+            [1, 2, 3],
+            [1, 3, 2],
+            [2, 1, 3],
+            [2, 3, 1],
+            [3, 1, 2],
+            [3, 2, 1],
+        ] {
+            assert_eq!(sorted3(a, b, c), [1, 2, 3], "{a} {b} {c}");
+        }
+        assert_eq!(sorted3(-1, 5, -1), [-1, -1, 5]);
     }
 
     #[test]

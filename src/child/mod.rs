@@ -23,8 +23,8 @@
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
-//!   `prlimit64`, `getgroups`, `mount_setattr` (by `syscall`), `execve` and
-//!   `_exit` (see [`crate::sys`]).
+//!   `prlimit64`, `getgroups`, `mount_setattr` and `landlock_restrict_self`
+//!   (by `syscall`), `execve` and `_exit` (see [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
 //! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating
@@ -47,8 +47,8 @@
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
 //! it (`signals`, `cgroup`, `namespaces`, `fds`, `daemon`, `mounts`, `process`,
-//! `credentials`, `session`, `exec`, `hooks`, `pause`) and receives only its
-//! own part of the plan.
+//! `credentials`, `session`, `exec`, `hooks`, `landlock`, `pause`) and
+//! receives only its own part of the plan.
 
 #![deny(
     clippy::indexing_slicing,
@@ -86,6 +86,7 @@ pub(crate) mod daemon;
 pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hooks;
+pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod pause;
@@ -115,6 +116,7 @@ pub(crate) struct Plan {
     pub session: session::Session,
     pub exec: exec::Exec,
     pub hooks: Frozen<[Hook]>,
+    pub landlock: landlock::LandlockPlan,
 }
 
 /// What the spawning call adds to the frozen [`Plan`] for one child.
@@ -126,6 +128,9 @@ pub(crate) struct Ctx<'a> {
     pub report: RawFd,
     /// The read end of the pause pipe of `spawn_paused`, or -1.
     pub pause: RawFd,
+    /// The gate the child waits at while the parent writes its id maps
+    /// (`uid_map`, `gid_map`; the fork path only), or [`Gate::NONE`].
+    pub gate: namespaces::Gate,
     /// The spawning thread's signal mask before it blocked everything.
     pub parent_mask: SigSet,
     /// The parent's pid, to notice its death when a parent-death signal is
@@ -143,6 +148,9 @@ pub(crate) struct Carried {
     pub report: RawFd,
     /// -1 without a pause pipe.
     pub pause: RawFd,
+    /// The landlock ruleset (close-on-exec, owned by the plan), used after
+    /// the fd steps; -1 without one.
+    pub landlock: RawFd,
 }
 
 /// The `clone` entry point: runs [`child_main`] on the child stack.
@@ -172,6 +180,7 @@ fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
     let mut carried = Carried {
         report: cx.report,
         pause: cx.pause,
+        landlock: cx.plan.landlock.ruleset,
     };
     let failure = match run(cx, &mut carried, handlers_cleared) {
         Err(failure) => failure,
@@ -195,11 +204,12 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     // its root is the target, and before the joins, so that it belongs to
     // the user namespace the clone's other new namespaces belong to.
     cgroup::apply(&plan.cgroup)?;
-    // Right after the signals (the new namespaces themselves came with the
+    // After the signals and the placement (the new namespaces came with the
     // clone): until the id maps are written the child's ids are unmapped,
-    // so every later step needs them; and the join fds are used here,
-    // before the fd steps can move or close them.
-    namespaces::apply(&plan.ns)?;
+    // so every later step needs them (with ranges, the child waits here at
+    // the gate while the parent writes them); and the join fds are used
+    // here, before the fd steps can move or close them.
+    namespaces::apply(&plan.ns, cx.gate)?;
     // Before any close: a source may sit on another mapping's target, so the
     // placement is collision-safe and needs every source still open.
     fds::place(&plan.fds, cx.slots, carried)?;
@@ -245,9 +255,15 @@ fn rest(
     // With the program's own credentials, so a directory it may not enter
     // fails here as it would for the program.
     exec::chdir(cwd)?;
-    // After every set-up step, so a hook sees the child as the program will
-    // (libvirt's hook order).
+    // After every set-up step but the confinement that is the program's
+    // alone (landlock, seccomp), so a hook sees the child as the program
+    // will (libvirt's hook order).
     hooks::run(&plan.hooks)?;
+    // After the mounts (a landlocked process cannot change its mount
+    // topology), no_new_privs and the caller's own set-up (working
+    // directory, hooks), which the ruleset is not meant for; before the
+    // pause, so a paused child is already confined.
+    landlock::restrict(carried.landlock)?;
     // The last moment the parent can act on a fully prepared child.
     pause::wait(carried)?;
     exec::exec(&plan.exec)

@@ -204,7 +204,6 @@ impl CredentialsConfig {
     /// The steps that need that privilege call this at `build()` and set
     /// `no_new_privs` when it is `false` (the kernel would refuse them
     /// with `EACCES` otherwise).
-    #[allow(dead_code)] // its callers (seccomp, landlock) land next
     pub(crate) fn child_keeps_sys_admin(&self, new_user_ns: bool) -> bool {
         let has_now = new_user_ns
             || rustix::thread::capabilities(None).is_ok_and(|c| {

@@ -3,8 +3,9 @@
 //!
 //! One file per area, each with its builder methods, its record (`*Config`)
 //! and its `freeze` into the part of the plan the child's room of the same
-//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`cgroup`], [`process`],
-//! [`credentials`], [`session`], [`daemon`], [`buffered`]. This file holds
+//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`cgroup`], [`namespaces`],
+//! [`mounts`], [`process`], [`credentials`], [`session`], [`landlock`],
+//! [`daemon`], [`buffered`]. This file holds
 //! what spans them: the command itself, the working directory, hooks,
 //! timeouts, and `build()`, which freezes the areas in step order.
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use crate::child;
+use crate::command::namespaces::Namespaces;
 use crate::error::{BuildErrorKind, Error};
 use crate::frozen::{CStrArray, Hook};
 use crate::mode::{Direct, Mode};
@@ -36,6 +38,7 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
@@ -57,6 +60,7 @@ pub(crate) struct Config {
     pub session: session::SessionConfig,
     pub cwd: Option<PathBuf>,
     pub hooks: Vec<Hook>,
+    pub landlock: landlock::LandlockConfig,
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
@@ -251,13 +255,14 @@ impl<M: Mode> Command<M> {
     }
 
     /// Refuses the slower fork path (which a [`pre_exec`](Command::pre_exec)
-    /// hook and [`Prepared::spawn_paused`] need): spawn cost then never grows
-    /// with the parent's memory.
+    /// hook, [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    /// ranges and [`Prepared::spawn_paused`] need): spawn cost then never
+    /// grows with the parent's memory.
     ///
     /// # Errors
     ///
-    /// With a `pre_exec` hook, `build()` fails with
-    /// [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
+    /// With a `pre_exec` hook or a `uid_map` / `gid_map` range, `build()`
+    /// fails with [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
     /// [`spawn_paused`](Command::spawn_paused)) of such a command fails with
     /// the same [`Error::Build`], at the spawn: `build()` cannot know it will
     /// be called.
@@ -382,7 +387,9 @@ impl<M: Mode> Command<M> {
     ///   [`process_group`](Command::process_group) with
     ///   [`new_session`](Command::new_session); a
     ///   [`pre_exec`](Command::pre_exec) hook with
-    ///   [`forbid_fork`](Command::forbid_fork); for a
+    ///   [`forbid_fork`](Command::forbid_fork) (or a
+    ///   [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    ///   range with it); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
     ///   [`Stdio::piped`](crate::Stdio::piped), a
     ///   [`parent_death_signal`](Command::parent_death_signal), a
@@ -391,13 +398,20 @@ impl<M: Mode> Command<M> {
     ///   [`hostname`](Command::hostname) without `unshare(UTS)`; a
     ///   [`join_namespace`](Command::join_namespace) of a kind also
     ///   unshared (or `USER` with [`map_root`](Command::map_root)); `TIME`
-    ///   where `clone3` is known to be missing. Also
+    ///   where `clone3` is known to be missing; a `uid_map` / `gid_map`
+    ///   without `unshare(USER)` or with `map_root`. Also
     ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
-    ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
-    ///   hostname;
+    ///   exactly one kind and for a bad id range (count 0, past
+    ///   `u32::MAX`, overlapping another), and `Nul` / `TooLong` (above 64
+    ///   bytes) for a hostname, `TooLong` for a map of more than 340 ranges
+    ///   or a page of text;
     /// * for a [`cgroup`](Command::cgroup): `NotFound` (no such
     ///   directory), `Invalid` (not a directory, or not on a cgroup v2
     ///   filesystem), `Nul`.
+    ///
+    /// A [`landlock`](Command::landlock) adds its own refusals (a missing
+    /// rule path, a kernel that cannot enforce it; see there), and
+    /// creating its ruleset is a second source of [`Error::Io`].
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at
@@ -443,13 +457,14 @@ impl Config {
         // The cgroup, namespaces and mounts before the program: with a new
         // root, the program is looked up in the child's view.
         let cgroup = self.cgroup.freeze(self.ns.unshared())?;
-        let mut ns = self.ns.freeze(self.daemon.is_some())?;
+        let (mut ns, id_ranges) = self.ns.freeze(self.daemon.is_some(), self.forbid_fork)?;
         if cgroup.child_unshares_ns {
             // Made by the child after its placement (see the child's cgroup
             // room), so that the namespace's root is the target.
             ns.clone_flags &= !namespaces::Namespaces::CGROUP.bits();
         }
-        let (mounts, view, mount_paths) = self.mounts.freeze(self.ns.unshared())?;
+        let (mounts, view, mount_paths) =
+            self.mounts.freeze(self.ns.unshared(), self.ns.map_root)?;
         let path = match argv::program_path(&program, child_path, &view) {
             Ok(path) => path,
             // A dry run records lines; it must not depend on what this
@@ -472,7 +487,16 @@ impl Config {
             None => None,
         };
         let process = self.process.freeze()?;
-        let creds = self.creds.freeze()?;
+        let mut creds = self.creds.freeze()?;
+        // landlock_restrict_self needs no_new_privs unless the child keeps
+        // CAP_SYS_ADMIN (see Command::landlock).
+        if self.landlock.wanted()
+            && !self
+                .creds
+                .child_keeps_sys_admin(self.ns.unshared().contains(Namespaces::USER))
+        {
+            creds.no_new_privs = true;
+        }
         let session = self.session.freeze()?;
         if self.forbid_fork && !self.hooks.is_empty() {
             return Err(Error::build(
@@ -481,6 +505,8 @@ impl Config {
                 "a pre_exec hook needs the fork path, which forbid_fork() refuses",
             ));
         }
+        // After every check that needs no kernel object: the ruleset is one.
+        let landlock = self.landlock.freeze()?;
         let buffered = std::mem::take(&mut self.buffered);
         let send_fds: Vec<_> = buffered.send_buffers.iter().map(|(fd, _)| *fd).collect();
         let env_shown = !self.env.inherits();
@@ -513,7 +539,9 @@ impl Config {
                     cwd: cwd.map(Into::into),
                 },
                 hooks: std::mem::take(&mut self.hooks).into(),
+                landlock: landlock.plan,
             },
+            landlock_abi: landlock.abi,
             program: program.to_string_lossy().into(),
             mount_paths,
             cgroup_path: cgroup.path,
@@ -522,12 +550,14 @@ impl Config {
             stdio_pipes: fds.pipes,
             nonblocking_pipes,
             forbid_fork: self.forbid_fork,
+            id_ranges,
             timeout: self.timeout,
             buffered,
             _owned: {
                 let mut owned = fds.owned;
                 owned.extend(self.ns.take_fds());
                 owned.extend(cgroup.owned);
+                owned.extend(landlock.ruleset);
                 owned
             },
         })

@@ -24,7 +24,7 @@
 //!   forks made through the C library, by a fork counter its `pthread_atfork`
 //!   child handler advances (a copy in another pid namespace can have the
 //!   builder's pid number);
-//! * the fork path (hooks, paused spawns) and daemon mode read until
+//! * the fork path (hooks, paused spawns, id ranges) and daemon mode read until
 //!   end-of-file and always create their own pipes.
 
 use std::ffi::{CStr, OsStr};

@@ -3,7 +3,9 @@
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
-//! streams) and [`creds`] (getgroups without allocating), [`mount`] (mount_setattr and its probe); [`compat`] holds
+//! streams), [`creds`] (getgroups without allocating), [`mount`]
+//! (mount_setattr and its probe) and [`landlock`] (the three landlock calls
+//! and the ABI probe); [`compat`] holds
 //! the test-only emulation of older kernels. Everything else goes through
 //! rustix.
 //!
@@ -19,6 +21,7 @@ pub(crate) mod clone;
 pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
+pub(crate) mod landlock;
 pub(crate) mod mount;
 pub(crate) mod signal;
 

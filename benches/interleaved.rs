@@ -17,6 +17,13 @@
 //! The `sandbox` section compares bubblewrap (`apt-get install bubblewrap`;
 //! without `bwrap` on PATH the section says it skipped it) and needs
 //! unprivileged user namespaces (without them it skips its sandbox methods).
+//!
+//! The `cgroup` section spawns into a cgroup v2 directory it creates (root
+//! only; without root or a cgroup v2 mount it skips its cgroup methods):
+//! `prepared_cgroup` is placed by the kernel (`CLONE_INTO_CGROUP`),
+//! `prepared_cgroup_write` by the child's own write to `cgroup.procs` (the
+//! path of kernels before 5.7, built with the test-only compat flag), next
+//! to the unconfined `prepared`.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -51,6 +58,8 @@ const KNOBS: &[&str] = &["prepared", "prepared_knobs"];
 /// Landlock: the unconfined spawn and the same one landlocked (see
 /// `support::methods::prepared_landlock`).
 const LANDLOCK: &[&str] = &["prepared", "prepared_landlock"];
+/// Placement in a cgroup: by clone3, by the child's write, and unconfined.
+const CGROUP: &[&str] = &["prepared", "prepared_cgroup", "prepared_cgroup_write"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -123,6 +132,7 @@ fn sections(quick: bool) -> Vec<Section> {
             2000,
         ),
         s("landlock", 0, 0, 0, LANDLOCK, 2000),
+        s("cgroup", 0, 0, 0, CGROUP, 2000),
     ]
 }
 
@@ -189,6 +199,29 @@ struct Runner<'a> {
     prepared_map_root_fork: Option<safespawn::Prepared>,
     /// Made only for a section that has it; `Err`: why it cannot be.
     prepared_landlock: Result<safespawn::Prepared, String>,
+    /// The cgroup methods' plans, made only for a section that has them;
+    /// declared before `cgroup`, so they are dropped first.
+    prepared_cgroup: Option<safespawn::Prepared>,
+    prepared_cgroup_write: Option<safespawn::Prepared>,
+    /// The cgroup they spawn into (removed on drop), or why there is none.
+    cgroup: Result<safespawn::Cgroup, String>,
+}
+
+/// The cgroup v2 mount point, from /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    table.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        (after.split(' ').next()? == "cgroup2")
+            .then(|| std::path::PathBuf::from(before.split(' ').nth(4).unwrap_or("")))
+    })
+}
+
+/// A cgroup for the cgroup section, or why there is none.
+fn bench_cgroup() -> Result<safespawn::Cgroup, String> {
+    let mount = cgroup2_mount().ok_or("no cgroup v2 filesystem is mounted")?;
+    safespawn::Cgroup::create(&mount, format!("safespawn-bench-{}", std::process::id()))
+        .map_err(|e| format!("cannot create a cgroup (root needed): {e}"))
 }
 
 impl<'a> Runner<'a> {
@@ -199,7 +232,28 @@ impl<'a> Runner<'a> {
             .any(|m| m.ends_with("sandbox") || *m == "bwrap")
             .then(|| sandbox::SandboxSpec::new(targets));
         let wants = |m: &str| methods.contains(&m).then_some(spec.as_ref()).flatten();
+        let cgroup = if methods.iter().any(|m| m.starts_with("prepared_cgroup")) {
+            bench_cgroup()
+        } else {
+            Err("not in this section".into())
+        };
+        let (prepared_cgroup, prepared_cgroup_write) = match &cgroup {
+            Ok(cg) => {
+                let by_clone = methods::command(&targets.noop).cgroup(cg.path()).build();
+                // The plan of a kernel without CLONE_INTO_CGROUP: the flag
+                // is read at build() only.
+                let forced = safespawn::__forced_compat();
+                safespawn::__force_compat(forced | safespawn::__compat::NO_CLONE_INTO_CGROUP);
+                let by_write = methods::command(&targets.noop).cgroup(cg.path()).build();
+                safespawn::__force_compat(forced);
+                (by_clone.ok(), by_write.ok())
+            }
+            Err(_) => (None, None),
+        };
         Runner {
+            prepared_cgroup,
+            prepared_cgroup_write,
+            cgroup,
             raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
             bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
             prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
@@ -248,6 +302,14 @@ impl<'a> Runner<'a> {
             "prepared_knobs" => {
                 methods::safespawn_prepared(self.prepared_knobs.as_ref().expect("prepared_knobs"))
             }
+            "prepared_cgroup" => {
+                methods::safespawn_prepared(self.prepared_cgroup.as_ref().expect("prepared_cgroup"))
+            }
+            "prepared_cgroup_write" => methods::safespawn_prepared(
+                self.prepared_cgroup_write
+                    .as_ref()
+                    .expect("prepared_cgroup_write"),
+            ),
             "prepared_map_root" => methods::safespawn_prepared(
                 self.prepared_map_root
                     .get_or_insert_with(|| methods::prepared_map_root(noop)),
@@ -310,6 +372,21 @@ impl<'a> Runner<'a> {
                     Err(e) => Err(format!("skipped prepared_landlock: {e}")),
                 },
             },
+            "prepared_cgroup" | "prepared_cgroup_write" => {
+                let p = match method {
+                    "prepared_cgroup" => &self.prepared_cgroup,
+                    _ => &self.prepared_cgroup_write,
+                };
+                match (&self.cgroup, p) {
+                    (Err(why), _) => Err(format!("skipped {method}: {why}")),
+                    (Ok(_), None) => Err(format!("skipped {method}: it does not build here")),
+                    (Ok(_), Some(p)) => match p.status() {
+                        Ok(s) if s.success() => Ok(()),
+                        Ok(s) => Err(format!("skipped {method}: {s:?}")),
+                        Err(e) => Err(format!("skipped {method}: {e}")),
+                    },
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -693,6 +770,25 @@ fn run_all(quick: bool) {
             "(info)",
             true,
         );
+    }
+    // The cgroup: what each way of placing the child adds to a spawn.
+    let have_cg = |m: &str| best.contains_key(&("cgroup".to_string(), m.to_string()));
+    for (name, m) in [
+        (
+            "cgroup: placed by clone3 (CLONE_INTO_CGROUP) − unconfined: µs",
+            "prepared_cgroup",
+        ),
+        (
+            "cgroup: placed by the child's write to cgroup.procs − unconfined: µs",
+            "prepared_cgroup_write",
+        ),
+    ] {
+        if have_cg(m) && have_cg("prepared") {
+            let d = get("cgroup", m) - get("cgroup", "prepared");
+            row(name, d, "(info)", true);
+        } else {
+            pending(name, "(info)", "no cgroup here (root and cgroup v2 needed)");
+        }
     }
     for note in &notes {
         println!();

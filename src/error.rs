@@ -60,7 +60,8 @@ pub enum Error {
         /// working directory ([`Stage::Chdir`]), the pidfile
         /// ([`Stage::Pidfile`]), a mount's destination ([`Stage::Mount`]),
         /// the map file the parent could not write ([`Stage::IdMap`] of
-        /// `uid_map` / `gid_map` ranges), the `/proc` file written
+        /// `uid_map` / `gid_map` ranges), the cgroup directory
+        /// ([`Stage::Cgroup`]), the `/proc` file written
         /// ([`Stage::OomScoreAdj`], [`Stage::Label`]).
         path: Option<PathBuf>,
     },
@@ -139,9 +140,9 @@ impl fmt::Display for DisplayStderr<'_> {
 /// What kind of problem an [`Error::Build`] reports.
 ///
 /// The message (`item` and `problem`) is for people; the kind is for code:
-/// the `safespawn` tool maps [`NotFound`](BuildErrorKind::NotFound) to exit
-/// status 127 and [`NotExecutable`](BuildErrorKind::NotExecutable) to 126,
-/// as env(1) does.
+/// the `safespawn` tool maps [`NotFound`](BuildErrorKind::NotFound) of the
+/// program to exit status 127 and [`NotExecutable`](BuildErrorKind::NotExecutable)
+/// to 126, as env(1) does.
 ///
 /// ```
 /// use safespawn::{BuildErrorKind, Command};
@@ -154,7 +155,8 @@ impl fmt::Display for DisplayStderr<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BuildErrorKind {
-    /// A program name is not on the PATH searched.
+    /// A program name is not on the PATH searched, or a file or directory
+    /// the command names does not exist (a mount's source, a cgroup).
     NotFound,
     /// A program was found but cannot be executed by this user.
     NotExecutable,

@@ -56,8 +56,9 @@
 //!
 //! | step | what | why there |
 //! |---|---|---|
-//! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
+//! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself; [`Command::cgroup`]'s placement (`CLONE_INTO_CGROUP`) | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
 //! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
+//! | cgroup | where the clone could not place it (no `CLONE_INTO_CGROUP`): `"0"` written to the cgroup's `cgroup.procs` (opened at `build()`), then a new cgroup namespace if asked for | right after the signals: the child spends no more than the clone and that step in the caller's cgroup; the namespace after the placement, so its root is the target |
 //! | namespaces | with [`Command::uid_map`] / [`Command::gid_map`] ranges, a wait at the gate while the parent writes them (`uid_map`, `setgroups`, `gid_map`; the fork path); [`Command::map_root`]'s self maps (`setgroups` denied, then `gid_map`, then `uid_map`); [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
@@ -213,6 +214,7 @@
 //! | `close_range` | 5.9 | a walk of `/proc/self/fd`; without `/proc` a `ppoll` scan of fd numbers up to `RLIMIT_NOFILE`, 256 at a time |
 //! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
 //! | the ambient capability set | 4.3 | not cleared (there is none) |
+//! | `CLONE_INTO_CGROUP` | 5.7 | the child writes itself to the cgroup's `cgroup.procs` (opened at `build()`, so the permission is the caller's) as its first step after the signals; [`Namespaces::CGROUP`] is then unshared by the child after that write instead of with the clone. Found at the first `build()` with a cgroup by a `clone3` that fails before it creates anything |
 //! | `mount_setattr` | 5.12 | read-only binds and `remount_ro` use `MS_REMOUNT \| MS_BIND \| MS_RDONLY` with the locked flags restated, once per mount: the bind and each submount `build()` finds below its source in `/proc/self/mountinfo` (without that table the bind is not recursive) |
 //!
 //! Namespaces ([`Command::unshare`]) have no fallback: a kind the kernel or
@@ -286,6 +288,7 @@
 // `daemon` and `buffered` are the public layers on top.
 mod buffered;
 mod capability;
+mod cgroup;
 mod child;
 mod command;
 mod daemon;
@@ -303,6 +306,7 @@ mod sys;
 
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
+pub use cgroup::Cgroup;
 pub use command::credentials::Securebits;
 pub use command::fds::Stdio;
 pub use command::knobs::Personality;
@@ -322,10 +326,10 @@ pub use process::{Detached, Finished, Paused, Running};
 pub mod __compat {
     pub use crate::sys::compat::{
         CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LANDLOCK_ABI_1,
-        LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3, NO_LANDLOCK,
-        NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL, NO_WAITID_PIDFD,
-        OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SELINUX_ENFORCING, SLOW_ID_MAP_WRITER,
-        SLOW_ID_MAP_WRITER_DELAY,
+        LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3,
+        NO_CLONE_INTO_CGROUP, NO_LANDLOCK, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
+        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SELINUX_ENFORCING,
+        SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer
@@ -333,6 +337,9 @@ pub mod __compat {
 /// the fallbacks on a modern kernel. Process-wide; never for production.
 #[doc(hidden)]
 pub use crate::sys::compat::force as __force_compat;
+/// Test-only: the [`__compat`] flags forced now.
+#[doc(hidden)]
+pub use crate::sys::compat::forced_flags as __forced_compat;
 
 /// An error number, as the child reports it (rustix's).
 pub use rustix::io::Errno;

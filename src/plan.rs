@@ -36,6 +36,9 @@ pub(crate) struct Plan {
     /// Each mount's destination (its path in the child's view), for the
     /// errors of `Stage::Mount`.
     pub mount_paths: Vec<std::path::PathBuf>,
+    /// The directory of [`Command::cgroup`](crate::Command::cgroup), for
+    /// the errors of `Stage::Cgroup`.
+    pub cgroup_path: Option<std::path::PathBuf>,
     /// The landlock ABI the kernel offered at `build()`, when the command
     /// is landlocked.
     pub landlock_abi: Option<u32>,

@@ -44,7 +44,7 @@ fn every_area_runs_without_allocating() {
     let areas: Vec<&str> = maximal::maximal_commands().iter().map(|m| m.area).collect();
     for area in maximal::CHILD_AREAS {
         assert!(
-            areas.contains(&area) || ["pause", "daemon"].contains(&area),
+            areas.contains(&area) || ["pause", "daemon", "cgroup"].contains(&area),
             "no maximal command for the {area} area"
         );
     }
@@ -104,6 +104,14 @@ fn root_only_areas_run_without_allocating() {
     ) {
         return;
     }
+    let areas: Vec<&str> = maximal::root_maximal_commands()
+        .iter()
+        .map(|m| m.area)
+        .collect();
+    assert!(
+        areas.contains(&"cgroup") || common::cgroup::cgroup2_mount().is_none(),
+        "no maximal command for the cgroup area"
+    );
     for path in PATHS {
         for m in maximal::root_maximal_commands() {
             run_entry(m, path);

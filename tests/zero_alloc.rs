@@ -5,6 +5,8 @@
 //! memory and thread-locals, so an allocation in the child would show up in
 //! the same counter.)
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
@@ -233,6 +235,49 @@ fn spawning_with_every_knob_and_label_allocates_nothing() {
         assert_eq!(
             n, 0,
             "round {round}: {n} heap allocations spawning with knobs"
+        );
+    }
+}
+
+#[test]
+fn spawns_into_a_cgroup_allocate_nothing() {
+    let Some(mount) = common::cgroup::cgroup_or_skip("spawns_into_a_cgroup_allocate_nothing")
+    else {
+        return;
+    };
+    let target = common::cgroup::ScratchCgroup::new(&mount, "zero-alloc");
+    // Placed by the kernel (CLONE_INTO_CGROUP where this kernel has it),
+    // and by the child's own write, with the new cgroup namespace the
+    // child then makes (the compat flag is read at build() only).
+    let by_clone = Command::new("true").cgroup(&target.path).build().unwrap();
+    safespawn::__force_compat(safespawn::__compat::NO_CLONE_INTO_CGROUP);
+    let by_write = Command::new("true")
+        .cgroup(&target.path)
+        .unshare(Namespaces::CGROUP)
+        .build();
+    safespawn::__force_compat(0);
+    let by_write = by_write.unwrap();
+    let sleeper = Command::new("sleep")
+        .arg("30")
+        .cgroup(&target.path)
+        .build()
+        .unwrap();
+    let run = |n: usize| {
+        for _ in 0..n {
+            for p in [&by_clone, &by_write] {
+                assert!(p.spawn().unwrap().wait().unwrap().success());
+                assert!(p.status().unwrap().success());
+                p.run().unwrap();
+            }
+            sleeper.spawn().unwrap().abort().unwrap();
+        }
+    };
+    run(2);
+    for round in 0..20 {
+        let n = allocations_during(|| run(1));
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations spawning into a cgroup"
         );
     }
 }

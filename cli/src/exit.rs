@@ -128,10 +128,13 @@ impl From<Error> for Failure {
                     CANNOT_EXECUTE
                 }
             }
+            // The program; a missing file or directory an option names (a
+            // cgroup, a mount source) is a set-up failure.
             Error::Build {
                 kind: BuildErrorKind::NotFound,
+                item,
                 ..
-            } => NOT_FOUND,
+            } if item.starts_with("program ") => NOT_FOUND,
             Error::Build {
                 kind: BuildErrorKind::NotExecutable,
                 ..
@@ -227,6 +230,16 @@ mod tests {
         );
         assert_eq!(
             Failure::from(spawn(Stage::Uid, Errno::PERM)).code,
+            SETUP_FAILED
+        );
+        let missing = |item: &str| Error::Build {
+            kind: BuildErrorKind::NotFound,
+            item: item.into(),
+            problem: "does not exist".into(),
+        };
+        assert_eq!(Failure::from(missing("program \"x\"")).code, NOT_FOUND);
+        assert_eq!(
+            Failure::from(missing("cgroup(\"/sys/fs/cgroup/x\")")).code,
             SETUP_FAILED
         );
     }

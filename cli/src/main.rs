@@ -21,7 +21,8 @@ use safespawn::{Command, Stdio};
 
 use crate::exit::{Failure, Items};
 use crate::options::{
-    credentials, daemon, env, fds, knobs, landlock, mounts, namespaces, process, run, session,
+    cgroup, credentials, daemon, env, fds, knobs, landlock, mounts, namespaces, process, run,
+    session,
 };
 
 const EXAMPLES: &str = "\
@@ -89,6 +90,8 @@ struct Cli {
     #[command(flatten)]
     session: session::Session,
     #[command(flatten)]
+    cgroup: cgroup::Cgroup,
+    #[command(flatten)]
     fds: fds::Fds,
     #[command(flatten)]
     daemon: daemon::Daemon,
@@ -155,6 +158,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, Failure> {
         mounts,
         landlock,
         session,
+        cgroup,
         fds,
         daemon,
         run,
@@ -173,6 +177,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, Failure> {
     let cmd = mounts.apply(cmd, matches, &mut items)?;
     let cmd = landlock.apply(cmd)?;
     let cmd = session.apply(cmd);
+    let cmd = cgroup.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;
     if run.dry_run {
         return run::dry(cmd, &items);

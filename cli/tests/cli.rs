@@ -582,6 +582,7 @@ fn help_lists_each_option_under_its_area() {
             ],
         ),
         ("Session", &["--pdeathsig", "--new-session"]),
+        ("Cgroup", &["--cgroup"]),
         (
             "File descriptors & stdio",
             &["--pass-fd", "--stdin", "--stdout", "--stderr"],

@@ -47,9 +47,9 @@
 //!
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
-//! it (`signals`, `namespaces`, `fds`, `daemon`, `mounts`, `process`,
-//! `knobs`, `label`, `credentials`, `session`, `exec`, `hooks`, `landlock`,
-//! `pause`) and
+//! it (`signals`, `cgroup`, `namespaces`, `fds`, `daemon`, `mounts`,
+//! `process`, `knobs`, `label`, `credentials`, `session`, `exec`, `hooks`,
+//! `landlock`, `pause`) and
 //! receives only its own part of the plan.
 
 #![deny(
@@ -82,6 +82,7 @@ use std::convert::Infallible;
 use std::ffi::c_int;
 use std::os::fd::RawFd;
 
+pub(crate) mod cgroup;
 pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod exec;
@@ -108,6 +109,7 @@ pub(crate) use self::daemon::DaemonSlots;
 /// What the child reads of the frozen plan: one part per room.
 pub(crate) struct Plan {
     pub signals: signals::SignalPolicy,
+    pub cgroup: cgroup::Placement,
     pub ns: namespaces::NsPlan,
     pub mounts: mounts::MountPlan,
     pub fds: fds::Fds,
@@ -239,7 +241,14 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     // handler in this process (every signal is blocked until the mask is set
     // at the end of this step).
     signals::reset(&plan.signals, &cx.parent_mask, handlers_cleared).at(Stage::Signals)?;
-    // Right after the signals (the new namespaces themselves came with the
+    // Where the kernel could not place the child at the clone: first thing
+    // after the signals, so that the child spends no more than the clone
+    // and the signal step in the caller's cgroup. A new cgroup namespace,
+    // left out of that clone, is made right after the placement, so that
+    // its root is the target, and before the joins, so that it belongs to
+    // the user namespace the clone's other new namespaces belong to.
+    cgroup::apply(&plan.cgroup)?;
+    // After the signals and the placement (the new namespaces came with the
     // clone): until the id maps are written the child's ids are unmapped,
     // so every later step needs them (with ranges, the child waits here at
     // the gate while the parent writes them); and the join fds are used

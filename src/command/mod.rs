@@ -3,9 +3,10 @@
 //!
 //! One file per area, each with its builder methods, its record (`*Config`)
 //! and its `freeze` into the part of the plan the child's room of the same
-//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`namespaces`],
-//! [`mounts`], [`process`], [`knobs`], [`label`], [`credentials`],
-//! [`session`], [`landlock`], [`daemon`], [`buffered`]. This file holds
+//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`cgroup`],
+//! [`namespaces`], [`mounts`], [`process`], [`knobs`], [`label`],
+//! [`credentials`], [`session`], [`landlock`], [`daemon`], [`buffered`].
+//! This file holds
 //! what spans them: the command itself, the working directory, hooks,
 //! timeouts, and `build()`, which freezes the areas in step order.
 
@@ -33,6 +34,7 @@ use crate::quote::{self, shown};
 
 pub(crate) mod argv;
 pub(crate) mod buffered;
+pub(crate) mod cgroup;
 pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
@@ -53,6 +55,7 @@ pub(crate) struct Config {
     pub env: env::EnvConfig,
     pub fds: fds::FdConfig,
     pub signals: signals::SignalConfig,
+    pub cgroup: cgroup::CgroupConfig,
     pub ns: namespaces::NamespacesConfig,
     pub mounts: mounts::MountsConfig,
     pub process: process::ProcessConfig,
@@ -406,7 +409,7 @@ impl<M: Mode> Command<M> {
     ///   exactly one kind and for a bad id range (count 0, past
     ///   `u32::MAX`, overlapping another), and `Nul` / `TooLong` (above 64
     ///   bytes) for a hostname, `TooLong` for a map of more than 340 ranges
-    ///   or a page of text.
+    ///   or a page of text;
     /// * the process knobs and labels: a [`nice`](Command::nice),
     ///   [`oom_score_adj`](Command::oom_score_adj) or
     ///   [`cpu_affinity`](Command::cpu_affinity) out of range, the
@@ -416,7 +419,10 @@ impl<M: Mode> Command<M> {
     ///   has none, [`sched_core_share_from`](Command::sched_core_share_from)
     ///   with `unshare(PID)`, a [`securebits`](Command::securebits) set the
     ///   capability steps could not work with, and the OOM score or a label
-    ///   without a proc file system at `/proc` ([`BuildErrorKind::Conflict`]).
+    ///   without a proc file system at `/proc` ([`BuildErrorKind::Conflict`]);
+    /// * for a [`cgroup`](Command::cgroup): `NotFound` (no such
+    ///   directory), `Invalid` (not a directory, or not on a cgroup v2
+    ///   filesystem), `Nul`.
     ///
     /// A [`landlock`](Command::landlock) adds its own refusals (a missing
     /// rule path, a kernel that cannot enforce it; see there), and
@@ -463,9 +469,15 @@ impl Config {
         let line: Arc<str> = self.display_line().into();
         let program = argv::check(&self.argv)?.to_owned();
         let (env_entries, child_path) = self.env.freeze()?;
-        // Namespaces and mounts before the program: with a new root, the
-        // program is looked up in the child's view.
-        let (ns, id_ranges) = self.ns.freeze(self.daemon.is_some(), self.forbid_fork)?;
+        // The cgroup, namespaces and mounts before the program: with a new
+        // root, the program is looked up in the child's view.
+        let cgroup = self.cgroup.freeze(self.ns.unshared())?;
+        let (mut ns, id_ranges) = self.ns.freeze(self.daemon.is_some(), self.forbid_fork)?;
+        if cgroup.child_unshares_ns {
+            // Made by the child after its placement (see the child's cgroup
+            // room), so that the namespace's root is the target.
+            ns.clone_flags &= !namespaces::Namespaces::CGROUP.bits();
+        }
         let (mounts, view, mount_paths) =
             self.mounts.freeze(self.ns.unshared(), self.ns.map_root)?;
         let path = match argv::program_path(&program, child_path, &view) {
@@ -538,6 +550,7 @@ impl Config {
         Ok(Plan {
             child: child::Plan {
                 signals: self.signals.freeze(),
+                cgroup: cgroup.placement,
                 ns,
                 mounts,
                 fds: fds.fds,
@@ -560,6 +573,7 @@ impl Config {
             landlock_abi: landlock.abi,
             program: program.to_string_lossy().into(),
             mount_paths,
+            cgroup_path: cgroup.path,
             line,
             env_shown,
             stdio_pipes: fds.pipes,
@@ -571,6 +585,7 @@ impl Config {
             _owned: {
                 let mut owned = fds.owned;
                 owned.extend(self.ns.take_fds());
+                owned.extend(cgroup.owned);
                 owned.extend(landlock.ruleset);
                 owned.extend(proc);
                 owned.extend(enforce);

@@ -11,9 +11,10 @@ use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use super::id_maps;
+use crate::child::cgroup::Placement;
 use crate::child::namespaces::Gate;
 use crate::child::{self, Ctx, DaemonSlots};
-use crate::error::{BuildErrorKind, Error};
+use crate::error::{BuildErrorKind, Error, Stage};
 use crate::pidfd::ChildPid;
 use crate::plan::Plan;
 use crate::sys;
@@ -71,6 +72,7 @@ pub(crate) fn clone_on(
     daemon: DaemonSlots,
     report: &OwnedFd,
 ) -> Result<ChildPid, Error> {
+    refused_placement(plan)?;
     let old_mask = sys::signal::block_all_signals();
     let cx = Ctx {
         plan: &plan.child,
@@ -88,6 +90,26 @@ pub(crate) fn clone_on(
     // than a refusal of clone3 or CLONE_PIDFD, so a refusal is only
     // remembered once the fallback with the same namespaces has worked.
     let ns = plan.child.ns.clone_flags;
+    if let Some(cgroup) = plan.child.cgroup.clone_fd() {
+        // CLONE_INTO_CGROUP, which build() found this kernel to take with
+        // clone3: a failure is the cgroup's (or the namespaces') answer,
+        // never clone3's absence, so nothing is learned from it and no
+        // other clone is tried (it would start the child in our cgroup).
+        // SAFETY: as for the clone3 call below.
+        let cloned = unsafe {
+            sys::clone::clone3_vfork(
+                child::clear_sighand_entry,
+                stack.base(),
+                CHILD_STACK_SIZE,
+                arg,
+                ns,
+                Some(cgroup),
+            )
+        };
+        let _ = sys::signal::set_signal_mask(&old_mask);
+        let (pid, pidfd) = cloned.map_err(|e| placement_error(plan, e))?;
+        return ChildPid::adopt(pid, pidfd);
+    }
     let remember = ns == 0;
     // Preferably clone3 with CLONE_CLEAR_SIGHAND: the kernel resets the
     // child's signal handlers, which saves it ~62 system calls; where
@@ -109,6 +131,7 @@ pub(crate) fn clone_on(
                 CHILD_STACK_SIZE,
                 arg,
                 ns,
+                None,
             )
         };
     }
@@ -182,14 +205,53 @@ fn clone_error(how: &str, e: Errno) -> Error {
 /// A clone with namespace flags failed: [`Error::Spawn`] at stage
 /// [`Namespace`](crate::Stage::Namespace), as if the child had reported it.
 fn namespace_error(plan: &Plan, errno: Errno) -> Error {
+    stage_error(plan, Stage::Namespace, errno)
+}
+
+/// [`Error::Spawn`] at `stage`, as if the child had reported it.
+fn stage_error(plan: &Plan, stage: Stage, errno: Errno) -> Error {
     crate::spawn::report::spawn_error(
         plan,
         crate::child::report::Failure {
-            stage: crate::error::Stage::Namespace,
+            stage,
             errno,
             item: 0,
         },
     )
+}
+
+/// A clone with `CLONE_INTO_CGROUP` failed. The errors only a cgroup gives
+/// are [`Stage::Cgroup`]: `EBUSY` (domain controllers enabled in the
+/// target's `cgroup.subtree_control`),
+/// `EACCES` (delegation), `ENOENT` and `ENODEV` (removed), `EOPNOTSUPP`
+/// (a cgroup that cannot hold processes), `EBADF` (not a cgroup v2
+/// directory). `EPERM` and `EINVAL` are the cgroup's too unless the clone
+/// had namespace flags, which answer with them (no privilege, a kind this
+/// kernel lacks): then they, like every other error of such a clone, are
+/// [`Stage::Namespace`]'s; without namespaces the rest (`EAGAIN`, `ENOMEM`)
+/// are the clone's own.
+fn placement_error(plan: &Plan, e: Errno) -> Error {
+    let ns = plan.child.ns.clone_flags;
+    let cgroup_only = matches!(
+        e,
+        Errno::BUSY | Errno::ACCESS | Errno::NOENT | Errno::NODEV | Errno::OPNOTSUPP | Errno::BADF
+    );
+    if cgroup_only || (ns == 0 && matches!(e, Errno::PERM | Errno::INVAL)) {
+        stage_error(plan, Stage::Cgroup, e)
+    } else if ns != 0 {
+        namespace_error(plan, e)
+    } else {
+        Error::io("clone3 with CLONE_INTO_CGROUP", e)
+    }
+}
+
+/// A plan whose `cgroup.procs` could not be opened at `build()`: the
+/// spawn fails with that errno at [`Stage::Cgroup`], before any clone.
+fn refused_placement(plan: &Plan) -> Result<(), Error> {
+    match plan.child.cgroup {
+        Placement::Refused(e) => Err(stage_error(plan, Stage::Cgroup, e)),
+        _ => Ok(()),
+    }
 }
 
 /// A forked child, its report pipe and, when paused, the resume pipe.
@@ -214,6 +276,7 @@ pub(crate) fn fork_child(
     paused: bool,
     daemon: DaemonSlots,
 ) -> Result<Forked, Error> {
+    refused_placement(plan)?;
     if plan.forbid_fork {
         return Err(Error::build(
             BuildErrorKind::Conflict,
@@ -250,15 +313,18 @@ pub(crate) fn fork_child(
     // flags, and unshare(2) in the child would not do for PID or TIME,
     // which only apply to the caller's later children (the child would not
     // be pid 1, unlike on the clone path).
+    // With a cgroup that the kernel places the child in, a fork-style
+    // clone3 with CLONE_INTO_CGROUP.
     let ns = plan.child.ns.clone_flags;
-    let forked = if ns == 0 {
+    let cgroup = plan.child.cgroup.clone_fd();
+    let forked = if ns == 0 && cgroup.is_none() {
         // SAFETY: the child only runs `child_main`, which keeps the child
         // contract (async-signal-safe raw calls, no allocation) until
         // exec/_exit.
         unsafe { sys::clone::fork() }
     } else {
         // SAFETY: as for fork.
-        unsafe { sys::clone::fork_into_namespaces(ns) }
+        unsafe { sys::clone::fork_into(ns, cgroup) }
     };
     if let Ok(0) = forked {
         child::child_main(&cx);
@@ -268,6 +334,7 @@ pub(crate) fn fork_child(
     drop(resume_r);
     let pid = match forked {
         Ok(pid) => pid,
+        Err(e) if cgroup.is_some() => return Err(placement_error(plan, e)),
         Err(e) if ns != 0 => return Err(namespace_error(plan, e)),
         Err(e) => return Err(Error::io("fork", e)),
     };

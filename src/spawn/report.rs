@@ -73,6 +73,7 @@ pub(crate) fn spawn_error(plan: &Plan, failure: Failure) -> Error {
             .as_ref()
             .and_then(|d| d.pidfile.as_deref())
             .and_then(shown),
+        Stage::Cgroup => plan.cgroup_path.clone(),
         Stage::Mount => usize::from(failure.item)
             .checked_sub(1)
             .and_then(|i| plan.mount_paths.get(i))

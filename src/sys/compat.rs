@@ -66,6 +66,11 @@ pub const LANDLOCK_ABI_2: u32 = 2 << LANDLOCK_ABI_SHIFT;
 /// The landlock ABI probe answers at most 3 (Linux 6.2 to 6.6): no network
 /// rules.
 pub const LANDLOCK_ABI_3: u32 = 3 << LANDLOCK_ABI_SHIFT;
+/// `clone3` does not know `CLONE_INTO_CGROUP` (`EINVAL`), as before Linux
+/// 5.7: the child places itself in its cgroup. Unlike the other flags it is
+/// read at each `build()` of a command with a cgroup, not cached, so a test
+/// or benchmark can build one plan of each kind in one process.
+pub const NO_CLONE_INTO_CGROUP: u32 = 1 << 11;
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid. No
@@ -76,8 +81,9 @@ pub const LINUX_5_1: u32 =
 /// no `pidfd_open` (so the fork path owns children by pid), no polling of
 /// pidfds and no `waitid(P_PIDFD)`; no landlock.
 pub const LINUX_5_2: u32 = NO_CLONE3 | NO_PIDFD_OPEN | NO_WAITID_PIDFD | NO_LANDLOCK;
-/// Linux 5.3: pidfds everywhere but `waitid(P_PIDFD)`; no landlock.
-pub const LINUX_5_3: u32 = NO_WAITID_PIDFD | NO_LANDLOCK;
+/// Linux 5.3: pidfds everywhere but `waitid(P_PIDFD)`; `clone3` without
+/// `CLONE_INTO_CGROUP`; no landlock.
+pub const LINUX_5_3: u32 = NO_WAITID_PIDFD | NO_CLONE_INTO_CGROUP | NO_LANDLOCK;
 /// A seccomp profile from before the pidfd calls were known: `clone3`,
 /// `pidfd_open`, `pidfd_send_signal` and the landlock calls refused with
 /// `EPERM`, on a kernel that has everything else.
@@ -93,6 +99,12 @@ static FORCED: AtomicU32 = AtomicU32::new(0);
 /// the constants). For tests of the fallbacks only.
 pub fn force(flags: u32) {
     FORCED.store(flags, Ordering::Relaxed);
+}
+
+/// The flags forced now (for a test that adds one for a moment and puts
+/// the others back).
+pub fn forced_flags() -> u32 {
+    FORCED.load(Ordering::Relaxed)
 }
 
 /// Whether `flag` is forced. Child-safe (one atomic load).

@@ -27,9 +27,11 @@ use super::{
 /// The rooms of the child (`src/child/`), which the area test files are
 /// named after. Every one of them has an entry below, except `pause` (the
 /// runner takes every entry through the pause) and `daemon` (a mode of its
-/// own: [`maximal_daemon`]).
-pub const CHILD_AREAS: [&str; 14] = [
+/// own: [`maximal_daemon`]); `cgroup`'s are root's
+/// ([`root_maximal_commands`]).
+pub const CHILD_AREAS: [&str; 15] = [
     "signals",
+    "cgroup",
     "namespaces",
     "fds",
     "daemon",
@@ -50,6 +52,10 @@ pub struct Maximal {
     pub area: &'static str,
     pub cmd: Command<Direct>,
     pub check: Box<dyn FnOnce(&Report)>,
+    /// `safespawn::__compat` flags the runner adds while it builds the
+    /// command (and takes away after), to build the plan of an older
+    /// kernel (flags that are read at `build()` only); 0 for none.
+    pub compat_at_build: u32,
 }
 
 fn entry(
@@ -61,6 +67,7 @@ fn entry(
         area,
         cmd,
         check: Box::new(check),
+        compat_at_build: 0,
     }
 }
 
@@ -554,6 +561,37 @@ pub fn root_maximal_commands() -> Vec<Maximal> {
             }
         }));
     }
+    // cgroup: placed by the kernel (CLONE_INTO_CGROUP), and by the child's
+    // own write to cgroup.procs followed by its new cgroup namespace (the
+    // plan of a kernel before 5.7). The scratch cgroups live in the checks,
+    // which run once the child is reaped.
+    if let Some(mount) = super::cgroup::cgroup2_mount() {
+        let by_clone = super::cgroup::ScratchCgroup::new(&mount, "maximal");
+        let want = by_clone.shown();
+        list.push(entry(
+            "cgroup",
+            helper("report").cgroup(&by_clone.path),
+            move |r| {
+                assert_eq!(super::cgroup::reported(r), want);
+                drop(by_clone);
+            },
+        ));
+        let by_write = super::cgroup::ScratchCgroup::new(&mount, "maximal-write");
+        let mut written = entry(
+            "cgroup",
+            helper("report")
+                .cgroup(&by_write.path)
+                .unshare(Namespaces::CGROUP),
+            move |r| {
+                assert_eq!(super::cgroup::reported(r), "/");
+                drop(by_write);
+            },
+        );
+        written.compat_at_build = safespawn::__compat::NO_CLONE_INTO_CGROUP;
+        list.push(written);
+    } else {
+        eprintln!("no cgroup entries: no cgroup v2 filesystem is mounted here");
+    }
     list.extend([
         entry(
             "credentials",
@@ -769,12 +807,18 @@ pub fn read_all(mut pipe: impl Read) -> String {
 /// Spawns one entry of the list on `path`, reads its report, reaps it,
 /// drops the `Prepared` and runs the entry's check.
 pub fn run_entry(m: Maximal, path: Way) {
-    let Maximal { area, cmd, check } = m;
+    let Maximal {
+        area,
+        cmd,
+        check,
+        compat_at_build,
+    } = m;
     let what = format!("{area} ({path:?} path)");
-    let prepared = cmd
-        .stdout(Stdio::piped())
-        .build()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let forced = safespawn::__forced_compat();
+    safespawn::__force_compat(forced | compat_at_build);
+    let prepared = cmd.stdout(Stdio::piped()).build();
+    safespawn::__force_compat(forced);
+    let prepared = prepared.unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut child = start(&prepared, path).unwrap_or_else(|e| panic!("{what}: {e}"));
     let out = read_all(child.take_stdout().expect("stdout is piped"));
     let fin: Finished = child.wait().unwrap();

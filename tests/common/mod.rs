@@ -4,6 +4,7 @@
 //! [`tripwire`] its allocator, which aborts in a child.
 #![allow(dead_code)]
 
+pub mod cgroup;
 pub mod landlock;
 pub mod maximal;
 pub mod tripwire;

@@ -74,7 +74,8 @@
 //! (the 19th field of `/proc/self/stat`), `cpus` (`Cpus_allowed_list`),
 //! `oom_score_adj`, `securebits` (hex, from `PR_GET_SECUREBITS`),
 //! `personality` (hex, from `personality(0xffffffff)`) and `sched_core`
-//! (the core-scheduling cookie, or `errno N`).
+//! (the core-scheduling cookie, or `errno N`), `cgroup` (the
+//! cgroup v2 path, as the `0::` line of `/proc/self/cgroup` shows it).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -601,6 +602,14 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "{kind}={}", lines.join(","))?;
     }
     write_knobs(out, &status, &f)?;
+    // The cgroup v2 path, as /proc/self/cgroup's "0::" line shows it
+    // (relative to the root of the helper's cgroup namespace).
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v2 = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("");
+    writeln!(out, "cgroup={}", esc(v2.as_bytes()))?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! known (see fds.rs). The mounts are the exception to "within a group":
 //! their order is the command line's, across option kinds (see mounts.rs).
 
+pub mod cgroup;
 pub mod credentials;
 pub mod daemon;
 pub mod env;

@@ -85,8 +85,10 @@
 //!   version 0. glibc's calls get `ENOSYS` (so glibc falls back to `clone`
 //!   as an older glibc would have used from the start), all others `EPERM`.
 //!   Should a future glibc pass another size, threads fail with `EPERM`
-//!   again (loudly: the test harness cannot start); should safespawn ever
-//!   pass 88 bytes, its `clone3` would see `ENOSYS` here.
+//!   again (loudly: the test harness cannot start). safespawn passes 88
+//!   bytes only to place a child in a cgroup (`CLONE_INTO_CGROUP`), after
+//!   a probe of the same size, which sees `ENOSYS` here: the child then
+//!   places itself.
 //! * **`no-proc`**: a container or chroot without `/proc`, on a kernel
 //!   before `close_range`: the library's `/proc/self/fd` walk and anything
 //!   else that reads `/proc` must do without. The launcher unshares a mount

@@ -273,6 +273,7 @@
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
 //! | `ToString` | `Display` of [`Command`] and [`Prepared`] |
 //! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
+//! | `Daemonize` + `SetPidFile` + `RequireHandshake`, `HandshakeWait`, `HandshakeNotify` | [`Prepared::spawn_paused`] on a [`Daemon`] command → [`PausedDaemon::pids`], [`PausedDaemon::resume`] |
 //! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
 //! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
 
@@ -310,7 +311,7 @@ pub use command::landlock::Landlock;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::Command;
-pub use daemon::Daemonized;
+pub use daemon::{Daemonized, PausedDaemon};
 pub use error::{BuildErrorKind, Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
 pub use prepared::Prepared;

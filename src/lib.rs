@@ -263,6 +263,7 @@
 //! | `NonblockingFDs` | [`Command::nonblocking_pipes`] |
 //! | `SetWorkingDirectory` | [`Command::current_dir`] |
 //! | `SetUID`, `SetGID` | [`Command::uid`], [`Command::gid`], [`Command::groups`] |
+//! | `virGetGroupList` (the groups `SetUID` gives the child) | [`Command::groups_of`] (looked up at `build()`, in the parent) |
 //! | `SetUmask`, `SetMaxFiles`, `SetMaxProcesses`, ... | [`Command::umask`], [`Command::rlimit`] |
 //! | `ClearCaps`, `AllowCap` | [`Command::clear_caps`], [`Command::allow_cap`] |
 //! | `SetPreExecHook` | [`Command::pre_exec_privileged`] (libvirt's place: as root, before the label and the privilege drop); [`Command::pre_exec`] runs after every set-up step |
@@ -305,7 +306,7 @@ mod sys;
 
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
-pub use command::credentials::Securebits;
+pub use command::credentials::{Securebits, UserSpec};
 pub use command::fds::Stdio;
 pub use command::knobs::Personality;
 pub use command::landlock::Landlock;

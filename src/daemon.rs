@@ -110,7 +110,7 @@ impl Prepared<Daemon> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn run(&self) -> Result<Daemonized, Error> {
-        if let Some(outcome) = crate::dry_run::intercept(&self.plan.line) {
+        if let Some(outcome) = crate::dry_run::intercept(&self.plan) {
             Finished::new(outcome.status, self.plan.line.clone()).check()?;
             return Ok(Daemonized {
                 intermediate: 0,

@@ -277,6 +277,7 @@
 //! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
 //! | `Daemonize` + `SetPidFile` + `RequireHandshake`, `HandshakeWait`, `HandshakeNotify` | [`Prepared::spawn_paused`] on a [`Daemon`] command → [`PausedDaemon::pids`], [`PausedDaemon::resume`] |
 //! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
+//! | `virCommandSetDryRun` (and its callback of args, env and input) | [`dry_run::capture`], [`dry_run::capture_with`], [`dry_run::capture_with_details`] ([`dry_run::Call`]: line, argv, env, input), scoped to the calling thread |
 //! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
 
 #![deny(missing_docs)]

@@ -269,7 +269,7 @@ impl Prepared<Direct> {
     }
 
     fn wait_timed(&self) -> Result<Finished, Error> {
-        if let Some(outcome) = crate::dry_run::intercept(&self.plan.line) {
+        if let Some(outcome) = crate::dry_run::intercept(&self.plan) {
             return Ok(Finished::new(outcome.status, self.plan.line.clone()));
         }
         let mut child = self.spawn()?;

@@ -9,12 +9,21 @@
 //! `clone(CLONE_VM | CLONE_VFORK)`, so starting a daemon costs the same from
 //! a small or a huge parent (only a `pre_exec` hook makes the intermediate a
 //! `fork`).
+//!
+//! [`Prepared::spawn_paused`] (libvirt's Daemonize + SetPidFile +
+//! RequireHandshake) stops the daemon just before exec, its pidfile written
+//! and locked, so the caller can set up its cgroup or label by pid; then
+//! [`PausedDaemon::resume`] lets it exec (HandshakeNotify).
+
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::mode::Daemon;
+use crate::plan::Plan;
 use crate::prepared::Prepared;
 use crate::process::Finished;
 use crate::spawn;
+use crate::spawn::daemon::PausedDaemonChild;
 
 /// The pids of a started daemon, as returned by [`Prepared::run`] in
 /// daemon mode.
@@ -101,7 +110,7 @@ impl Prepared<Daemon> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn run(&self) -> Result<Daemonized, Error> {
-        if let Some(outcome) = crate::dry_run::intercept(&self.plan.line) {
+        if let Some(outcome) = crate::dry_run::intercept(&self.plan) {
             Finished::new(outcome.status, self.plan.line.clone()).check()?;
             return Ok(Daemonized {
                 intermediate: 0,
@@ -113,5 +122,167 @@ impl Prepared<Daemon> {
             intermediate: pids.intermediate,
             daemon: pids.daemon,
         })
+    }
+}
+
+impl Prepared<Daemon> {
+    /// Starts the daemon stopped just before exec (libvirt's Daemonize +
+    /// RequireHandshake): returns once the intermediate process has exited
+    /// (and is reaped) and the daemon waits at its pause, after every step
+    /// but the exec — its pidfile written and locked, its privileges,
+    /// hooks and landlock ruleset applied. Move
+    /// [`pids().daemon`](PausedDaemon::pids) into a cgroup, say, then
+    /// [`PausedDaemon::resume`] lets it exec. Dropping the [`PausedDaemon`]
+    /// instead kills the daemon and waits until it is gone, so its pidfile
+    /// lock is free again (the file stays, naming the dead daemon, as a
+    /// daemon that died would leave it).
+    ///
+    /// This takes the fork path: the intermediate is forked, and it starts
+    /// the daemon with a fork-style `clone` (the daemon waits in memory of
+    /// its own, not on the intermediate's).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Prepared::run) for the steps before the pause (an exec
+    /// failure is reported by [`PausedDaemon::resume`]), and:
+    ///
+    /// * [`Error::Build`] with
+    ///   [`BuildErrorKind::Conflict`](crate::BuildErrorKind::Conflict) when
+    ///   the command has [`forbid_fork`](crate::Command::forbid_fork), or
+    ///   inside a [dry run](crate::dry_run), which cannot fake a live child;
+    /// * [`Error::Spawn`] at stage [`Handshake`](crate::Stage::Handshake)
+    ///   when the daemon cannot report that it reached the pause;
+    /// * [`Error::Io`] (`ECHILD`) when the daemon ends before the pause
+    ///   without a report (killed by a signal, say).
+    ///
+    /// # References
+    ///
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html) for the
+    /// intermediate, which calls
+    /// [`setsid(2)`](https://man7.org/linux/man-pages/man2/setsid.2.html) and
+    /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
+    /// (`SIGCHLD` only) for the daemon;
+    /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) for
+    /// the intermediate;
+    /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+    /// for the daemon (Linux 5.3; without it the daemon is killed by pid,
+    /// only while it is seen alive); a
+    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html) the
+    /// daemon reads until resumed. Linux 5.4.
+    ///
+    /// ```
+    /// use safespawn::Command;
+    /// let dir = std::env::temp_dir().join(format!("safespawn-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let pidfile = dir.join("sleep.pid");
+    /// let p = Command::new("sleep").arg("0.1").daemonize().pidfile(&pidfile).build()?;
+    /// let paused = p.spawn_paused()?;
+    /// // Written and locked before the daemon runs the program.
+    /// let pid = paused.pids().daemon;
+    /// assert_eq!(std::fs::read_to_string(&pidfile)?, format!("{pid}\n"));
+    /// // ... move `pid` into a cgroup, say ...
+    /// assert_eq!(paused.resume()?.daemon, pid);
+    /// # std::thread::sleep(std::time::Duration::from_millis(200));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_paused(&self) -> Result<PausedDaemon, Error> {
+        crate::dry_run::refuse_spawn(&self.plan.line)?;
+        let child = spawn::daemon::spawn_daemon_paused(&self.plan, &[])?;
+        Ok(PausedDaemon {
+            child,
+            plan: self.plan.clone(),
+        })
+    }
+}
+
+/// A daemon stopped just before exec by
+/// [`Prepared::spawn_paused`](Prepared::spawn_paused) (libvirt's daemon
+/// handshake). Its intermediate process has exited and been reaped; its
+/// pidfile (if any) is written and locked. Dropping it unresumed kills the
+/// daemon and returns once it has exited, its pidfile lock released.
+///
+/// ```
+/// use safespawn::Command;
+/// let paused = Command::new("true").daemonize().build()?.spawn_paused()?;
+/// let pids = paused.pids();
+/// assert!(pids.daemon > 0 && pids.daemon != pids.intermediate);
+/// drop(paused); // the daemon is killed; `true` never runs
+/// # Ok::<(), safespawn::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PausedDaemon {
+    child: PausedDaemonChild,
+    plan: Arc<Plan>,
+}
+
+impl PausedDaemon {
+    /// The pids: the intermediate (exited and reaped, so its pid may be
+    /// reused) and the paused daemon, which is not a child of the caller.
+    ///
+    /// ```
+    /// use safespawn::Command;
+    /// let paused = Command::new("true").daemonize().build()?.spawn_paused()?;
+    /// // Not exec'd yet: still a copy of this program.
+    /// let exe = std::fs::read_link(format!("/proc/{}/exe", paused.pids().daemon))?;
+    /// assert_eq!(exe, std::env::current_exe()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pids(&self) -> Daemonized {
+        Daemonized {
+            intermediate: self.child.pids.intermediate,
+            daemon: self.child.pids.daemon,
+        }
+    }
+
+    /// Lets the daemon exec (libvirt's HandshakeNotify); returns its pids
+    /// once it has.
+    ///
+    /// # Errors
+    ///
+    /// * [`Error::Spawn`] at stage [`Exec`](crate::Stage::Exec) when the
+    ///   daemon's exec fails (or [`Handshake`](crate::Stage::Handshake) when
+    ///   it cannot read the go-ahead); the daemon has exited when this
+    ///   returns, its pidfile lock released;
+    /// * [`Error::Io`] when writing the go-ahead or reading the daemon's
+    ///   report fails; the daemon is then killed, as by dropping.
+    ///
+    /// # References
+    ///
+    /// [`write(2)`](https://man7.org/linux/man-pages/man2/write.2.html) on the
+    /// pipe the daemon waits on, then its
+    /// [`execve(2)`](https://man7.org/linux/man-pages/man2/execve.2.html),
+    /// seen as the end of its close-on-exec report pipe; the daemon was
+    /// made by [`Prepared::spawn_paused`](Prepared::spawn_paused). Linux 5.3.
+    ///
+    /// ```
+    /// use safespawn::{Command, Error, Stage};
+    /// let paused = Command::new("/etc/passwd").daemonize().build()?.spawn_paused()?;
+    /// match paused.resume() {
+    ///     Err(Error::Spawn { stage: Stage::Exec, errno, .. }) => {
+    ///         assert_eq!(errno, safespawn::Errno::ACCESS)
+    ///     }
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn resume(mut self) -> Result<Daemonized, Error> {
+        let pids = spawn::daemon::resume_daemon(&self.plan, &mut self.child)?;
+        // Exec'd: no longer ours to kill.
+        self.child.pidfd = None;
+        Ok(Daemonized {
+            intermediate: pids.intermediate,
+            daemon: pids.daemon,
+        })
+    }
+}
+
+impl Drop for PausedDaemon {
+    /// Kills the daemon unless it was resumed and exec'd, and waits until
+    /// it has exited.
+    fn drop(&mut self) {
+        if self.child.pidfd.is_some() || self.child.resume.is_some() {
+            self.child.kill();
+        }
     }
 }

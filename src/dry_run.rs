@@ -2,7 +2,8 @@
 //! virCommandSetDryRun). **This is the way to unit-test code that runs
 //! commands**: the code under test builds and runs its commands as usual;
 //! the test wraps it in [`capture`] (or [`capture_with`] to simulate
-//! failures) and checks the exact command lines it would have run, without
+//! failures, [`capture_with_details`] to fake outputs from each command's
+//! arguments, environment and input: a [`Call`]) and checks the exact command lines it would have run, without
 //! starting any process.
 //!
 //! Inside a scope, every synchronous run (`run`, `status`, `output`, and a
@@ -66,10 +67,13 @@
 //! ```
 
 use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use crate::error::Error;
+use crate::plan::Plan;
 
 /// The fake outcome of a command run inside a dry-run scope, chosen by the
 /// handler given to [`capture_with`].
@@ -161,7 +165,132 @@ impl Default for Outcome {
     }
 }
 
-type Handler = Box<dyn FnMut(&str) -> Outcome>;
+/// One command run inside a dry-run scope, as a
+/// [`capture_with_details`] handler sees it: the recorded line, and what
+/// the command would have run with — its argv, its environment and its
+/// standard input (libvirt's dry-run callback gets the same, so tests can
+/// fake an output from the arguments and the input).
+///
+/// ```
+/// use safespawn::dry_run::{self, Outcome};
+/// use safespawn::Command;
+/// let (_, out) = dry_run::capture_with_details(
+///     |call| {
+///         assert_eq!(call.line(), "FOO=1 tr a-z A-Z");
+///         assert_eq!(call.argv(), ["tr", "a-z", "A-Z"]);
+///         assert!(call.env().iter().any(|e| *e == "FOO=1"));
+///         assert_eq!(call.env_var("FOO").unwrap(), "1");
+///         // tr's work, faked from the input.
+///         Outcome::success().with_stdout(call.input().unwrap_or_default().to_ascii_uppercase())
+///     },
+///     || Command::new("tr").args(["a-z", "A-Z"]).env("FOO", "1").input("abc").output(),
+/// );
+/// assert_eq!(out?.stdout, b"ABC");
+/// # Ok::<(), safespawn::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Call<'a> {
+    line: &'a str,
+    argv: Vec<&'a OsStr>,
+    env: Vec<&'a OsStr>,
+    input: Option<&'a [u8]>,
+}
+
+impl<'a> Call<'a> {
+    fn of(plan: &'a Plan) -> Call<'a> {
+        Call {
+            line: &plan.line,
+            argv: plan.child.exec.argv.items().collect(),
+            env: plan.child.exec.envp.items().collect(),
+            input: plan.buffered.input.as_deref(),
+        }
+    }
+
+    /// The shell-quoted command line, as recorded (the `Display` form).
+    ///
+    /// ```
+    /// let (_, _) = safespawn::dry_run::capture_with_details(
+    ///     |call| {
+    ///         assert_eq!(call.line(), "echo 'a b'");
+    ///         safespawn::dry_run::Outcome::success()
+    ///     },
+    ///     || safespawn::Command::new("echo").arg("a b").status(),
+    /// );
+    /// ```
+    pub fn line(&self) -> &'a str {
+        self.line
+    }
+
+    /// The argument vector, `argv[0]` (the program as given) first.
+    ///
+    /// ```
+    /// let (_, _) = safespawn::dry_run::capture_with_details(
+    ///     |call| {
+    ///         assert_eq!(call.argv(), ["ls", "-l"]);
+    ///         safespawn::dry_run::Outcome::success()
+    ///     },
+    ///     || safespawn::Command::new("ls").arg("-l").status(),
+    /// );
+    /// ```
+    pub fn argv(&self) -> &[&'a OsStr] {
+        &self.argv
+    }
+
+    /// The whole environment the program would get, as `NAME=VALUE`
+    /// entries in the order of its `envp` (the inherited variables
+    /// included, unless the command clears them).
+    ///
+    /// ```
+    /// let (_, _) = safespawn::dry_run::capture_with_details(
+    ///     |call| {
+    ///         assert_eq!(call.env(), ["A=1"]);
+    ///         safespawn::dry_run::Outcome::success()
+    ///     },
+    ///     || safespawn::Command::new("env").env_clear().env("A", "1").status(),
+    /// );
+    /// ```
+    pub fn env(&self) -> &[&'a OsStr] {
+        &self.env
+    }
+
+    /// The value of the variable `name` in [`env`](Call::env), if set.
+    ///
+    /// ```
+    /// let (_, _) = safespawn::dry_run::capture_with_details(
+    ///     |call| {
+    ///         assert_eq!(call.env_var("LANG").unwrap(), "C");
+    ///         assert_eq!(call.env_var("LAN"), None);
+    ///         safespawn::dry_run::Outcome::success()
+    ///     },
+    ///     || safespawn::Command::new("env").env("LANG", "C").status(),
+    /// );
+    /// ```
+    pub fn env_var(&self, name: impl AsRef<OsStr>) -> Option<&'a OsStr> {
+        let name = name.as_ref().as_bytes();
+        self.env.iter().find_map(|e| {
+            let rest = e.as_bytes().strip_prefix(name)?;
+            rest.strip_prefix(b"=").map(OsStr::from_bytes)
+        })
+    }
+
+    /// The bytes given with [`Command::input`](crate::Command::input), which
+    /// the program would read on its standard input; `None` without.
+    ///
+    /// ```
+    /// let (_, _) = safespawn::dry_run::capture_with_details(
+    ///     |call| {
+    ///         assert_eq!(call.input(), Some(&b"data"[..]));
+    ///         safespawn::dry_run::Outcome::success()
+    ///     },
+    ///     || safespawn::Command::new("cat").input("data").output(),
+    /// );
+    /// ```
+    pub fn input(&self) -> Option<&'a [u8]> {
+        self.input
+    }
+}
+
+type Handler = Box<dyn FnMut(&Call<'_>) -> Outcome>;
 
 /// The active scope of this thread.
 struct Scope {
@@ -238,17 +367,48 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (Vec<String>, R) {
 /// assert!(matches!(err, Err(Error::Exit { .. })));
 /// ```
 pub fn capture_with<R>(
-    handler: impl FnMut(&str) -> Outcome + 'static,
+    mut handler: impl FnMut(&str) -> Outcome + 'static,
+    f: impl FnOnce() -> R,
+) -> (Vec<String>, R) {
+    scoped(
+        Some(Box::new(move |call: &Call<'_>| handler(call.line()))),
+        f,
+    )
+}
+
+/// Like [`capture_with`], but the handler sees the whole [`Call`]: the
+/// line, the argv, the environment and the standard input, so a test can
+/// fake a command's output from its arguments and its input.
+///
+/// ```
+/// use safespawn::dry_run::{self, Outcome};
+/// use safespawn::Command;
+/// // A fake `wc -c` that counts its input.
+/// let (lines, out) = dry_run::capture_with_details(
+///     |call| match call.argv().get(1).and_then(|a| a.to_str()) {
+///         Some("-c") => Outcome::success()
+///             .with_stdout(format!("{}\n", call.input().map_or(0, <[u8]>::len))),
+///         _ => Outcome::exit(1),
+///     },
+///     || Command::new("wc").arg("-c").input("hello").output(),
+/// );
+/// assert_eq!(lines, ["wc -c"]);
+/// assert_eq!(out?.stdout, b"5\n");
+/// # Ok::<(), safespawn::Error>(())
+/// ```
+pub fn capture_with_details<R>(
+    handler: impl FnMut(&Call<'_>) -> Outcome + 'static,
     f: impl FnOnce() -> R,
 ) -> (Vec<String>, R) {
     scoped(Some(Box::new(handler)), f)
 }
 
 /// Called by every synchronous run path (`run`, `status`, `output`, daemon
-/// `run`) with the command's quoted line: `Some(outcome)` when a dry-run
-/// scope is active on this thread (the line has then been recorded), `None`
+/// `run`) with the command's plan: `Some(outcome)` when a dry-run scope is
+/// active on this thread (the quoted line has then been recorded), `None`
 /// to run for real.
-pub(crate) fn intercept(line: &str) -> Option<Outcome> {
+pub(crate) fn intercept(plan: &Plan) -> Option<Outcome> {
+    let line: &str = &plan.line;
     let handler = SCOPE
         .try_with(|s| {
             let mut s = s.borrow_mut();
@@ -263,7 +423,7 @@ pub(crate) fn intercept(line: &str) -> Option<Outcome> {
     };
     // Called with no borrow held: the handler may run commands itself
     // (recorded in this scope, with the default outcome).
-    let outcome = handler(line);
+    let outcome = handler(&Call::of(plan));
     let _ = SCOPE.try_with(|s| {
         if let Some(scope) = s.borrow_mut().as_mut() {
             scope.handler = Some(handler);

@@ -384,7 +384,8 @@ stages! {
     ProcessGroup = 26 => "setting the process group",
     /// Changing the working directory.
     Chdir = 27 => "changing the working directory",
-    /// A `pre_exec` hook returned an error (its errno), or panicked
+    /// A `pre_exec` or `pre_exec_privileged` hook returned an error (its
+    /// errno), or panicked
     /// (`ENOTRECOVERABLE`: the panic was caught at the hook call, see
     /// [`Command::pre_exec`](crate::Command::pre_exec)).
     Hook = 28 => "a pre_exec hook",

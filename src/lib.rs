@@ -66,10 +66,11 @@
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
 //! | knobs | [`Command::nice`], [`Command::cpu_affinity`], [`Command::sched_core_new`] / [`Command::sched_core_share_from`] ([`Stage::Sched`]); [`Command::oom_score_adj`], written through a `/proc` fd `build()` opened; [`Command::personality`] last | after the rlimits (`RLIMIT_NICE` counts); before the credentials, since a lower nice value needs `CAP_SYS_NICE`, a lower OOM score `CAP_SYS_RESOURCE`, sharing a core-scheduling cookie ptrace access; the persona last, as it may change how later calls behave |
 //! | label | [`Command::selinux_exec_label`], [`Command::apparmor_profile`]: the exec attribute of this thread, through the same `/proc` fd | after the knobs, before the credentials: the attribute is this thread's to write, and a policy may refuse a transition after a uid change; it takes effect at exec |
+//! | privileged hooks | [`Command::pre_exec_privileged`] hooks, in order | with the caller's credentials, before the privilege drop (libvirt's hook order); after the mounts, limits, knobs and label, so the hook sees the child's view and cannot get in the way of the label write; the credential steps after it apply in full whatever it did |
 //! | credentials | [`Command::securebits`], bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | securebits first and the bounding set while `CAP_SETPCAP` is there, groups while `CAP_SETGID` is |
 //! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
 //! | exec | working directory | with the program's own credentials |
-//! | hooks | `pre_exec` hooks, in order | after every set-up step |
+//! | hooks | [`Command::pre_exec`] hooks, in order | after every set-up step, with the program's credentials |
 //! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
 //! | exec | `execve` | |
@@ -264,9 +265,10 @@
 //! | `NonblockingFDs` | [`Command::nonblocking_pipes`] |
 //! | `SetWorkingDirectory` | [`Command::current_dir`] |
 //! | `SetUID`, `SetGID` | [`Command::uid`], [`Command::gid`], [`Command::groups`] |
+//! | `virGetGroupList` (the groups `SetUID` gives the child) | [`Command::groups_of`] (looked up at `build()`, in the parent) |
 //! | `SetUmask`, `SetMaxFiles`, `SetMaxProcesses`, ... | [`Command::umask`], [`Command::rlimit`] |
 //! | `ClearCaps`, `AllowCap` | [`Command::clear_caps`], [`Command::allow_cap`] |
-//! | `SetPreExecHook` | [`Command::pre_exec`] |
+//! | `SetPreExecHook` | [`Command::pre_exec_privileged`] (libvirt's place: as root, before the label and the privilege drop); [`Command::pre_exec`] runs after every set-up step |
 //! | `RequireHandshake`, `HandshakeWait`, `HandshakeNotify` | [`Prepared::spawn_paused`], [`Paused::resume`] |
 //! | `SetInputBuffer`, `SetOutputBuffer`, `SetErrorBuffer` | [`Command::input`], [`Command::capture_stdout`], [`Command::capture_stderr`], [`Command::capture_interleaved`] ([`Buffered`] mode, [`Output`]) |
 //! | `SetSendBuffer` | [`Command::send_buffer`] |
@@ -275,7 +277,9 @@
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
 //! | `ToString` | `Display` of [`Command`] and [`Prepared`] |
 //! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
+//! | `Daemonize` + `SetPidFile` + `RequireHandshake`, `HandshakeWait`, `HandshakeNotify` | [`Prepared::spawn_paused`] on a [`Daemon`] command → [`PausedDaemon::pids`], [`PausedDaemon::resume`] |
 //! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
+//! | `virCommandSetDryRun` (and its callback of args, env and input) | [`dry_run::capture`], [`dry_run::capture_with`], [`dry_run::capture_with_details`] ([`dry_run::Call`]: line, argv, env, input), scoped to the calling thread |
 //! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
 
 #![deny(missing_docs)]
@@ -307,14 +311,14 @@ mod sys;
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
 pub use cgroup::Cgroup;
-pub use command::credentials::Securebits;
+pub use command::credentials::{Securebits, UserSpec};
 pub use command::fds::Stdio;
 pub use command::knobs::Personality;
 pub use command::landlock::Landlock;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::Command;
-pub use daemon::Daemonized;
+pub use daemon::{Daemonized, PausedDaemon};
 pub use error::{BuildErrorKind, Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
 pub use prepared::Prepared;

@@ -66,7 +66,9 @@ impl Plan {
     /// hooks, and id ranges need a child that waits, in memory of its own,
     /// while the parent writes its maps.
     pub(crate) fn needs_fork(&self) -> bool {
-        !self.child.hooks.is_empty() || self.id_ranges.is_some()
+        !self.child.hooks.is_empty()
+            || !self.child.privileged_hooks.is_empty()
+            || self.id_ranges.is_some()
     }
 
     /// The variables shown in the command line: the command's own list, in
@@ -111,6 +113,7 @@ impl std::fmt::Debug for Plan {
             .field("cwd", &self.child.exec.cwd)
             .field("maps", &self.child.fds.maps)
             .field("hooks", &self.child.hooks.len())
+            .field("privileged_hooks", &self.child.privileged_hooks.len())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

@@ -111,7 +111,9 @@ impl Prepared<Direct> {
     ///   [`Stdio`](crate::Stage::Stdio), [`Fds`](crate::Stage::Fds),
     ///   [`CloseFds`](crate::Stage::CloseFds) (without `close_range`, the
     ///   `/proc/self/fd` walk needs `/proc`),
-    ///   [`Rlimit`](crate::Stage::Rlimit), [`Groups`](crate::Stage::Groups),
+    ///   [`Rlimit`](crate::Stage::Rlimit), [`Hook`](crate::Stage::Hook) (a
+    ///   [`pre_exec_privileged`](crate::Command::pre_exec_privileged)
+    ///   hook), [`Groups`](crate::Stage::Groups),
     ///   [`Gid`](crate::Stage::Gid), [`Uid`](crate::Stage::Uid),
     ///   [`Caps`](crate::Stage::Caps),
     ///   [`NoNewPrivs`](crate::Stage::NoNewPrivs),
@@ -267,7 +269,7 @@ impl Prepared<Direct> {
     }
 
     fn wait_timed(&self) -> Result<Finished, Error> {
-        if let Some(outcome) = crate::dry_run::intercept(&self.plan.line) {
+        if let Some(outcome) = crate::dry_run::intercept(&self.plan) {
             return Ok(Finished::new(outcome.status, self.plan.line.clone()));
         }
         let mut child = self.spawn()?;

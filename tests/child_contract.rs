@@ -126,16 +126,21 @@ fn daemons_run_without_allocating() {
     // This process adopts the daemon so it can reap it.
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
     let dir = common::Scratch::new("contract-daemon");
-    for forked in [false, true] {
-        let pidfile = dir.join(format!("daemon-{forked}.pid"));
+    // The paused way (spawn_paused) starts the daemon with a fork-style
+    // clone and stops it at the pause: its own code path in the child.
+    for (forked, paused) in [(false, false), (true, false), (true, true)] {
+        let pidfile = dir.join(format!("daemon-{forked}-{paused}.pid"));
         let mut cmd = maximal::maximal_daemon(&pidfile);
-        if forked {
+        if forked && !paused {
             // SAFETY: the hook makes no call at all.
             cmd = unsafe { cmd.pre_exec(|| Ok(())) };
         }
-        let d = cmd
-            .run()
-            .unwrap_or_else(|e| panic!("forked: {forked}: {e}"));
+        let d = if paused {
+            cmd.build().and_then(|p| p.spawn_paused()?.resume())
+        } else {
+            cmd.run()
+        }
+        .unwrap_or_else(|e| panic!("forked: {forked}, paused: {paused}: {e}"));
         let text = std::fs::read_to_string(&pidfile).unwrap();
         assert_eq!(text.trim(), d.daemon.to_string());
         let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();

@@ -270,3 +270,125 @@ fn buffered_and_daemon_runs_are_faked_too() {
     assert_eq!(lines.len(), 1);
     assert!(!mark.exists(), "a daemon dry run ran the command");
 }
+
+#[test]
+fn a_detailed_handler_fakes_outputs_from_the_arguments_and_the_input() {
+    use std::ffi::OsStr;
+    // The code under test: asks `iptables-save`-like tools for state and
+    // feeds a rule set through stdin, as libvirt's firewall code does.
+    fn apply(rules: &str) -> Result<(String, String), Error> {
+        let version = Command::new("fw")
+            .arg("--version")
+            .env("FW_MODE", "strict")
+            .capture_stdout()
+            .output()?;
+        let applied = Command::new("fw-restore")
+            .args(["--table", "filter"])
+            .input(rules)
+            .output()?;
+        Ok((
+            String::from_utf8(version.stdout).unwrap(),
+            String::from_utf8(applied.stdout).unwrap(),
+        ))
+    }
+    let (lines, result) = dry_run::capture_with_details(
+        |call| {
+            let argv: Vec<&OsStr> = call.argv().to_vec();
+            match argv.first().and_then(|a| a.to_str()) {
+                // From an argument and the environment.
+                Some("fw") if argv.get(1) == Some(&OsStr::new("--version")) => {
+                    assert_eq!(call.input(), None);
+                    let mode = call.env_var("FW_MODE").unwrap().to_str().unwrap();
+                    Outcome::success().with_stdout(format!("fw 1.0 ({mode})\n"))
+                }
+                // From the input: one "ok" per rule line, and a failure for
+                // a rule the fake does not know, named by the table argument.
+                Some("fw-restore") => {
+                    let table = argv[2].to_str().unwrap();
+                    let input = String::from_utf8(call.input().unwrap().to_vec()).unwrap();
+                    let mut out = String::new();
+                    for rule in input.lines() {
+                        if rule.starts_with("-A ") {
+                            out.push_str(&format!("{table}: ok {rule}\n"));
+                        } else {
+                            return Outcome::exit(2).with_stderr(format!("bad rule {rule}\n"));
+                        }
+                    }
+                    Outcome::success().with_stdout(out)
+                }
+                _ => Outcome::exit(127),
+            }
+        },
+        || {
+            (
+                apply("-A INPUT -j ACCEPT\n-A OUTPUT -j DROP\n"),
+                apply("-X\n"),
+            )
+        },
+    );
+    let (good, bad) = result;
+    let (version, applied) = good.unwrap();
+    assert_eq!(version, "fw 1.0 (strict)\n");
+    assert_eq!(
+        applied,
+        "filter: ok -A INPUT -j ACCEPT\nfilter: ok -A OUTPUT -j DROP\n"
+    );
+    // output() reports a failing fake status as a status, not an error:
+    // the unknown rule made the fake fail before any "ok".
+    assert_eq!(bad.unwrap().1, "");
+    assert_eq!(
+        lines,
+        [
+            "FW_MODE=strict fw --version",
+            "fw-restore --table filter",
+            "FW_MODE=strict fw --version",
+            "fw-restore --table filter",
+        ]
+    );
+    // The same handler through run(): the fake failure is Error::Exit with
+    // the fake stderr.
+    let (_, err) = dry_run::capture_with_details(
+        |call| match call.input() {
+            Some(b"-X\n") => Outcome::exit(2).with_stderr("bad rule -X\n"),
+            _ => Outcome::success(),
+        },
+        || Command::new("fw-restore").input("-X\n").run(),
+    );
+    match err {
+        Err(Error::Exit { status, stderr, .. }) => {
+            assert_eq!(status.code(), Some(2));
+            assert_eq!(stderr, "bad rule -X\n");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_detailed_handler_sees_the_whole_environment_and_argv() {
+    let (_, seen) = dry_run::capture_with_details(
+        |call| {
+            assert_eq!(call.env(), ["A=1", "B=x y"]);
+            assert_eq!(call.env_var("B").unwrap(), "x y");
+            assert_eq!(call.env_var("C"), None);
+            assert_eq!(call.argv(), ["prog", "a b", ""]);
+            assert_eq!(call.line(), "A=1 B='x y' prog 'a b' ''");
+            Outcome::exit(3)
+        },
+        || {
+            Command::new("prog")
+                .env_clear()
+                .env("A", "1")
+                .env("B", "x y")
+                .args(["a b", ""])
+                .status()
+        },
+    );
+    assert_eq!(seen.unwrap().code(), Some(3));
+    // The line handler still works, through the same scope machinery.
+    let (lines, st) = dry_run::capture_with(
+        |line| Outcome::exit(u8::try_from(line.len()).unwrap()),
+        || Command::new("abc").status(),
+    );
+    assert_eq!(lines, ["abc"]);
+    assert_eq!(st.unwrap().code(), Some(3));
+}

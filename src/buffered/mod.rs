@@ -180,7 +180,7 @@ impl Prepared<Buffered> {
     /// ```
     pub fn output(&self) -> Result<Output, Error> {
         let plan = &*self.plan;
-        if let Some(outcome) = crate::dry_run::intercept(&plan.line) {
+        if let Some(outcome) = crate::dry_run::intercept(plan) {
             return Ok(Output {
                 status: outcome.status,
                 stdout: outcome.stdout,

@@ -6,6 +6,10 @@
 //! the parent and exits. The daemon changes to "/", acquires the pidfile
 //! (create, lock, truncate, write its pid, keep the fd across exec) and goes
 //! on with the rest of the step list like any child.
+//!
+//! A paused daemon (`Prepared<Daemon>::spawn_paused`) is started with a
+//! fork-style `clone` instead ([`split_paused`]): it waits for the parent
+//! before exec, which a daemon sharing the intermediate's memory could not.
 
 use std::convert::Infallible;
 use std::ffi::{c_int, c_void, CStr};
@@ -85,6 +89,9 @@ pub(crate) fn split(
     // records the daemon's pid in the spawning frame (`slots.pid`), where the
     // parent finds it and stops the daemon before returning.
     sys::signal::set_signal_mask(&sys::signal::full_sigset()).at(Stage::Signals)?;
+    if carried.pause >= 0 {
+        return split_paused(carried, daemon_main);
+    }
     let dctx = DaemonCtx {
         carried,
         main: daemon_main,
@@ -116,6 +123,35 @@ pub(crate) fn split(
                 rustix::process::WaitOptions::empty(),
             )
         });
+    }
+    let msg = report::encode(Msg::Daemon, Stage::Daemon, 0, pid);
+    match report::send(carried.report, &msg) {
+        Ok(()) => sys::clone::exit_now(0),
+        Err(_) => sys::clone::exit_now(125),
+    }
+}
+
+/// The split of a paused daemon (`Prepared<Daemon>::spawn_paused`): the
+/// daemon will stop before exec and wait for the parent, so it cannot run
+/// on this process's memory with this process suspended until it execs, as
+/// a `CLONE_VFORK` daemon does. It gets memory of its own instead: a
+/// fork-style `clone` (no `CLONE_VM`; this process is itself a forked copy,
+/// as every paused spawn is). This process then reports the daemon's pid
+/// and exits at once; the daemon reports its own failures, and, once this
+/// process is gone, whoever inherits it reaps it.
+fn split_paused(mut carried: Carried, daemon_main: DaemonMain<'_>) -> Result<Infallible, Failure> {
+    // SAFETY: the new process runs only the daemon's steps, which keep the
+    // child contract (raw system calls on the frozen plan) until execve or
+    // _exit; it is a copy of this single-threaded process, on a copy of
+    // this stack. Every signal that can be is blocked (the daemon restores
+    // the mask first thing).
+    let pid = unsafe { sys::clone::fork_raw() }.at(Stage::Daemon)?;
+    if pid == 0 {
+        let failure = match daemon_main(&mut carried) {
+            Err(failure) => failure,
+            Ok(never) => match never {},
+        };
+        report::fail(carried.report, failure)
     }
     let msg = report::encode(Msg::Daemon, Stage::Daemon, 0, pid);
     match report::send(carried.report, &msg) {

@@ -1,4 +1,5 @@
-//! The caller's `pre_exec` hooks.
+//! The caller's hooks: `pre_exec_privileged` (before the credentials) and
+//! `pre_exec` (after every set-up step); both lists run here.
 //!
 //! # A hook that panics
 //!

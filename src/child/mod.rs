@@ -126,6 +126,8 @@ pub(crate) struct Plan {
     pub session: session::Session,
     pub exec: exec::Exec,
     pub hooks: Frozen<[Hook]>,
+    /// The hooks of `pre_exec_privileged`.
+    pub privileged_hooks: Frozen<[Hook]>,
     pub landlock: landlock::LandlockPlan,
 }
 
@@ -300,6 +302,16 @@ fn rest(
     // write, and a policy may refuse a transition after a uid change. It
     // takes effect at exec.
     label::apply(&plan.label, carried)?;
+    // The caller's privileged hooks (libvirt's hook order: as root, before
+    // the privilege drop): right before the credentials, so a hook keeps
+    // every privilege the caller has (a mount namespace to unshare, a lock
+    // to take) and the credential steps after it still apply in full,
+    // whatever the hook did; after the mounts, rlimits, knobs and label,
+    // so it sees the child's view and limits as set up, and cannot get in
+    // the way of a label write, which a policy may refuse once a hook has
+    // changed the process. Before the session and the working directory,
+    // which belong to the program's credentials.
+    hooks::run(&plan.privileged_hooks)?;
     // Securebits first, while CAP_SETPCAP is there; the bounding set while
     // it still is; groups and gid while CAP_SETGID is; uid; the capability
     // sets; no_new_privs last.
@@ -311,7 +323,7 @@ fn rest(
     exec::chdir(cwd)?;
     // After every set-up step but the confinement that is the program's
     // alone (landlock, seccomp), so a hook sees the child as the program
-    // will (libvirt's hook order).
+    // will (the privileged hooks ran before the credentials).
     hooks::run(&plan.hooks)?;
     // After the mounts (a landlocked process cannot change its mount
     // topology), no_new_privs and the caller's own set-up (working

@@ -185,6 +185,9 @@ pub(crate) struct CredentialsConfig {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub groups: Option<Vec<u32>>,
+    /// `groups_of`: the user whose groups `build()` looks up (replaces
+    /// `groups`, and the other way round).
+    pub groups_of: Option<UserSpec>,
     pub clear_caps: bool,
     pub allowed_caps: u64,
     pub no_new_privs: bool,
@@ -338,6 +341,54 @@ impl<M: Mode> Command<M> {
     /// ```
     pub fn groups(mut self, groups: &[u32]) -> Self {
         self.cfg.creds.groups = Some(groups.to_vec());
+        self.cfg.creds.groups_of = None;
+        self
+    }
+
+    /// The child's supplementary groups are those of `user` (a name, or a
+    /// uid: a [`UserSpec`]), looked up by `build()` in this process as
+    /// `getgrouplist(3)` gives them: the user's primary group (from its
+    /// passwd entry) and every group that lists the user, as `id -G user`
+    /// shows them (libvirt's virGetGroupList). Only the groups: the uid and
+    /// gid are [`uid`](Command::uid) and [`gid`](Command::gid)'s. This
+    /// replaces an earlier [`groups`](Command::groups), and a later one
+    /// replaces it. The lookup happens at every `build()`; a `Prepared`
+    /// keeps the groups it found.
+    ///
+    /// The lookup goes through the C library's name service (NSS: files,
+    /// LDAP, ...), which may take locks and allocate: that is why it runs in
+    /// the parent at `build()`, never in the child.
+    ///
+    /// # Errors
+    ///
+    /// `build()` fails with [`Error::Build`] and
+    /// [`BuildErrorKind::NotFound`] naming the user (`user NAME` or
+    /// `uid N`) when it has no passwd entry, [`BuildErrorKind::Nul`] for a
+    /// name with a NUL byte, and [`Error::Io`] when the lookup itself fails
+    /// (an unreachable directory service, say). Setting the groups in the
+    /// child fails as for [`groups`](Command::groups).
+    ///
+    /// # References
+    ///
+    /// [`getpwnam_r(3)`](https://man7.org/linux/man-pages/man3/getpwnam_r.3.html)
+    /// or `getpwuid_r`, and
+    /// [`getgrouplist(3)`](https://man7.org/linux/man-pages/man3/getgrouplist.3.html)
+    /// at `build()`;
+    /// [`setgroups(2)`](https://man7.org/linux/man-pages/man2/setgroups.2.html)
+    /// in the child; any Linux.
+    ///
+    /// ```
+    /// use safespawn::Command;
+    /// // root's groups, as `id -G root` gives them: 0 among them.
+    /// let p = Command::new("true").uid(0).gid(0).groups_of("root").build()?;
+    /// # drop(p);
+    /// let unknown = Command::new("true").groups_of("no-such-user-here").build().unwrap_err();
+    /// assert!(unknown.to_string().contains("user no-such-user-here"), "{unknown}");
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn groups_of(mut self, user: impl Into<UserSpec>) -> Self {
+        self.cfg.creds.groups_of = Some(user.into());
+        self.cfg.creds.groups = None;
         self
     }
 
@@ -458,14 +509,19 @@ impl CredentialsConfig {
         if let Some(gid) = self.gid.filter(|&g| g == u32::MAX) {
             return Err(invalid("gid", gid));
         }
-        if let Some(&g) = self.groups.iter().flatten().find(|&&g| g == u32::MAX) {
+        let looked_up = match &self.groups_of {
+            Some(user) => Some(groups_of(user)?),
+            None => None,
+        };
+        let explicit = looked_up.as_ref().or(self.groups.as_ref());
+        if let Some(&g) = explicit.into_iter().flatten().find(|&&g| g == u32::MAX) {
             return Err(invalid("supplementary group", g));
         }
         // A uid or gid change without explicit groups clears the
         // supplementary groups (CPython's CVE-2023-6507). Sorted: the child
         // compares them with the groups it has (and skips setgroups when
         // they are the same), which the kernel keeps sorted.
-        let groups = match &self.groups {
+        let groups = match explicit {
             Some(g) => {
                 let mut sorted: Vec<_> = g.iter().map(|&g| Gid::from_raw(g)).collect();
                 sorted.sort_unstable_by_key(|g| g.as_raw());
@@ -520,5 +576,155 @@ impl CredentialsConfig {
             );
         }
         Ok(())
+    }
+}
+
+/// A user, by name or by uid: the argument of
+/// [`Command::groups_of`](Command::groups_of).
+///
+/// ```
+/// use safespawn::UserSpec;
+/// assert_eq!(UserSpec::from("nobody"), UserSpec::Name("nobody".into()));
+/// assert_eq!(UserSpec::from(0u32), UserSpec::Uid(0));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UserSpec {
+    /// A user name, as in `/etc/passwd`.
+    Name(std::ffi::OsString),
+    /// A uid.
+    Uid(u32),
+}
+
+impl From<&str> for UserSpec {
+    fn from(name: &str) -> UserSpec {
+        UserSpec::Name(name.into())
+    }
+}
+
+impl From<String> for UserSpec {
+    fn from(name: String) -> UserSpec {
+        UserSpec::Name(name.into())
+    }
+}
+
+impl From<&std::ffi::OsStr> for UserSpec {
+    fn from(name: &std::ffi::OsStr) -> UserSpec {
+        UserSpec::Name(name.to_owned())
+    }
+}
+
+impl From<std::ffi::OsString> for UserSpec {
+    fn from(name: std::ffi::OsString) -> UserSpec {
+        UserSpec::Name(name)
+    }
+}
+
+impl From<u32> for UserSpec {
+    fn from(uid: u32) -> UserSpec {
+        UserSpec::Uid(uid)
+    }
+}
+
+impl fmt::Display for UserSpec {
+    /// `user NAME` or `uid N`, as errors name it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserSpec::Name(n) => write!(f, "user {}", n.to_string_lossy()),
+            UserSpec::Uid(u) => write!(f, "uid {u}"),
+        }
+    }
+}
+
+/// The groups of `user` with getgrouplist(3) semantics: its primary gid and
+/// every group listing it. Parent-side only (NSS may lock and allocate).
+fn groups_of(user: &UserSpec) -> Result<Vec<u32>, Error> {
+    use std::ffi::{CStr, CString};
+    use std::os::unix::ffi::OsStrExt;
+    let what = user.to_string();
+    let name_c =
+        match user {
+            UserSpec::Name(n) => Some(CString::new(n.as_bytes()).map_err(|_| {
+                Error::build(BuildErrorKind::Nul, what.clone(), "contains a NUL byte")
+            })?),
+            UserSpec::Uid(_) => None,
+        };
+    // getpwnam_r / getpwuid_r, growing the buffer on ERANGE.
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: passwd is plain data; a zeroed one is valid to be filled in.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let (name, gid) = loop {
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call: the name is a
+        // NUL-terminated string, `buf` is writable for its length, `pw`
+        // and `found` are writable.
+        let rc = unsafe {
+            match (&name_c, user) {
+                (Some(n), _) => libc::getpwnam_r(
+                    n.as_ptr(),
+                    &mut pw,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut found,
+                ),
+                (None, UserSpec::Uid(uid)) => libc::getpwuid_r(
+                    *uid,
+                    &mut pw,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut found,
+                ),
+                (None, UserSpec::Name(_)) => libc::EINVAL,
+            }
+        };
+        match rc {
+            0 if found.is_null() => {
+                return Err(Error::build(
+                    BuildErrorKind::NotFound,
+                    what,
+                    "has no passwd entry, so its groups cannot be looked up",
+                ))
+            }
+            // SAFETY: on success `pw.pw_name` points to a NUL-terminated
+            // string in `buf`, which lives until the end of this function.
+            0 => break (unsafe { CStr::from_ptr(pw.pw_name) }.to_owned(), pw.pw_gid),
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            // "Not found" in the manual's list of what a missing entry may
+            // give on some systems.
+            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => {
+                return Err(Error::build(
+                    BuildErrorKind::NotFound,
+                    what,
+                    "has no passwd entry, so its groups cannot be looked up",
+                ))
+            }
+            e => {
+                return Err(Error::io(
+                    &format!("looking up the passwd entry of {what}"),
+                    crate::sys::errno_from_raw(e),
+                ))
+            }
+        }
+    };
+    // getgrouplist, growing the list until it fits.
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut n: libc::c_int = groups.len().try_into().unwrap_or(libc::c_int::MAX);
+        // SAFETY: `name` is NUL-terminated; `groups` is writable for `n`
+        // entries; `n` is writable.
+        let rc = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        let n = usize::try_from(n).unwrap_or(0);
+        if rc >= 0 {
+            groups.truncate(n);
+            return Ok(groups);
+        }
+        // -1: too small; `n` is the size needed (glibc), or unchanged.
+        let want = n.max(groups.len() * 2);
+        if want > 1 << 20 {
+            return Err(Error::io(
+                &format!("looking up the groups of {what}"),
+                rustix::io::Errno::RANGE,
+            ));
+        }
+        groups.resize(want, 0);
     }
 }

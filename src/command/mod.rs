@@ -65,6 +65,8 @@ pub(crate) struct Config {
     pub session: session::SessionConfig,
     pub cwd: Option<PathBuf>,
     pub hooks: Vec<Hook>,
+    /// The hooks of `pre_exec_privileged`, run before the credentials.
+    pub privileged_hooks: Vec<Hook>,
     pub landlock: landlock::LandlockConfig,
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
@@ -289,8 +291,10 @@ impl<M: Mode> Command<M> {
     }
 
     /// Runs `hook` in the child after its fds, privileges and working
-    /// directory are set up, just before exec (libvirt's SetPreExecHook).
-    /// Hooks run in the order given. A hook makes the spawn take the fork
+    /// directory are set up, just before exec. Hooks run in the order
+    /// given, after every [`pre_exec_privileged`](Command::pre_exec_privileged)
+    /// hook. libvirt's SetPreExecHook runs earlier, as root: that is
+    /// [`pre_exec_privileged`](Command::pre_exec_privileged). A hook makes the spawn take the fork
     /// path (for a daemon, the intermediate process is forked).
     ///
     /// # Errors
@@ -344,6 +348,76 @@ impl<M: Mode> Command<M> {
         F: Fn() -> Result<(), Errno> + Send + Sync + 'static,
     {
         self.cfg.hooks.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` in the child **before the privilege steps**, with the
+    /// caller's credentials (libvirt's SetPreExecHook, which runs as root:
+    /// QEMU's hook unshares a mount namespace and takes locks there). It
+    /// runs after the fds, the daemon split and pidfile, the mounts, the
+    /// umask and rlimits, the knobs and the exec label, right before the
+    /// securebits, groups, gid, uid, capabilities and `no_new_privs`; the
+    /// session, the working directory and the [`pre_exec`](Command::pre_exec)
+    /// hooks come after it. These hooks run in the order given, all of them
+    /// before any `pre_exec` hook. What a hook changes of its own
+    /// credentials is overridden by the credential steps that follow, as
+    /// far as the command asks for them.
+    ///
+    /// A hook makes the spawn take the fork path (for a daemon, the
+    /// intermediate process is forked).
+    ///
+    /// # Errors
+    ///
+    /// With [`forbid_fork`](Command::forbid_fork), `build()` fails with
+    /// [`BuildErrorKind::Conflict`] naming `pre_exec_privileged`. The first
+    /// hook that returns `Err(errno)` stops the child: the spawn fails with
+    /// [`Error::Spawn`] at stage [`Hook`](crate::Stage::Hook) with that
+    /// errno (the same stage as a `pre_exec` hook's: both are the caller's
+    /// code, whose errnos only the caller can read); a panic is
+    /// `ENOTRECOVERABLE`, as for [`pre_exec`](Command::pre_exec).
+    ///
+    /// # References
+    ///
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html), then
+    /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+    /// for the child's pidfd; Linux 5.3.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pre_exec`](Command::pre_exec): the hook runs in a copy of a
+    /// possibly multi-threaded process and must be async-signal-safe (no
+    /// allocation, no lock, no panic; raw system calls are fine). It runs
+    /// with the caller's privileges: it must not leave the child with
+    /// access the program must not have (an fd opened here reaches the
+    /// program unless it is close-on-exec).
+    ///
+    /// ```
+    /// use safespawn::{Command, Errno};
+    /// // As root: the privileged hook still is root, the plain one is not.
+    /// # if rustix::process::geteuid().is_root() {
+    /// // SAFETY: each hook makes one raw system call.
+    /// let cmd = unsafe {
+    ///     Command::new("true")
+    ///         .uid(65534)
+    ///         .gid(65534)
+    ///         .pre_exec_privileged(|| match rustix::process::geteuid().is_root() {
+    ///             true => Ok(()),
+    ///             false => Err(Errno::PERM),
+    ///         })
+    ///         .pre_exec(|| match rustix::process::geteuid().as_raw() {
+    ///             65534 => Ok(()),
+    ///             _ => Err(Errno::PERM),
+    ///         })
+    /// };
+    /// assert!(cmd.status()?.success());
+    /// # }
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub unsafe fn pre_exec_privileged<F>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Result<(), Errno> + Send + Sync + 'static,
+    {
+        self.cfg.privileged_hooks.push(std::sync::Arc::new(hook));
         self
     }
 
@@ -524,6 +598,13 @@ impl Config {
             creds.no_new_privs = true;
         }
         let session = self.session.freeze()?;
+        if self.forbid_fork && !self.privileged_hooks.is_empty() {
+            return Err(Error::build(
+                BuildErrorKind::Conflict,
+                "pre_exec_privileged",
+                "a pre_exec_privileged hook needs the fork path, which forbid_fork() refuses",
+            ));
+        }
         if self.forbid_fork && !self.hooks.is_empty() {
             return Err(Error::build(
                 BuildErrorKind::Conflict,
@@ -568,6 +649,7 @@ impl Config {
                     cwd: cwd.map(Into::into),
                 },
                 hooks: std::mem::take(&mut self.hooks).into(),
+                privileged_hooks: std::mem::take(&mut self.privileged_hooks).into(),
                 landlock: landlock.plan,
             },
             landlock_abi: landlock.abi,
@@ -705,6 +787,7 @@ impl<M: Mode> fmt::Debug for Command<M> {
             .field("fds", &c.fds.extra)
             .field("cwd", &c.cwd)
             .field("hooks", &c.hooks.len())
+            .field("privileged_hooks", &c.privileged_hooks.len())
             .finish_non_exhaustive()
     }
 }

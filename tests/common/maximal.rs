@@ -303,11 +303,18 @@ pub fn maximal_commands() -> Vec<Maximal> {
         }),
         entry(
             "hooks",
-            // SAFETY: each hook makes one raw system call.
+            // SAFETY: each hook makes one or two raw system calls.
             unsafe {
                 helper("report")
                     .pre_exec(|| {
-                        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o070));
+                        let old = rustix::process::umask(rustix::fs::Mode::empty());
+                        rustix::process::umask(old | rustix::fs::Mode::from_raw_mode(0o030));
+                        Ok(())
+                    })
+                    // Runs first, before the credentials: were it run after
+                    // the plain hooks, the umask would be 0040.
+                    .pre_exec_privileged(|| {
+                        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o040));
                         Ok(())
                     })
                     .pre_exec(|| {
@@ -316,7 +323,7 @@ pub fn maximal_commands() -> Vec<Maximal> {
                         Ok(())
                     })
             },
-            // Both hooks ran, in order.
+            // Every hook ran, the privileged one first.
             |r| assert_eq!(r.field("umask"), "0077"),
         ),
     ]);

@@ -486,13 +486,13 @@ pub(crate) unsafe fn fork() -> Result<libc::pid_t, Errno> {
 
 /// A fork-style clone with no flags but `SIGCHLD`: `fork(2)` as a raw
 /// system call, for a child process to start another (the paused daemon).
-/// No `pthread_atfork` handler runs (see [`fork_into_namespaces`]).
+/// No `pthread_atfork` handler runs (see [`fork_into`]).
 ///
 /// # Safety
 /// As [`fork`].
 pub(crate) unsafe fn fork_raw() -> Result<libc::pid_t, Errno> {
-    // SAFETY: upheld by the caller; no namespace flag.
-    unsafe { fork_into_namespaces(0) }
+    // SAFETY: upheld by the caller; no namespace flag, no cgroup.
+    unsafe { fork_into(0, None) }
 }
 
 #[cfg(test)]

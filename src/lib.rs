@@ -275,6 +275,28 @@
 //! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
 //! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
 //! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
+//!
+//! # From std's names
+//!
+//! [`Command::from_std`] turns a configured `std::process::Command` into a
+//! safespawn one (program, arguments, environment changes, working
+//! directory), so call sites can move one at a time. Where the two differ:
+//!
+//! | `std::process` | safespawn | difference |
+//! |---|---|---|
+//! | `Command::new`, `arg`, `args` | [`Command::new`], [`Command::arg`], [`Command::args`] | the program is looked up on the PATH at `build()`, in the parent |
+//! | `env`, `envs` | [`Command::env`] | std adds to the inherited environment; safespawn's first environment call ends inheritance (libvirt's model). [`Command::from_std`] keeps std's meaning for what it converts |
+//! | `env_remove`, `env_clear` | [`Command::env_remove`], [`Command::env_clear`] | the same |
+//! | `current_dir` | [`Command::current_dir`] | changed to after the credentials |
+//! | `stdin`, `stdout`, `stderr` with `Stdio` | the same names with [`Stdio`] | the default is `/dev/null`, not the parent's streams: [`Stdio::inherit`] asks for those |
+//! | `spawn() -> Child` | [`Command::spawn`] → [`Running`] | dropping a `Running` kills and reaps the child; std's `Child` leaves it running |
+//! | `status()` | [`Command::status`] | |
+//! | `output()` | [`Command::capture_stdout`] / [`Command::capture_stderr`] then [`Command::output`] | captured only when asked ([`Buffered`] mode) |
+//! | `status()?.success()` checks | [`Command::run`] | a failure is [`Error::Exit`] with the quoted command line |
+//! | `Child::wait`, `try_wait`, `kill`, `id` | [`Running::wait`], [`Running::try_wait`], [`Running::signal`] / [`Running::abort`], [`Running::pid`] | `wait` and `abort` consume the child |
+//! | `Child::stdin.take()` | [`Running::take_stdin`] (and `take_stdout`, `take_stderr`) | std's `PipeReader` / `PipeWriter` |
+//! | `CommandExt::uid`, `gid`, `groups`, `process_group`, `pre_exec` | [`Command::uid`], [`Command::gid`], [`Command::groups`], [`Command::process_group`], [`Command::pre_exec`] | not read by `from_std`: std has no getters for them |
+//! | the `io::Error` of a failed spawn | [`Error`] | converts to `io::Error` with the same `raw_os_error()` and kind; its own `Display` also names the stage and program |
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

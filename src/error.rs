@@ -74,6 +74,31 @@ pub enum Error {
         /// The captured standard error (a bounded tail), empty if not captured.
         stderr: String,
     },
+    /// A stage of a [`Pipeline`](crate::Pipeline) ran and failed
+    /// (pipefail): the rightmost stage that exited non-zero or was killed
+    /// by a signal, as bash's `pipefail` picks it, except that an upstream
+    /// stage killed by `SIGPIPE` is not a failure unless the pipeline says
+    /// [`sigpipe_is_failure`](crate::Pipeline::sigpipe_is_failure). Every
+    /// stage's status is in [`PipelineStatus`](crate::PipelineStatus).
+    #[error(
+        "pipeline stage {stage} ({command}) {}{}",
+        DisplayStatus(status),
+        DisplayStderr(stderr)
+    )]
+    Pipeline {
+        /// The stage's index, from 0 (the first command).
+        stage: usize,
+        /// The stage's program, as given.
+        program: String,
+        /// The stage's shell-quoted command line.
+        command: String,
+        /// How the stage ended.
+        status: ExitStatus,
+        /// The end of the stage's captured standard error (with its
+        /// stderr [`Stdio::piped`](crate::Stdio::piped) in a synchronous
+        /// run), empty if not captured.
+        stderr: String,
+    },
     /// The timeout set with `.timeout(..)` expired; the child was aborted and reaped.
     #[error("{command} timed out after {timeout:?} and was killed")]
     Timeout {

@@ -142,6 +142,26 @@
 //! # Ok::<(), safespawn::Error>(())
 //! ```
 //!
+//! # Pipelines
+//!
+//! `cmd_a | cmd_b | cmd_c` makes a [`Pipeline`]: each stage's stdout feeds
+//! the next stage's stdin through a pipe made per spawn, whose ends the
+//! parent closes right after the spawns that use them. A failure is
+//! pipefail's ([`Error::Pipeline`] names the stage and its status), except
+//! that an upstream stage killed by `SIGPIPE` is not one unless
+//! [`Pipeline::sigpipe_is_failure`] says so. A [`PreparedPipeline`]
+//! spawns with no allocation, and dropping a [`RunningPipeline`] kills and
+//! reaps every stage.
+//!
+//! ```
+//! use safespawn::Command;
+//! let out = (Command::new("printf").arg("b\na\nb\n") | Command::new("sort") | Command::new("uniq"))
+//!     .output()?;
+//! assert_eq!(out.stdout, b"a\nb\n");
+//! assert_eq!(out.status.len(), 3);
+//! # Ok::<(), safespawn::Error>(())
+//! ```
+//!
 //! # Testing code that runs commands
 //!
 //! [`dry_run::capture`] and [`dry_run::capture_with`] record the command
@@ -296,6 +316,7 @@
 //! | `Child::wait`, `try_wait`, `kill`, `id` | [`Running::wait`], [`Running::try_wait`], [`Running::signal`] / [`Running::abort`], [`Running::pid`] | `wait` and `abort` consume the child |
 //! | `Child::stdin.take()` | [`Running::take_stdin`] (and `take_stdout`, `take_stderr`) | std's `PipeReader` / `PipeWriter` |
 //! | `CommandExt::uid`, `gid`, `groups`, `process_group`, `pre_exec` | [`Command::uid`], [`Command::gid`], [`Command::groups`], [`Command::process_group`], [`Command::pre_exec`] | not read by `from_std`: std has no getters for them |
+//! | `child_a.stdout` → `Stdio::from` → `child_b` | [`Pipeline`]: `cmd_a \| cmd_b` | pipes the parent never holds; pipefail, with an upstream `SIGPIPE` no failure by default |
 //! | the `io::Error` of a failed spawn | [`Error`] | converts to `io::Error` with the same `raw_os_error()` and kind; its own `Display` also names the stage and program |
 
 #![deny(missing_docs)]
@@ -316,6 +337,7 @@ mod error;
 mod frozen;
 mod mode;
 mod pidfd;
+mod pipeline;
 mod plan;
 mod prepared;
 mod process;
@@ -335,6 +357,9 @@ pub use command::Command;
 pub use daemon::Daemonized;
 pub use error::{BuildErrorKind, Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
+pub use pipeline::{
+    Pipeline, PipelineOutput, PipelineStatus, PreparedPipeline, RunningPipeline, Stages,
+};
 pub use prepared::Prepared;
 pub use process::{Detached, Finished, Paused, Running};
 

@@ -75,6 +75,31 @@ pub enum Error {
         /// The captured standard error (a bounded tail), empty if not captured.
         stderr: String,
     },
+    /// A stage of a [`Pipeline`](crate::Pipeline) ran and failed
+    /// (pipefail): the rightmost stage that exited non-zero or was killed
+    /// by a signal, as bash's `pipefail` picks it, except that an upstream
+    /// stage killed by `SIGPIPE` is not a failure unless the pipeline says
+    /// [`sigpipe_is_failure`](crate::Pipeline::sigpipe_is_failure). Every
+    /// stage's status is in [`PipelineStatus`](crate::PipelineStatus).
+    #[error(
+        "pipeline stage {stage} ({command}) {}{}",
+        DisplayStatus(status),
+        DisplayStderr(stderr)
+    )]
+    Pipeline {
+        /// The stage's index, from 0 (the first command).
+        stage: usize,
+        /// The stage's program, as given.
+        program: String,
+        /// The stage's shell-quoted command line.
+        command: String,
+        /// How the stage ended.
+        status: ExitStatus,
+        /// The end of the stage's captured standard error (with its
+        /// stderr [`Stdio::piped`](crate::Stdio::piped) in a synchronous
+        /// run), empty if not captured.
+        stderr: String,
+    },
     /// The timeout set with `.timeout(..)` expired; the child was aborted and reaped.
     #[error("{command} timed out after {timeout:?} and was killed")]
     Timeout {
@@ -224,6 +249,60 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The OS error number behind this error, as
+    /// [`io::Error::raw_os_error`] returns it: the child's `errno` for
+    /// [`Error::Spawn`], the inner error's for [`Error::Io`], `None` for
+    /// every other variant. Together with `Display` (which names the stage
+    /// and the program) it gives what one `io::Error` cannot hold at once
+    /// (see the `From<Error> for io::Error` conversion).
+    ///
+    /// ```
+    /// use safespawn::Command;
+    /// let err = Command::new("/nonexistent/program").status().unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    /// assert!(err.to_string().contains("/nonexistent/program: exec failed"), "{err}");
+    /// ```
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Spawn { errno, .. } => Some(errno.raw_os_error()),
+            Error::Io(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The [`io::ErrorKind`] this error converts to: from the errno for
+    /// [`Error::Spawn`] (`ENOENT` is `NotFound`, `EACCES`
+    /// `PermissionDenied`, `E2BIG` `ArgumentListTooLong`), from the
+    /// [`BuildErrorKind`] for [`Error::Build`], `TimedOut` for
+    /// [`Error::Timeout`], the inner kind for [`Error::Io`], else `Other`.
+    ///
+    /// `io::Error::new(err.io_kind(), err)` is the conversion that keeps the
+    /// message (stage, program) and the kind, giving up `raw_os_error()`.
+    ///
+    /// ```
+    /// use safespawn::Command;
+    /// let err = Command::new("/nonexistent/program").status().unwrap_err();
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::NotFound);
+    /// let io = std::io::Error::new(err.io_kind(), err);
+    /// assert!(io.to_string().starts_with("could not start /nonexistent/program: exec failed"), "{io}");
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Io(e) => e.kind(),
+            Error::Spawn { errno, .. } => io::Error::from(*errno).kind(),
+            Error::Build { kind, .. } => match kind {
+                BuildErrorKind::NotFound => io::ErrorKind::NotFound,
+                BuildErrorKind::NotExecutable => io::ErrorKind::PermissionDenied,
+                BuildErrorKind::TooLong => io::ErrorKind::ArgumentListTooLong,
+                _ => io::ErrorKind::InvalidInput,
+            },
+            Error::Timeout { .. } => io::ErrorKind::TimedOut,
+            _ => io::ErrorKind::Other,
+        }
+    }
+}
+
 /// Every error converts to `std::io::Error`, classified as std's own
 /// spawn errors are:
 ///
@@ -231,16 +310,31 @@ impl Error {
 ///   ([`io::Error::from_raw_os_error`]): `raw_os_error()` returns it and the
 ///   kind follows from it (`ENOENT` → `NotFound`, `EACCES` →
 ///   `PermissionDenied`, `E2BIG` → `ArgumentListTooLong`), exactly as
-///   `std::process::Command::spawn` reports a failed exec. An `io::Error`
-///   cannot carry both an OS code and a message, so the stage and program
-///   are in the `safespawn::Error`'s own `Display` only: keep the
-///   `safespawn::Error` (or log it) before converting where they matter;
+///   `std::process::Command::spawn` reports a failed exec, so code moved
+///   from std ([`Command::from_std`](crate::Command::from_std)) that looks
+///   at `raw_os_error()` keeps working;
 /// * [`Error::Build`] keeps its message (`get_ref()` downcasts to this
 ///   type) with the kind its [`BuildErrorKind`] stands for: `NotFound`,
 ///   `PermissionDenied` (not executable), `ArgumentListTooLong` (too long),
 ///   else `InvalidInput`;
-/// * [`Error::Timeout`] is `TimedOut`, [`Error::Exit`] is `Other`, both with
-///   the message; [`Error::Io`] is the `io::Error` it holds.
+/// * [`Error::Timeout`] is `TimedOut`, [`Error::Exit`] and the other
+///   variants are `Other`, all with the message; [`Error::Io`] is the
+///   `io::Error` it holds.
+///
+/// # The trade-off for `Spawn`
+///
+/// One `io::Error` cannot hold both an OS error code and a message:
+/// `raw_os_error()` is `Some` only for the representation made by
+/// `from_raw_os_error`, which stores the bare `i32` (its `Display` is
+/// the system's text, "No such file or directory (os error 2)"), while
+/// `io::Error::new(kind, err)`, the representation that carries a message
+/// and a source, always answers `None`. std's spawn has the same limit
+/// and keeps the code; so does this conversion, because code that checks
+/// `raw_os_error() == Some(libc::ENOENT)` breaks silently when it turns
+/// `None`, while a shorter message is visible. Where the stage and the
+/// program matter, log the `safespawn::Error` before converting, or keep
+/// it: [`Error::raw_os_error`] gives its code too, and
+/// `io::Error::new(err.io_kind(), err)` converts with the message kept.
 ///
 /// ```
 /// use safespawn::Command;
@@ -259,19 +353,7 @@ impl From<Error> for io::Error {
         match err {
             Error::Io(e) => e,
             Error::Spawn { errno, .. } => io::Error::from_raw_os_error(errno.raw_os_error()),
-            other => {
-                let kind = match &other {
-                    Error::Build { kind, .. } => match kind {
-                        BuildErrorKind::NotFound => io::ErrorKind::NotFound,
-                        BuildErrorKind::NotExecutable => io::ErrorKind::PermissionDenied,
-                        BuildErrorKind::TooLong => io::ErrorKind::ArgumentListTooLong,
-                        _ => io::ErrorKind::InvalidInput,
-                    },
-                    Error::Timeout { .. } => io::ErrorKind::TimedOut,
-                    _ => io::ErrorKind::Other,
-                };
-                io::Error::new(kind, other)
-            }
+            other => io::Error::new(other.io_kind(), other),
         }
     }
 }

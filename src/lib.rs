@@ -144,6 +144,26 @@
 //! # Ok::<(), safespawn::Error>(())
 //! ```
 //!
+//! # Pipelines
+//!
+//! `cmd_a | cmd_b | cmd_c` makes a [`Pipeline`]: each stage's stdout feeds
+//! the next stage's stdin through a pipe made per spawn, whose ends the
+//! parent closes right after the spawns that use them. A failure is
+//! pipefail's ([`Error::Pipeline`] names the stage and its status), except
+//! that an upstream stage killed by `SIGPIPE` is not one unless
+//! [`Pipeline::sigpipe_is_failure`] says so. A [`PreparedPipeline`]
+//! spawns with no allocation, and dropping a [`RunningPipeline`] kills and
+//! reaps every stage.
+//!
+//! ```
+//! use safespawn::Command;
+//! let out = (Command::new("printf").arg("b\na\nb\n") | Command::new("sort") | Command::new("uniq"))
+//!     .output()?;
+//! assert_eq!(out.stdout, b"a\nb\n");
+//! assert_eq!(out.status.len(), 3);
+//! # Ok::<(), safespawn::Error>(())
+//! ```
+//!
 //! # Testing code that runs commands
 //!
 //! [`dry_run::capture`] and [`dry_run::capture_with`] record the command
@@ -281,6 +301,29 @@
 //! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
 //! | `virCommandSetDryRun` (and its callback of args, env and input) | [`dry_run::capture`], [`dry_run::capture_with`], [`dry_run::capture_with_details`] ([`dry_run::Call`]: line, argv, env, input), scoped to the calling thread |
 //! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
+//!
+//! # From std's names
+//!
+//! [`Command::from_std`] turns a configured `std::process::Command` into a
+//! safespawn one (program, arguments, environment changes, working
+//! directory), so call sites can move one at a time. Where the two differ:
+//!
+//! | `std::process` | safespawn | difference |
+//! |---|---|---|
+//! | `Command::new`, `arg`, `args` | [`Command::new`], [`Command::arg`], [`Command::args`] | the program is looked up on the PATH at `build()`, in the parent |
+//! | `env`, `envs` | [`Command::env`] | std adds to the inherited environment; safespawn's first environment call ends inheritance (libvirt's model). [`Command::from_std`] keeps std's meaning for what it converts |
+//! | `env_remove`, `env_clear` | [`Command::env_remove`], [`Command::env_clear`] | the same |
+//! | `current_dir` | [`Command::current_dir`] | changed to after the credentials |
+//! | `stdin`, `stdout`, `stderr` with `Stdio` | the same names with [`Stdio`] | the default is `/dev/null`, not the parent's streams: [`Stdio::inherit`] asks for those |
+//! | `spawn() -> Child` | [`Command::spawn`] → [`Running`] | dropping a `Running` kills and reaps the child; std's `Child` leaves it running |
+//! | `status()` | [`Command::status`] | |
+//! | `output()` | [`Command::capture_stdout`] / [`Command::capture_stderr`] then [`Command::output`] | captured only when asked ([`Buffered`] mode) |
+//! | `status()?.success()` checks | [`Command::run`] | a failure is [`Error::Exit`] with the quoted command line |
+//! | `Child::wait`, `try_wait`, `kill`, `id` | [`Running::wait`], [`Running::try_wait`], [`Running::signal`] / [`Running::abort`], [`Running::pid`] | `wait` and `abort` consume the child |
+//! | `Child::stdin.take()` | [`Running::take_stdin`] (and `take_stdout`, `take_stderr`) | std's `PipeReader` / `PipeWriter` |
+//! | `CommandExt::uid`, `gid`, `groups`, `process_group`, `pre_exec` | [`Command::uid`], [`Command::gid`], [`Command::groups`], [`Command::process_group`], [`Command::pre_exec`] | not read by `from_std`: std has no getters for them |
+//! | `child_a.stdout` → `Stdio::from` → `child_b` | [`Pipeline`]: `cmd_a \| cmd_b` | pipes the parent never holds; pipefail, with an upstream `SIGPIPE` no failure by default |
+//! | the `io::Error` of a failed spawn | [`Error`] | converts to `io::Error` with the same `raw_os_error()` and kind; its own `Display` also names the stage and program |
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -301,6 +344,7 @@ mod error;
 mod frozen;
 mod mode;
 mod pidfd;
+mod pipeline;
 mod plan;
 mod prepared;
 mod process;
@@ -321,6 +365,9 @@ pub use command::Command;
 pub use daemon::{Daemonized, PausedDaemon};
 pub use error::{BuildErrorKind, Error, Stage};
 pub use mode::{Buffered, Daemon, Direct, Mode};
+pub use pipeline::{
+    Pipeline, PipelineOutput, PipelineStatus, PreparedPipeline, RunningPipeline, Stages,
+};
 pub use prepared::Prepared;
 pub use process::{Detached, Finished, Paused, Running};
 

@@ -506,6 +506,11 @@ impl Finished {
         Finished { status, line }
     }
 
+    /// The shell-quoted command line of the child.
+    pub(crate) fn line(&self) -> &str {
+        &self.line
+    }
+
     /// The exit status.
     ///
     /// ```

@@ -288,3 +288,56 @@ fn the_counter_does_count() {
     let n = allocations_during(|| drop(std::hint::black_box(vec![1u8; 10])));
     assert_eq!(n, 2);
 }
+
+/// A prepared pipeline spawns with no allocation: the stages are built,
+/// the pipes between them live on the stack, and the vector of running
+/// stages comes back to the prepared pipeline's pool when the running
+/// pipeline (or the status made from it) is dropped. Waiting, reading the
+/// last stdout, aborting and dropping allocate nothing either.
+#[test]
+fn spawning_a_prepared_pipeline_allocates_nothing() {
+    let plain = (Command::new("true") | Command::new("true") | Command::new("true"))
+        .build()
+        .unwrap();
+    let piped = (Command::new("cat").stdin(Stdio::piped())
+        | Command::new("cat")
+        | Command::new("cat").stdout(Stdio::piped()))
+    .build()
+    .unwrap();
+    let sleepers = (Command::new("sleep").arg("30") | Command::new("sleep").arg("30"))
+        .build()
+        .unwrap();
+    let run = |n: usize| {
+        for _ in 0..n {
+            let st = plain.spawn().unwrap().wait().unwrap();
+            assert!(st.success());
+            assert_eq!(st.iter().filter(|f| f.success()).count(), 3);
+            drop(st);
+
+            let mut running = piped.spawn().unwrap();
+            drop(running.take_stdin());
+            let mut buf = [0u8; 16];
+            assert_eq!(running.take_stdout().unwrap().read(&mut buf).unwrap(), 0);
+            assert!(running.wait().unwrap().success());
+
+            drop(sleepers.spawn().unwrap()); // drop aborts and reaps
+            let st = sleepers.spawn().unwrap().abort().unwrap();
+            assert!(!st.success());
+        }
+    };
+    run(2); // warm-up: the pool's vectors, one-time probes
+    for round in 0..10 {
+        let n = allocations_during(|| run(1));
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations in a pipeline spawn"
+        );
+    }
+    // The spawn alone, counted by itself.
+    let n = allocations_during(|| {
+        let running = plain.spawn().unwrap();
+        std::hint::black_box(&running);
+        drop(running.wait().unwrap());
+    });
+    assert_eq!(n, 0, "{n} heap allocations in spawn + wait");
+}

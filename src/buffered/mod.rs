@@ -62,13 +62,13 @@ use crate::prepared::Prepared;
 use crate::process::Running;
 use crate::spawn;
 
-mod poll;
-mod streams;
+pub(crate) mod poll;
+pub(crate) mod streams;
 
 use self::streams::Pipes;
 
 /// How much of the captured stderr an [`Error::Exit`] carries (its end).
-const STDERR_TAIL: usize = 4096;
+pub(crate) const STDERR_TAIL: usize = 4096;
 
 /// What a buffered run returns: how the child ended and what it wrote.
 ///
@@ -205,7 +205,7 @@ impl Prepared<Buffered> {
 }
 
 /// The last `max` bytes of `bytes` as text, starting at a character boundary.
-fn tail(bytes: &[u8], max: usize) -> String {
+pub(crate) fn tail(bytes: &[u8], max: usize) -> String {
     let mut start = bytes.len().saturating_sub(max);
     if start > 0 {
         // Skip UTF-8 continuation bytes cut off from their start (at most 3).

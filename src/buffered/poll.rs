@@ -16,14 +16,14 @@ use crate::sys;
 
 /// Blocks SIGPIPE in this thread while the loop writes, and on drop takes
 /// off the SIGPIPE a failed write raised (see the module docs).
-struct SigpipeGuard {
+pub(crate) struct SigpipeGuard {
     old_mask: sys::signal::SigSet,
     pending_before: bool,
-    saw_epipe: bool,
+    pub(crate) saw_epipe: bool,
 }
 
 impl SigpipeGuard {
-    fn new() -> SigpipeGuard {
+    pub(crate) fn new() -> SigpipeGuard {
         let old_mask = sys::signal::block_signal(libc::SIGPIPE);
         SigpipeGuard {
             old_mask,
@@ -58,12 +58,12 @@ fn recycle<'a, 'b>(v: Vec<PollFd<'a>>) -> Vec<PollFd<'b>> {
 }
 
 /// `Timespec` for a poll timeout; `None` = wait for ever.
-fn poll_timeout(wake: Option<Instant>, now: Instant) -> Option<Timespec> {
+pub(crate) fn poll_timeout(wake: Option<Instant>, now: Instant) -> Option<Timespec> {
     wake.map(|at| timespec(at.saturating_duration_since(now)))
 }
 
 /// The earlier of two optional deadlines (`None` = never).
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,

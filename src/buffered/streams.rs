@@ -19,13 +19,13 @@ const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_WAKE: usize = 8;
 
 /// One pipe the loop services, from the parent's side.
-pub(super) struct Stream<'d> {
+pub(crate) struct Stream<'d> {
     /// `None` once closed.
     pub fd: Option<OwnedFd>,
     pub role: Role<'d>,
 }
 
-pub(super) enum Role<'d> {
+pub(crate) enum Role<'d> {
     /// Writes `data[done..]` to the child.
     Write { data: &'d [u8], done: usize },
     /// Reads what the child writes.
@@ -111,7 +111,7 @@ impl<'d> Pipes<'d> {
 impl Stream<'_> {
     /// Does the read or write the poll result asked for; `Ok(true)` when a
     /// write found the child's end closed (EPIPE).
-    pub(super) fn service(&mut self) -> Result<bool, Error> {
+    pub(crate) fn service(&mut self) -> Result<bool, Error> {
         let Some(fd) = &self.fd else {
             return Ok(false);
         };

@@ -14,7 +14,7 @@ use crate::Stdio;
 
 /// How long to keep draining pipes after the child exited, unless
 /// [`Command::wait_delay`] says otherwise.
-const DEFAULT_WAIT_DELAY: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_WAIT_DELAY: Duration = Duration::from_secs(3);
 
 impl Command<Direct> {
     /// Switches to [`Buffered`] mode; the first switch sets the default

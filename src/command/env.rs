@@ -175,6 +175,17 @@ impl EnvConfig {
         }
     }
 
+    /// Sets `key` on top of the inherited environment (std's model, for
+    /// [`Command::from_std`](crate::Command::from_std)): while the command
+    /// still inherits, the value replaces the parent's or is added to it;
+    /// once it does not, this is [`set`](EnvConfig::set).
+    pub(crate) fn set_keep_inheriting(&mut self, key: OsString, value: OsString) {
+        let inherit = self.inherit;
+        self.removed.retain(|k| *k != key);
+        self.set(key, value);
+        self.inherit = inherit;
+    }
+
     /// Stops inheriting without adding anything.
     pub(crate) fn make_explicit(&mut self) {
         self.inherit = false;
@@ -214,9 +225,14 @@ impl EnvConfig {
     /// The final environment, resolving inheritance now.
     pub(crate) fn resolve(&self) -> Vec<(OsString, OsString)> {
         if self.inherit {
-            std::env::vars_os()
+            // The parent's variables, less the removed ones, with the
+            // command's own (std-style overrides) replacing or added.
+            let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
                 .filter(|(k, _)| !self.removed.contains(k))
-                .collect()
+                .filter(|(k, _)| !self.entries.iter().any(|(e, _)| e == k))
+                .collect();
+            env.extend(self.entries.iter().cloned());
+            env
         } else {
             self.entries.clone()
         }
@@ -313,6 +329,21 @@ mod tests {
         assert!(name_problem(OsStr::new("A=B")).is_some());
         assert!(name_problem(OsStr::from_bytes(b"A\0")).is_some());
         assert!(name_problem(OsStr::new("PATH")).is_none());
+    }
+
+    #[test]
+    fn std_style_overrides_keep_inheriting() {
+        let mut e = EnvConfig::default();
+        e.remove(OsStr::new("SAFESPAWN_ENV_UNIT_GONE"));
+        e.set_keep_inheriting(os("SAFESPAWN_ENV_UNIT_GONE"), os("back"));
+        e.set_keep_inheriting(os("SAFESPAWN_ENV_UNIT_NEW"), os("1"));
+        assert!(e.inherits());
+        let env = e.resolve();
+        assert!(env.contains(&(os("SAFESPAWN_ENV_UNIT_NEW"), os("1"))));
+        assert!(env.contains(&(os("SAFESPAWN_ENV_UNIT_GONE"), os("back"))));
+        // The parent's environment is still there (the test runner has PATH).
+        assert!(env.iter().any(|(k, _)| k == "PATH"));
+        assert_eq!(e.explicit().len(), 2);
     }
 
     #[test]

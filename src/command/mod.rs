@@ -39,6 +39,7 @@ pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod from_std;
 pub(crate) mod knobs;
 pub(crate) mod label;
 pub(crate) mod landlock;

@@ -759,8 +759,8 @@ impl PreparedPipeline {
         let mut stderr = Vec::with_capacity(self.stages.len());
         for stage in &self.stages {
             let plan = &*stage.plan;
-            let outcome = crate::dry_run::intercept(plan)
-                .unwrap_or_else(crate::dry_run::Outcome::success);
+            let outcome =
+                crate::dry_run::intercept(plan).unwrap_or_else(crate::dry_run::Outcome::success);
             statuses.push(Slot::Finished(Finished::new(
                 outcome.status,
                 plan.line.clone(),

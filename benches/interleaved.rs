@@ -231,7 +231,9 @@ impl<'a> Runner<'a> {
                 None => Err("skipped prepared_sandbox: the sandbox cannot be built here".into()),
                 Some(p) => match p.status() {
                     Ok(s) if s.success() => Ok(()),
-                    Ok(s) => Err(format!("skipped prepared_sandbox: the sandbox failed ({s:?})")),
+                    Ok(s) => Err(format!(
+                        "skipped prepared_sandbox: the sandbox failed ({s:?})"
+                    )),
                     Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
                 },
             },

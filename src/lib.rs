@@ -293,6 +293,7 @@ pub use capability::{Capability, UnknownCapability};
 pub use command::fds::Stdio;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
+pub use command::seccomp::Seccomp;
 pub use command::Command;
 pub use daemon::Daemonized;
 pub use error::{BuildErrorKind, Error, Stage};
@@ -307,7 +308,7 @@ pub mod __compat {
     pub use crate::sys::compat::{
         CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
         LINUX_5_3, NO_CLONE3, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        NO_SECCOMP_SYSCALL, NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

@@ -23,8 +23,9 @@
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
-//!   `prlimit64`, `getgroups`, `mount_setattr` (by `syscall`), `execve` and
-//!   `_exit` (see [`crate::sys`]).
+//!   `prlimit64`, `getgroups`, `mount_setattr`, `seccomp` and
+//!   `prctl(PR_SET_SECCOMP)` (by `syscall`), `execve` and `_exit` (see
+//!   [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
 //! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating
@@ -47,8 +48,8 @@
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
 //! it (`signals`, `namespaces`, `fds`, `daemon`, `mounts`, `process`,
-//! `credentials`, `session`, `exec`, `hooks`, `pause`) and receives only its
-//! own part of the plan.
+//! `credentials`, `session`, `exec`, `hooks`, `pause`, `seccomp`) and
+//! receives only its own part of the plan.
 
 #![deny(
     clippy::indexing_slicing,
@@ -90,6 +91,7 @@ pub(crate) mod namespaces;
 pub(crate) mod pause;
 pub(crate) mod process;
 pub(crate) mod report;
+pub(crate) mod seccomp;
 pub(crate) mod session;
 pub(crate) mod signals;
 
@@ -113,6 +115,8 @@ pub(crate) struct Plan {
     pub session: session::Session,
     pub exec: exec::Exec,
     pub hooks: Frozen<[Hook]>,
+    /// With [`Command::seccomp`](crate::Command::seccomp): `Some`.
+    pub seccomp: Option<seccomp::SeccompPlan>,
 }
 
 /// What the spawning call adds to the frozen [`Plan`] for one child.
@@ -216,7 +220,7 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
 /// The step list after the fds (and, for a daemon, in the daemon).
 fn rest(
     cx: &Ctx<'_>,
-    carried: &Carried,
+    carried: &mut Carried,
     cwd: Option<&std::ffi::CStr>,
 ) -> Result<Infallible, Failure> {
     let plan = cx.plan;
@@ -241,5 +245,10 @@ fn rest(
     hooks::run(&plan.hooks)?;
     // The last moment the parent can act on a fully prepared child.
     pause::wait(carried)?;
+    // Last: the filter applies to every later system call of this process,
+    // so nothing but exec (and, when it fails, the report) may come after
+    // it; the pause's read and every set-up step come before. After the
+    // credentials, which set no_new_privs when the filter needs it.
+    seccomp::install(plan.seccomp.as_ref(), carried)?;
     exec::exec(&plan.exec)
 }

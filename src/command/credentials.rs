@@ -204,11 +204,12 @@ impl CredentialsConfig {
     /// The steps that need that privilege call this at `build()` and set
     /// `no_new_privs` when it is `false` (the kernel would refuse them
     /// with `EACCES` otherwise).
-    #[allow(dead_code)] // its callers (seccomp, landlock) land next
     pub(crate) fn child_keeps_sys_admin(&self, new_user_ns: bool) -> bool {
         let has_now = new_user_ns
-            || rustix::thread::capabilities(None)
-                .is_ok_and(|c| c.effective.contains(rustix::thread::CapabilitySet::SYS_ADMIN));
+            || rustix::thread::capabilities(None).is_ok_and(|c| {
+                c.effective
+                    .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+            });
         let uid_keeps = self.uid.is_none_or(|u| u == 0);
         let caps_keep = !self.clear_caps && self.allowed_caps == 0
             || self.allowed_caps & Capability::SysAdmin.bit() != 0;

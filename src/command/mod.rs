@@ -38,6 +38,7 @@ pub(crate) mod fds;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
+pub(crate) mod seccomp;
 pub(crate) mod session;
 pub(crate) mod signals;
 
@@ -55,6 +56,7 @@ pub(crate) struct Config {
     pub session: session::SessionConfig,
     pub cwd: Option<PathBuf>,
     pub hooks: Vec<Hook>,
+    pub seccomp: Vec<seccomp::Seccomp>,
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
@@ -461,7 +463,7 @@ impl Config {
             None => None,
         };
         let process = self.process.freeze()?;
-        let creds = self.creds.freeze()?;
+        let mut creds = self.creds.freeze()?;
         let session = self.session.freeze()?;
         if self.forbid_fork && !self.hooks.is_empty() {
             return Err(Error::build(
@@ -475,6 +477,14 @@ impl Config {
         let env_shown = !self.env.inherits();
         let nonblocking_pipes = self.fds.nonblocking_pipes;
         let fds = std::mem::take(&mut self.fds).freeze(&send_fds)?;
+        let seccomp = seccomp::freeze(&self.seccomp, &fds.fds.targets)?;
+        if seccomp.is_some() {
+            // The kernel installs a filter only with no_new_privs or
+            // CAP_SYS_ADMIN (see Command::seccomp).
+            let new_user_ns =
+                self.ns.unshared().contains(crate::Namespaces::USER) || self.ns.joins_user();
+            creds.no_new_privs |= !self.creds.child_keeps_sys_admin(new_user_ns);
+        }
         let daemon = match self.daemon.take() {
             Some(d) => Some(d.freeze(
                 self.cwd.as_deref(),
@@ -501,6 +511,7 @@ impl Config {
                     cwd: cwd.map(Into::into),
                 },
                 hooks: std::mem::take(&mut self.hooks).into(),
+                seccomp,
             },
             program: program.to_string_lossy().into(),
             mount_paths,

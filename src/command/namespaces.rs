@@ -401,6 +401,14 @@ impl NamespacesConfig {
         }
     }
 
+    /// Whether the child joins a user namespace (where it then has every
+    /// capability).
+    pub(crate) fn joins_user(&self) -> bool {
+        self.joins
+            .iter()
+            .any(|(_, ns)| ns.contains(Namespaces::USER))
+    }
+
     /// Checks the prerequisites and prepares the child's part: the clone
     /// flags, the map texts, the joins and the hostname. `daemon`: the
     /// command is daemonized.

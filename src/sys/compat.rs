@@ -1,5 +1,6 @@
 //! Test-only emulation of older kernels and seccomp profiles: a process-wide
-//! set of flags that makes the pidfd-related system call wrappers answer as
+//! set of flags that makes some system call wrappers (the pidfd-related
+//! ones, `mount_setattr`, `seccomp`) answer as
 //! such a kernel would (an ignored `CLONE_PIDFD`, `ENOSYS` from a missing
 //! call, `EINVAL` from an unknown `waitid` id type, `EPERM` from a filter),
 //! without making the call. The library's fallbacks then run exactly as
@@ -38,6 +39,12 @@ pub const REFUSE_WITH_EPERM: u32 = 1 << 6;
 /// `mount_setattr` is missing, as before Linux 5.12: read-only binds take
 /// the `MS_REMOUNT` path.
 pub const NO_MOUNT_SETATTR: u32 = 1 << 7;
+
+/// `seccomp(2)` is missing (`ENOSYS`), as before Linux 3.17 or under a
+/// profile that refuses it: seccomp filters are installed with
+/// `prctl(PR_SET_SECCOMP)` instead. The child's `seccomp(2)` answers
+/// `ENOSYS` too, so a build that chose it anyway fails at the spawn.
+pub const NO_SECCOMP_SYSCALL: u32 = 1 << 8;
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid.

@@ -3,7 +3,8 @@
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
-//! streams) and [`creds`] (getgroups without allocating), [`mount`] (mount_setattr and its probe); [`compat`] holds
+//! streams) and [`creds`] (getgroups without allocating), [`mount`] (mount_setattr and its probe), [`seccomp`] (installing a
+//! seccomp filter, and the probe for `seccomp(2)`); [`compat`] holds
 //! the test-only emulation of older kernels. Everything else goes through
 //! rustix.
 //!
@@ -20,6 +21,7 @@ pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
 pub(crate) mod mount;
+pub(crate) mod seccomp;
 pub(crate) mod signal;
 
 /// Builds an `Errno` from a raw value without ever panicking: rustix's

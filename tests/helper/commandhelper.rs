@@ -1,5 +1,6 @@
 //! `safespawn-testhelper`: reports what a child sees, like libvirt's
-//! commandhelper. Uses std only.
+//! commandhelper. Uses std only (and the `syscalls` crate's name table for
+//! `syscall=NAME`).
 //!
 //! Usage: `safespawn-testhelper [ACTIONS] [ARGS...]`. `ACTIONS` is argv[1]
 //! when it starts with `::`, a comma-separated list run in order; without it
@@ -18,14 +19,19 @@
 //! * `close-stdin`: close fd 0;
 //! * `cat-fd=N`: copy fd N to stdout until end-of-file;
 //! * `sleep=SECS`: sleep (fractions allowed);
-//! * `exit=CODE`: exit with CODE; `kill=SIG`: send itself signal SIG.
+//! * `exit=CODE`: exit with CODE; `kill=SIG`: send itself signal SIG;
+//! * `syscall=NAME[/ARG...]`: make the raw system call NAME (a name of this
+//!   architecture, or a number) with the integer arguments given (missing
+//!   ones are 0) and print `syscall=NAME ret=R errno=E` (E is 0 on success).
 //!
 //! The report is one `key=value` per line; values are escaped so any byte
 //! string survives: bytes outside printable ASCII, `\` and `%` become `%XX`.
 //! Keys: `argc`, `arg` (once per argument, in order), `env` (sorted), `fd`
 //! (`N target`), `cwd`, `umask`, `pid`, `ppid`, `pgid`, `sid`, `sigblk`,
 //! `sigign`, `sigcgt`, `capinh`, `capprm`, `capeff`, `capbnd`, `capamb`,
-//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`).
+//! `uid`, `gid`, `groups`, `nonewprivs`, `seccomp` (the mode: 2 under a
+//! filter), `seccomp_filters` (how many; empty before Linux 5.9), `rlimit`
+//! (`NAME SOFT HARD`).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -34,6 +40,49 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
     fn close(fd: i32) -> i32;
+    fn syscall(number: i64, ...) -> i64;
+}
+
+/// The number of system call `name` (or `name` itself, when a number).
+fn syscall_number(name: &str) -> Option<i64> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    ))]
+    if let Ok(s) = name.parse::<syscalls::Sysno>() {
+        return Some(i64::from(s.id()));
+    }
+    None
+}
+
+/// The `syscall=` action: makes the call, prints its result and errno.
+fn raw_syscall(spec: &str, out: &mut impl Write) -> std::io::Result<()> {
+    let mut parts = spec.split('/');
+    let name = parts.next().unwrap_or("");
+    let nr = syscall_number(name)
+        .ok_or_else(|| std::io::Error::other(format!("no system call {name:?}")))?;
+    let mut args = [0i64; 6];
+    for (slot, arg) in args.iter_mut().zip(parts) {
+        *slot = arg.parse().map_err(std::io::Error::other)?;
+    }
+    // SAFETY: the test asked for this exact call; with integer arguments a
+    // call can fail, not touch this program's memory (the tests pass none
+    // that a call reads as a pointer into it).
+    let ret = unsafe { syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) };
+    let errno = if ret == -1 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    } else {
+        0
+    };
+    writeln!(out, "syscall={name} ret={ret} errno={errno}")?;
+    out.flush()
 }
 
 fn esc(bytes: &[u8]) -> String {
@@ -133,6 +182,8 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
         ("gid", "Gid"),
         ("groups", "Groups"),
         ("nonewprivs", "NoNewPrivs"),
+        ("seccomp", "Seccomp"),
+        ("seccomp_filters", "Seccomp_filters"),
     ] {
         writeln!(out, "{key}={}", status_field(&status, field))?;
     }
@@ -261,6 +312,7 @@ fn main() {
                     Ok(())
                 }
                 "exit" => std::process::exit(value.parse().unwrap_or(1)),
+                "syscall" => raw_syscall(value, &mut stdout),
                 "kill" => {
                     let sig: i32 = value.parse().map_err(std::io::Error::other)?;
                     // SAFETY: kill(2) on our own pid.

@@ -100,6 +100,7 @@ impl std::fmt::Debug for Plan {
             .field("cwd", &self.child.exec.cwd)
             .field("maps", &self.child.fds.maps)
             .field("hooks", &self.child.hooks.len())
+            .field("seccomp", &self.child.seccomp)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

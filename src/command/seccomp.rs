@@ -324,11 +324,22 @@ pub(crate) fn freeze(
     let report_fd = (0..)
         .find(|fd| targets.binary_search(fd).is_err())
         .unwrap_or(0);
+    let via_prctl = !crate::sys::seccomp::have_seccomp_syscall();
+    // The call that installs the next filter, and its first argument.
+    let install = if via_prctl {
+        ("prctl", libc::PR_SET_SECCOMP as u32)
+    } else {
+        ("seccomp", libc::SECCOMP_SET_MODE_FILTER)
+    };
     let mut programs = Vec::with_capacity(filters.len());
     let mut needs_report_fd = false;
     let mut total = 0usize;
-    for filter in filters {
-        let compiled = compile(filter, report_fd as u32)?;
+    for (i, filter) in filters.iter().enumerate() {
+        let through = Through {
+            report_fd: report_fd as u32,
+            install: (i + 1 < filters.len()).then_some(install),
+        };
+        let compiled = compile(filter, &through)?;
         needs_report_fd |= compiled.needs_report_fd;
         total += compiled.program.len() + 4;
         if total > MAX_INSNS_PER_PATH {
@@ -345,8 +356,20 @@ pub(crate) fn freeze(
     Ok(Some(SeccompPlan {
         filters: programs.into(),
         report_fd: if needs_report_fd { report_fd } else { -1 },
-        via_prctl: !crate::sys::seccomp::have_seccomp_syscall(),
+        via_prctl,
     }))
+}
+
+/// The calls a generated program lets through on one value of their first
+/// argument, whatever its list says, where the list would block them.
+pub(crate) struct Through {
+    /// `write(2)` on this fd: the child's report.
+    pub report_fd: u32,
+    /// The call that installs the next filter, when another follows
+    /// (`seccomp` with `SECCOMP_SET_MODE_FILTER`, or `prctl` with
+    /// `PR_SET_SECCOMP`): a filter can only add restrictions, so letting
+    /// the program install more costs nothing.
+    pub install: Option<(&'static str, u32)>,
 }
 
 /// One compiled filter.
@@ -363,9 +386,9 @@ pub(crate) const MAX_INSNS: usize = 4096;
 /// (`MAX_INSNS_PER_PATH`), each filter counting 4 more.
 pub(crate) const MAX_INSNS_PER_PATH: usize = 32768;
 
-/// Compiles and checks `filter`; `report_fd` is the fd number the
-/// generated programs let `write(2)` through on.
-pub(crate) fn compile(filter: &Seccomp, report_fd: u32) -> Result<Compiled, Error> {
+/// Compiles and checks `filter`, with the calls a generated program must
+/// let through.
+pub(crate) fn compile(filter: &Seccomp, through: &Through) -> Result<Compiled, Error> {
     let item = || filter.to_string();
     let compiled = match &filter.0 {
         Kind::Bpf(bytes) => Compiled {
@@ -377,7 +400,7 @@ pub(crate) fn compile(filter: &Seccomp, report_fd: u32) -> Result<Compiled, Erro
             allow,
             names,
             errno,
-        } => generate(*allow, names, *errno, report_fd)
+        } => generate(*allow, names, *errno, through)
             .map_err(|(kind, problem)| Error::build(kind, item(), problem))?,
     };
     check(&compiled.program).map_err(|problem| {
@@ -647,7 +670,7 @@ fn generate(
     allow: bool,
     names: &[String],
     errno: i32,
-    report_fd: u32,
+    through: &Through,
 ) -> Result<Compiled, Problem> {
     let invalid = |problem: String| (BuildErrorKind::Invalid, problem);
     if !(1..=4095).contains(&errno) {
@@ -673,9 +696,22 @@ fn generate(
     if allow {
         listed.extend(EXEC_AND_EXIT.iter().filter_map(|n| number(n)));
     }
-    let write = number("write").ok_or_else(|| invalid(format!("no write(2) on {arch}")))?;
+    let blocked = |name: &str| {
+        number(name)
+            .map(|nr| (nr, listed.contains(&nr) != allow))
+            .ok_or_else(|| invalid(format!("no {name}(2) on {arch}")))
+    };
     // Whether the list blocks write(2), and with it the child's report.
-    let needs_report_fd = listed.contains(&write) != allow;
+    let (write, needs_report_fd) = blocked("write")?;
+    let mut exceptions = Vec::new();
+    if needs_report_fd {
+        exceptions.push((write, through.report_fd));
+    }
+    if let Some((name, op)) = through.install {
+        if let (nr, true) = blocked(name)? {
+            exceptions.push((nr, op));
+        }
+    }
     let errno_action = SECCOMP_RET_ERRNO | errno as u32;
     let (listed_action, default_action) = if allow {
         (SECCOMP_RET_ALLOW, errno_action)
@@ -693,12 +729,13 @@ fn generate(
         prog.push(jump(BPF_JMP | BPF_JGE | BPF_K, 0x4000_0000, 0, 1));
         prog.push(stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
     }
-    if needs_report_fd {
+    for (nr, arg0) in exceptions {
         prog.extend([
-            jump(BPF_JMP | BPF_JEQ | BPF_K, write, 0, 3),
-            // The kernel reads the fd as an unsigned int: the low half.
+            jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3),
+            // The kernel reads an fd, an operation or an option as an
+            // int: the low half of the 64-bit argument.
             stmt(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW_OFFSET),
-            jump(BPF_JMP | BPF_JEQ | BPF_K, report_fd, 0, 1),
+            jump(BPF_JMP | BPF_JEQ | BPF_K, arg0, 0, 1),
             stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
             stmt(BPF_LD | BPF_W | BPF_ABS, NR_OFFSET),
         ]);
@@ -723,7 +760,7 @@ fn generate(
     target_arch = "riscv64",
     target_arch = "loongarch64"
 )))]
-fn generate(_: bool, _: &[String], _: i32, _: u32) -> Result<Compiled, Problem> {
+fn generate(_: bool, _: &[String], _: i32, _: &Through) -> Result<Compiled, Problem> {
     Err((
         BuildErrorKind::Invalid,
         format!(
@@ -741,19 +778,34 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    const LAST: Through = Through {
+        report_fd: 3,
+        install: None,
+    };
+    const NOT_LAST: Through = Through {
+        report_fd: 3,
+        install: Some(("seccomp", 1)),
+    };
+
     #[test]
     fn generated_programs_pass_the_kernels_checks() {
         for allow in [false, true] {
             for list in [&[][..], &["write"][..], &["read", "write", "getpid"][..]] {
-                let c = generate(allow, &names(list), 1, 3).unwrap();
-                check(&c.program).unwrap();
+                for through in [&LAST, &NOT_LAST] {
+                    let c = generate(allow, &names(list), 1, through).unwrap();
+                    check(&c.program).unwrap();
+                }
             }
         }
     }
 
     #[test]
     fn the_report_rule_is_there_only_when_write_is_blocked() {
-        let c = |allow, list: &[&str]| generate(allow, &names(list), 1, 3).unwrap().needs_report_fd;
+        let c = |allow, list: &[&str]| {
+            generate(allow, &names(list), 1, &LAST)
+                .unwrap()
+                .needs_report_fd
+        };
         assert!(!c(false, &["getpid"]));
         assert!(c(false, &["write"]));
         assert!(c(true, &["getpid"]));
@@ -767,7 +819,7 @@ mod tests {
             .filter(|n| !EXEC_AND_EXIT.contains(&n.as_str()))
             .collect();
         for allow in [false, true] {
-            let c = generate(allow, &all, 1, 3).unwrap();
+            let c = generate(allow, &all, 1, &NOT_LAST).unwrap();
             check(&c.program).unwrap();
         }
     }

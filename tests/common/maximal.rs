@@ -15,16 +15,25 @@ use std::path::Path;
 use std::time::Duration;
 
 use safespawn::{
-    Capability, Command, Daemon, Direct, Errno, Namespaces, Resource, Signal, Stage, Stdio,
+    Capability, Command, Daemon, Direct, Errno, Namespaces, Resource, Seccomp, Signal, Stage, Stdio,
 };
 
-use super::{can_unshare, helper, helper_for_any_user, own_session, Report};
+use super::{can_unshare, helper, helper_for_any_user, own_session, Report, HELPER_SYSCALLS};
+
+/// A raw seccomp program allowing everything: `ret #SECCOMP_RET_ALLOW`.
+fn allow_all_bpf() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x06u16.to_ne_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&libc::SECCOMP_RET_ALLOW.to_ne_bytes());
+    b
+}
 
 /// The rooms of the child (`src/child/`), which the area test files are
 /// named after. Every one of them has an entry below, except `pause` (the
 /// runner takes every entry through the pause) and `daemon` (a mode of its
 /// own: [`maximal_daemon`]).
-pub const CHILD_AREAS: [&str; 10] = [
+pub const CHILD_AREAS: [&str; 11] = [
     "signals",
     "namespaces",
     "fds",
@@ -35,6 +44,7 @@ pub const CHILD_AREAS: [&str; 10] = [
     "pause",
     "exec",
     "hooks",
+    "seccomp",
 ];
 
 /// One command of the list, with what its report must show.
@@ -220,6 +230,17 @@ pub fn maximal_commands() -> Vec<Maximal> {
             assert_eq!(r.field("sid"), own_session);
         }),
         entry(
+            "seccomp",
+            // Every kind of filter, stacked (the report fd's move, for
+            // filters that block write, is in failing_commands: the
+            // helper could not write its report under them).
+            helper("report")
+                .seccomp(Seccomp::deny(["sched_yield", "getcpu"], libc::EPERM))
+                .seccomp(Seccomp::allow(HELPER_SYSCALLS, libc::ENOSYS))
+                .seccomp(Seccomp::from_bpf(allow_all_bpf())),
+            |r| assert_eq!(r.field("seccomp"), "2"),
+        ),
+        entry(
             "hooks",
             // SAFETY: each hook makes one raw system call.
             unsafe {
@@ -344,6 +365,16 @@ pub fn failing_commands() -> Vec<(&'static str, Command<Direct>, Stage, Errno)> 
             Command::new("true").join_namespace(open("/dev/null"), Namespaces::UTS),
             Stage::Namespace,
             Errno::INVAL,
+        ),
+        // An exec failing after filters that block write(2): the report
+        // goes through the fd they allow.
+        (
+            "seccomp",
+            Command::new("/nonexistent")
+                .seccomp(Seccomp::deny(["write"], libc::EPERM))
+                .seccomp(Seccomp::allow(["getpid"], libc::EPERM)),
+            Stage::Exec,
+            Errno::NOENT,
         ),
         (
             "hooks",

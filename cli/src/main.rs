@@ -18,7 +18,7 @@ use clap::Parser;
 use safespawn::{Command, Stdio};
 
 use crate::exit::Failure;
-use crate::options::{credentials, daemon, env, fds, process, run, session};
+use crate::options::{credentials, daemon, env, fds, process, run, seccomp, session};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -30,6 +30,9 @@ Examples:
 
   # At most 64 open files, no core dumps, umask 077, killed after 5 seconds:
   safespawn --rlimit nofile=64 --rlimit core=0 --umask 077 --timeout 5s -- ./job
+
+  # ptrace(2) and mount(2) fail with EPERM, bpf(2) with ENOSYS:
+  safespawn --seccomp-deny ptrace,mount --seccomp-deny bpf:ENOSYS -- ./job
 
   # Show the exact command line (shell-quoted) without running it:
   safespawn --dry-run --env-clear --env 'GREETING=hello world' -- printf '%s\\n' x
@@ -63,6 +66,8 @@ struct Cli {
     process: process::ProcessAttributes,
     #[command(flatten)]
     credentials: credentials::Credentials,
+    #[command(flatten)]
+    seccomp: seccomp::Filters,
     #[command(flatten)]
     session: session::Session,
     #[command(flatten)]
@@ -122,6 +127,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         env,
         process,
         credentials,
+        seccomp,
         session,
         fds,
         daemon,
@@ -135,6 +141,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let cmd = env.apply(cmd);
     let cmd = process.apply(cmd);
     let cmd = credentials.apply(cmd)?;
+    let cmd = seccomp.apply(cmd)?;
     let cmd = session.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;
     if run.dry_run {

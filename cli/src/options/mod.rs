@@ -12,4 +12,5 @@ pub mod env;
 pub mod fds;
 pub mod process;
 pub mod run;
+pub mod seccomp;
 pub mod session;

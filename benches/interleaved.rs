@@ -9,6 +9,7 @@
 //! cargo bench --bench interleaved -- --quick   # smoke run (seconds); or SAFESPAWN_BENCH_QUICK=1
 //! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
 //! cargo bench --bench interleaved -- --section sandbox        # one section (here: the sandbox)
+//! cargo bench --bench interleaved -- --section seccomp        # the cost of a seccomp filter
 //! cargo bench --bench interleaved -- --sandbox-phases 200     # where the sandbox floor's time goes
 //! ```
 //!
@@ -44,6 +45,10 @@ const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
 /// safespawn spawn, bwrap, and safespawn's sandbox.
 const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
+/// Seccomp filters (`support::methods::DENY` and `ALLOW`) next to the
+/// unconfined spawn: the cost of compiling nothing (done at build) and
+/// installing the filter in the child, and of the filtered exec.
+const SECCOMP: &[&str] = &["prepared", "prepared_seccomp", "prepared_seccomp_allow"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -96,6 +101,7 @@ fn sections(quick: bool) -> Vec<Section> {
             2000,
         ),
         s("sandbox", 0, 0, 0, SANDBOX, 300),
+        s("seccomp", 0, 0, 0, SECCOMP, 2000),
     ]
 }
 
@@ -149,6 +155,9 @@ struct Runner<'a> {
     raw_true: support::RawClone,
     prepared: safespawn::Prepared,
     prepared_true: safespawn::Prepared,
+    /// The noop target under a deny-list and under an allow-list.
+    prepared_seccomp: safespawn::Prepared,
+    prepared_seccomp_allow: safespawn::Prepared,
     /// The sandbox methods, made only for a section that has them.
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
@@ -172,6 +181,14 @@ impl<'a> Runner<'a> {
             raw_true: support::RawClone::new(&targets.bin_true),
             prepared: methods::prepared(&targets.noop),
             prepared_true: methods::prepared(&targets.bin_true),
+            prepared_seccomp: methods::prepared_seccomp(
+                &targets.noop,
+                safespawn::Seccomp::deny(methods::known(methods::DENY), libc::EPERM),
+            ),
+            prepared_seccomp_allow: methods::prepared_seccomp(
+                &targets.noop,
+                safespawn::Seccomp::allow(methods::known(methods::ALLOW), libc::EPERM),
+            ),
         }
     }
 
@@ -183,6 +200,8 @@ impl<'a> Runner<'a> {
             "raw_true" => assert_eq!(self.raw_true.run(), 0),
             "prepared" => methods::safespawn_prepared(&self.prepared),
             "prepared_true" => methods::safespawn_prepared(&self.prepared_true),
+            "prepared_seccomp" => methods::safespawn_prepared(&self.prepared_seccomp),
+            "prepared_seccomp_allow" => methods::safespawn_prepared(&self.prepared_seccomp_allow),
             "command" => methods::safespawn_command(noop),
             "std" => methods::std_status(noop),
             "std_true" => methods::std_status(&self.targets.bin_true),
@@ -543,6 +562,26 @@ fn run_all(quick: bool) {
             true,
         );
     }
+    let deny = get("seccomp", "prepared_seccomp") - get("seccomp", "prepared");
+    row(
+        &format!(
+            "seccomp: a deny-list of {} calls − unconfined, µs per spawn",
+            methods::known(methods::DENY).len()
+        ),
+        deny,
+        "(info)",
+        true,
+    );
+    let allow = get("seccomp", "prepared_seccomp_allow") - get("seccomp", "prepared");
+    row(
+        &format!(
+            "seccomp: an allow-list of {} calls − unconfined, µs per spawn",
+            methods::known(methods::ALLOW).len() + 2
+        ),
+        allow,
+        "(info)",
+        true,
+    );
     for note in &notes {
         println!();
         println!("note: {note}");

@@ -37,21 +37,25 @@
 //!     ret #KILL_PROCESS
 //!     jeq #write, 0, 3               ; only when the list blocks write(2):
 //!     ld  [args[0] low 32 bits]      ;   the report fd, so that a failed
-//!     jeq #REPORT_FD, 0, 1           ;   exec is still reported
-//!     ret #ALLOW
-//!     ld  [nr]
-//!     jeq #NR, 0, 1                  ; for each listed call, sorted:
-//!     ret #ERRNO|e (deny) / #ALLOW (allow)
-//!     ...
+//!     jeq #REPORT_FD, 0, 1           ;   exec is still reported (and the
+//!     ret #ALLOW                     ;   same for seccomp(2) or prctl on
+//!     ld  [nr]                       ;   the next filter's installation)
+//!     jge #PIVOT, right, 0           ; a binary search of the sorted list:
+//!     ...                            ;   at most 4 numbers per leaf,
+//!     jeq #NR, hit, 0                ;   each leaf with both returns
 //!     ret #ALLOW (deny) / #ERRNO|e (allow)
+//!     ret #ERRNO|e (deny) / #ALLOW (allow)
 //! ```
 //!
-//! Two instructions per listed call keep every jump short (a classic BPF
-//! jump reaches 255 instructions). The kernel runs the program on every
-//! system call of the child and of the program; since Linux 5.11 it
-//! remembers, per call number, the answer of a program that does not look
-//! at the arguments, so only `write`, when it has the report rule, runs
-//! the program each time.
+//! The kernel runs the program on every system call of the child and of
+//! the program; since Linux 5.11 it also runs it once per system call
+//! number at install time, to remember which calls the program allows
+//! whatever their arguments. That install-time run is what a filter costs
+//! per spawn, and it grows with the path through the program: a row of
+//! one comparison per listed call cost 150 µs per spawn for a 50-call list
+//! here, the search (see [`search`]) 20 µs. Every jump is short (a classic
+//! BPF jump reaches 255 instructions) but the one over a long left half,
+//! which takes `ja`.
 
 use std::fmt;
 
@@ -740,15 +744,89 @@ fn generate(
             stmt(BPF_LD | BPF_W | BPF_ABS, NR_OFFSET),
         ]);
     }
-    for nr in listed {
-        prog.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
-        prog.push(stmt(BPF_RET | BPF_K, listed_action));
-    }
-    prog.push(stmt(BPF_RET | BPF_K, default_action));
+    let listed: Vec<u32> = listed.into_iter().collect();
+    search(&listed, listed_action, default_action, &mut prog);
     Ok(Compiled {
         program: prog,
         needs_report_fd,
     })
+}
+
+/// The most numbers a leaf of [`search`] compares one by one.
+const LEAF: usize = 4;
+
+/// Appends a binary search for the number in the accumulator among the
+/// sorted `nrs`: `hit` when it is one of them, else `miss`. A node splits
+/// at its middle number (`jge`), a leaf of at most [`LEAF`] numbers
+/// compares each (`jeq`). The two returns come once, at the end, for
+/// every leaf they are within reach of (a classic BPF jump reaches 255
+/// instructions); a leaf farther away has its own, and a node whose left
+/// half is longer than 255 instructions jumps over it with `ja` (32-bit
+/// offset). The code is generated back to front, so each jump's distance
+/// is known when it is made.
+///
+/// Why not one `jeq` per number in a row: since Linux 5.11 the kernel runs
+/// a new program once per system call number of the architecture (some
+/// 450) at install time, to learn which calls it allows whatever their
+/// arguments (the action cache), and converts and compiles every
+/// instruction. A row of N comparisons costs N steps per number, some
+/// 3 ns each; the search takes about log2(N) + 4, in fewer instructions
+/// (see BENCHMARKS.md's `seccomp` section).
+fn search(nrs: &[u32], hit: u32, miss: u32, prog: &mut Vec<Insn>) {
+    if nrs.is_empty() {
+        prog.push(stmt(BPF_RET | BPF_K, miss));
+        return;
+    }
+    // Back to front: `rev[0]` is the last instruction.
+    let mut rev = vec![stmt(BPF_RET | BPF_K, hit), stmt(BPF_RET | BPF_K, miss)];
+    search_back(nrs, hit, miss, &mut rev);
+    prog.extend(rev.into_iter().rev());
+}
+
+/// The offset of a jump at back-to-front index `from` to index `to`.
+fn back_offset(from: usize, to: usize) -> usize {
+    from - to - 1
+}
+
+/// [`search`]'s code for `nrs`, prepended to `rev` (back to front), with
+/// the shared `ret hit` at `rev[0]` and `ret miss` at `rev[1]`.
+fn search_back(nrs: &[u32], hit: u32, miss: u32, rev: &mut Vec<Insn>) {
+    if nrs.len() <= LEAF {
+        let n = nrs.len();
+        // The first comparison is the farthest from the returns.
+        let (hit_at, miss_at) = if rev.len() + n - 2 <= 255 {
+            (0, 1)
+        } else {
+            rev.push(stmt(BPF_RET | BPF_K, miss));
+            rev.push(stmt(BPF_RET | BPF_K, hit));
+            (rev.len() - 1, rev.len() - 2)
+        };
+        for (i, &nr) in nrs.iter().enumerate().rev() {
+            let at = rev.len();
+            let jt = back_offset(at, hit_at) as u8;
+            // The last comparison goes to miss; the others fall through.
+            let jf = if i == n - 1 {
+                back_offset(at, miss_at) as u8
+            } else {
+                0
+            };
+            rev.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, jt, jf));
+        }
+        return;
+    }
+    let (left, right) = nrs.split_at(nrs.len() / 2);
+    search_back(right, hit, miss, rev);
+    let right_at = rev.len() - 1;
+    search_back(left, hit, miss, rev);
+    let over = back_offset(rev.len(), right_at);
+    match u8::try_from(over) {
+        Ok(over) => rev.push(jump(BPF_JMP | BPF_JGE | BPF_K, right[0], over, 0)),
+        Err(_) => {
+            // jge: on to the ja, which jumps over the left half; else skip it.
+            rev.push(stmt(BPF_JMP | BPF_JA, over as u32));
+            rev.push(jump(BPF_JMP | BPF_JGE | BPF_K, right[0], 0, 1));
+        }
+    }
 }
 
 /// Without a name table, lists cannot be compiled.
@@ -770,7 +848,18 @@ fn generate(_: bool, _: &[String], _: i32, _: &Through) -> Result<Compiled, Prob
     ))
 }
 
-#[cfg(test)]
+// The tests compile lists: only where there is a name table.
+#[cfg(all(
+    test,
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    )
+))]
 mod tests {
     use super::*;
 
@@ -794,6 +883,97 @@ mod tests {
                 for through in [&LAST, &NOT_LAST] {
                     let c = generate(allow, &names(list), 1, through).unwrap();
                     check(&c.program).unwrap();
+                }
+            }
+        }
+    }
+
+    /// Runs `prog` as seccomp would on a call `nr` of `arch` whose first
+    /// argument is `arg0`: its return value.
+    fn run(prog: &[Insn], nr: u32, arch: u32, arg0: u32) -> u32 {
+        let (mut a, mut pc, mut steps) = (0u32, 0usize, 0);
+        loop {
+            steps += 1;
+            assert!(steps < 10_000);
+            let i = prog[pc];
+            pc += 1;
+            match i.code {
+                c if c == BPF_LD | BPF_W | BPF_ABS => {
+                    a = match i.k {
+                        k if k == NR_OFFSET => nr,
+                        k if k == ARCH_OFFSET => arch,
+                        k if k == ARG0_LOW_OFFSET => arg0,
+                        k => panic!("load of {k}"),
+                    }
+                }
+                c if c == BPF_JMP | BPF_JA => pc += i.k as usize,
+                c if c == BPF_JMP | BPF_JEQ | BPF_K || c == BPF_JMP | BPF_JGE | BPF_K => {
+                    let taken = if c & 0xf0 == BPF_JEQ {
+                        a == i.k
+                    } else {
+                        a >= i.k
+                    };
+                    pc += usize::from(if taken { i.jt } else { i.jf });
+                }
+                c if c == BPF_RET | BPF_K => return i.k,
+                c => panic!("code {c:#x}"),
+            }
+        }
+    }
+
+    #[test]
+    fn generated_programs_answer_every_number_as_listed() {
+        let all: Vec<u32> = syscalls::Sysno::iter()
+            .map(|s| s.id() as u32)
+            .filter(|nr| !EXEC_AND_EXIT.iter().any(|n| number(n) == Some(*nr)))
+            .collect();
+        let write = number("write").unwrap();
+        let errno = SECCOMP_RET_ERRNO | 7;
+        // Lists of every size up to the whole table, and sparse ones.
+        let mut lists: Vec<Vec<u32>> = (0..40).map(|n| all[..n].to_vec()).collect();
+        lists.push(all.clone());
+        lists.push(all.iter().copied().step_by(3).collect());
+        lists.push(all.iter().copied().step_by(17).collect());
+        for list in lists {
+            let listed: Vec<String> = list
+                .iter()
+                .map(|nr| syscalls::Sysno::from(*nr).name().to_string())
+                .collect();
+            for allow in [false, true] {
+                let c = generate(allow, &listed, 7, &NOT_LAST).unwrap();
+                check(&c.program).unwrap();
+                for nr in 0..1000u32 {
+                    let mut want_listed = list.contains(&nr);
+                    if allow && EXEC_AND_EXIT.iter().any(|n| number(n) == Some(nr)) {
+                        want_listed = true;
+                    }
+                    let want = if want_listed == allow {
+                        SECCOMP_RET_ALLOW
+                    } else {
+                        errno
+                    };
+                    // An fd that is not the report fd, an op that is not
+                    // the filter's: the list decides.
+                    assert_eq!(
+                        run(&c.program, nr, AUDIT_ARCH, 9),
+                        want,
+                        "nr {nr}, allow {allow}, {} listed",
+                        list.len()
+                    );
+                }
+                // The exceptions, where the list blocks them.
+                if c.needs_report_fd {
+                    assert_eq!(run(&c.program, write, AUDIT_ARCH, 3), SECCOMP_RET_ALLOW);
+                }
+                let seccomp = number("seccomp").unwrap();
+                assert_eq!(run(&c.program, seccomp, AUDIT_ARCH, 1), SECCOMP_RET_ALLOW);
+                // Another ABI, and x32, are killed.
+                assert_eq!(run(&c.program, 0, 0x4000_0003, 0), SECCOMP_RET_KILL_PROCESS);
+                if cfg!(target_arch = "x86_64") {
+                    assert_eq!(
+                        run(&c.program, 0x4000_0000, AUDIT_ARCH, 0),
+                        SECCOMP_RET_KILL_PROCESS
+                    );
                 }
             }
         }

@@ -68,6 +68,7 @@
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | `pre_exec` hooks, in order | after every set-up step |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
+//! | seccomp | [`Command::seccomp`]'s filters (the report pipe moved first where a filter blocks `write`) | last: every later system call is filtered, so only exec (and a failed exec's report) comes after; after the credentials, which set `no_new_privs` for it |
 //! | exec | `execve` | |
 //!
 //! Changing the uid or gid without [`Command::groups`] clears the
@@ -210,6 +211,7 @@
 //! | `close_range` | 5.9 | a walk of `/proc/self/fd`; without `/proc` a `ppoll` scan of fd numbers up to `RLIMIT_NOFILE`, 256 at a time |
 //! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
 //! | the ambient capability set | 4.3 | not cleared (there is none) |
+//! | `seccomp(2)` | 3.17 | [`Command::seccomp`]'s filters are installed with `prctl(PR_SET_SECCOMP)` (probed at `build()`, also where a profile refuses the call) |
 //! | `mount_setattr` | 5.12 | read-only binds and `remount_ro` use `MS_REMOUNT \| MS_BIND \| MS_RDONLY` with the locked flags restated, once per mount: the bind and each submount `build()` finds below its source in `/proc/self/mountinfo` (without that table the bind is not recursive) |
 //!
 //! Namespaces ([`Command::unshare`]) have no fallback: a kind the kernel or

@@ -641,6 +641,7 @@ impl<M: Mode> fmt::Debug for Command<M> {
             .field("fds", &c.fds.extra)
             .field("cwd", &c.cwd)
             .field("hooks", &c.hooks.len())
+            .field("seccomp", &c.seccomp)
             .finish_non_exhaustive()
     }
 }

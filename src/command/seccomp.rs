@@ -217,10 +217,18 @@ impl fmt::Display for Seccomp {
 
 impl<M: Mode> Command<M> {
     /// Installs the seccomp filter `filter` in the child, as the very last
-    /// step before exec. Repeatable: the filters are installed in call
-    /// order, and the kernel runs every one of them on each system call
-    /// (the strictest answer wins). The filter holds for the program and
-    /// all its descendants and cannot be removed.
+    /// step before exec. The filter holds for the program and all its
+    /// descendants and cannot be removed.
+    ///
+    /// Repeatable: the filters are installed in call order, and the kernel
+    /// runs every one of them on each system call (the strictest answer
+    /// wins; between two errno answers, the later filter's). Each install
+    /// is itself a system call that the filters already installed see: a
+    /// generated list that is not the last lets that one call through
+    /// (`seccomp` with `SECCOMP_SET_MODE_FILTER`, or `prctl` with
+    /// `PR_SET_SECCOMP` where the child uses it), which lets the program
+    /// install more filters too, and a filter can only add restrictions.
+    /// A raw program that is not the last must allow it itself.
     ///
     /// Everything is decided at `build()`: the names are looked up, the
     /// programs compiled (see [`Seccomp`]) and checked as the kernel will

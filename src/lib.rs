@@ -68,7 +68,7 @@
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | `pre_exec` hooks, in order | after every set-up step |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
-//! | seccomp | [`Command::seccomp`]'s filters (the report pipe moved first where a filter blocks `write`) | last: every later system call is filtered, so only exec (and a failed exec's report) comes after; after the credentials, which set `no_new_privs` for it |
+//! | seccomp | [`Command::seccomp`]'s filters | last: every later system call is filtered, so only exec (and a failed exec's report) comes after; after the credentials, which set `no_new_privs` for it. (Where a filter blocks `write`, the report pipe moved to the one fd it allows right after the fd steps.) |
 //! | exec | `execve` | |
 //!
 //! Changing the uid or gid without [`Command::groups`] clears the

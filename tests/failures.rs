@@ -252,16 +252,6 @@ fn a_filter_without_no_new_privs_or_cap_sys_admin_is_seccomp_eacces() {
 }
 
 #[test]
-fn no_room_for_the_report_fd_is_seccomp_ebadf() {
-    // The filter blocks write(2) but on the report fd, the lowest number
-    // after stdio: 3, which RLIMIT_NOFILE 3 puts out of reach.
-    let cmd = Command::new("/bin/true")
-        .rlimit(Resource::Nofile, 3, 3)
-        .seccomp(safespawn::Seccomp::deny(["write"], libc::EPERM));
-    assert_eq!(spawn_failure(cmd), (Stage::Seccomp, libc::EBADF));
-}
-
-#[test]
 fn a_shared_fd_closed_after_build_is_fds_ebadf() {
     let file = std::fs::File::open("/dev/null").unwrap();
     // A high number, so no other test thread reopens it before the spawn.

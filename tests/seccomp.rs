@@ -428,6 +428,19 @@ fn a_failed_exec_after_the_filter_still_reports() {
         let (_r, w) = std::io::pipe().unwrap();
         let cmd = missing().map_fd(w, 3).seccomp(filter.clone());
         assert_eq!(spawn_error(cmd), (Stage::Exec, Errno::NOENT), "{filter}");
+        // The report fd (3) moves before the child's limit leaves no room
+        // for a new fd there.
+        let cmd = missing()
+            .rlimit(safespawn::Resource::Nofile, 3, 3)
+            .seccomp(filter.clone());
+        assert_eq!(spawn_error(cmd), (Stage::Exec, Errno::NOENT), "{filter}");
+        // A daemon's failed exec, reported by the daemon through it.
+        match missing().seccomp(filter.clone()).daemonize().run() {
+            Err(Error::Spawn { stage, errno, .. }) => {
+                assert_eq!((stage, errno), (Stage::Exec, Errno::NOENT), "{filter}")
+            }
+            other => panic!("{filter}: {other:?}"),
+        }
     }
     // A file that is not executable: EACCES, from the same step.
     let dir = common::Scratch::new("seccomp-exec");
@@ -442,6 +455,38 @@ fn a_failed_exec_after_the_filter_still_reports() {
         .status()
         .unwrap();
     assert_eq!(st.code(), Some(127));
+}
+
+#[test]
+fn a_daemons_pidfile_is_not_where_the_report_fd_goes() {
+    // The pidfile is opened after the fd steps, on the lowest free number,
+    // which is the report fd's when a filter blocks write(2): the report
+    // moved there first, so the pidfile's fd (and its lock) is another.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    let dir = common::Scratch::new("seccomp-pidfile");
+    let pidfile = dir.join("d.pid");
+    // Closing by the /proc walk (as without close_range) leaves the low
+    // numbers free; CLOSE_RANGE_CLOEXEC would leave them taken until exec.
+    let daemon = || {
+        helper("sleep=30")
+            .close_fds_by_proc_walk()
+            .seccomp(Seccomp::deny(["write"], EPERM))
+            .daemonize()
+            .pidfile(&pidfile)
+    };
+    let d = daemon().run().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        d.daemon.to_string()
+    );
+    // The lock is held: a second daemon on the same pidfile is refused.
+    match daemon().run() {
+        Err(Error::Spawn { stage, .. }) => assert_eq!(stage, Stage::Pidfile),
+        other => panic!("a second daemon: {other:?}"),
+    }
+    let pid = rustix::process::Pid::from_raw(d.daemon).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
 }
 
 #[test]

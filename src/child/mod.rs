@@ -201,6 +201,10 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     // After placement: what survives is exactly the planned fds (and the
     // report and pause pipes, which are close-on-exec).
     fds::close_others(&plan.fds, carried)?;
+    // Where a seccomp filter lets write(2) through on one fd only: the
+    // report pipe moves there now, before any later step could open a
+    // file on that number.
+    seccomp::place_report(plan.seccomp.as_ref(), carried)?;
     if let Some(daemon) = &plan.daemon {
         // The intermediate ends here (setsid, the daemon started on the
         // second stack, its pid reported); the daemon goes on below, after
@@ -220,7 +224,7 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
 /// The step list after the fds (and, for a daemon, in the daemon).
 fn rest(
     cx: &Ctx<'_>,
-    carried: &mut Carried,
+    carried: &Carried,
     cwd: Option<&std::ffi::CStr>,
 ) -> Result<Infallible, Failure> {
     let plan = cx.plan;
@@ -249,6 +253,6 @@ fn rest(
     // so nothing but exec (and, when it fails, the report) may come after
     // it; the pause's read and every set-up step come before. After the
     // credentials, which set no_new_privs when the filter needs it.
-    seccomp::install(plan.seccomp.as_ref(), carried)?;
+    seccomp::install(plan.seccomp.as_ref())?;
     exec::exec(&plan.exec)
 }

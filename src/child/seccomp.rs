@@ -16,7 +16,7 @@ use crate::sys::seccomp::Insn;
 pub(crate) struct SeccompPlan {
     /// The programs, installed in this order.
     pub filters: Frozen<[Frozen<[Insn]>]>,
-    /// The fd number the report pipe moves to before the first filter:
+    /// The fd number the report pipe moves to after the fd steps:
     /// the generated programs that would block `write(2)` allow it on this
     /// fd only, so that a failed exec is still reported. -1: no program
     /// needs it, the report stays where it is.
@@ -37,25 +37,51 @@ impl std::fmt::Debug for SeccompPlan {
 }
 
 /// Moves the report pipe to its planned number (close-on-exec, as it was),
-/// then installs each filter. After the first one, every system call this
-/// process makes is filtered: what follows is `execve` or, when it fails,
-/// the report's `write` and `exit_group`, which the generated programs
-/// allow (a caller's raw program must allow them itself).
-pub(crate) fn install(plan: Option<&SeccompPlan>, carried: &mut Carried) -> Result<(), Failure> {
+/// where a filter needs it there. Right after the fd steps, so that no
+/// later step can open a file on that number (the daemon's pidfile, a
+/// hook's file: each takes the lowest free one), and before the
+/// resource limits, which may put the number out of reach of a new fd.
+/// The pause pipe, when it sits there, moves out of the way first.
+pub(crate) fn place_report(
+    plan: Option<&SeccompPlan>,
+    carried: &mut Carried,
+) -> Result<(), Failure> {
     let Some(plan) = plan else {
         return Ok(());
     };
-    if plan.report_fd >= 0 && carried.report != plan.report_fd {
-        // SAFETY: the report fd is open in this process; it is only
-        // borrowed for the call.
-        let source = unsafe { BorrowedFd::borrow_raw(carried.report) };
-        // SAFETY: the target number is never closed by us (ManuallyDrop):
-        // dup3 replaces whatever is there, which `build()` chose to be no
-        // planned fd; the pause pipe, if it sat there, is done with.
-        let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(plan.report_fd) });
-        rustix::io::dup3(source, &mut target, DupFlags::CLOEXEC).at(Stage::Seccomp)?;
-        carried.report = plan.report_fd;
+    let to = plan.report_fd;
+    if to < 0 || carried.report == to {
+        return Ok(());
     }
+    if carried.pause == to {
+        // SAFETY: the pause fd is open in this process; it is only
+        // borrowed for the call.
+        let pause = unsafe { BorrowedFd::borrow_raw(carried.pause) };
+        let moved =
+            rustix::io::fcntl_dupfd_cloexec(pause, to.saturating_add(1)).at(Stage::Seccomp)?;
+        // The old number is replaced below; the copy lives until exec.
+        carried.pause = std::os::fd::IntoRawFd::into_raw_fd(moved);
+    }
+    // SAFETY: the report fd is open in this process; it is only borrowed
+    // for the call.
+    let source = unsafe { BorrowedFd::borrow_raw(carried.report) };
+    // SAFETY: the target number is never closed by us (ManuallyDrop): dup3
+    // replaces whatever is there, which `build()` chose to be no planned
+    // fd, and which the pause pipe has left.
+    let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(to) });
+    rustix::io::dup3(source, &mut target, DupFlags::CLOEXEC).at(Stage::Seccomp)?;
+    carried.report = to;
+    Ok(())
+}
+
+/// Installs each filter, in order. After the first one, every system
+/// call this process makes is filtered: what follows is `execve` or, when
+/// it fails, the report's `write` and `exit_group`, which the generated
+/// programs allow (a caller's raw program must allow them itself).
+pub(crate) fn install(plan: Option<&SeccompPlan>) -> Result<(), Failure> {
+    let Some(plan) = plan else {
+        return Ok(());
+    };
     let mut item: u16 = 0;
     for prog in plan.filters.iter() {
         item = item.saturating_add(1);

@@ -263,7 +263,9 @@ impl<M: Mode> Command<M> {
     /// is missing; in those two cases the program lets `write(2)` through
     /// on one fd number only, chosen at `build()` as the lowest number that
     /// is none of the child's planned fds, and the child moves its report
-    /// pipe there (`dup3`, close-on-exec) right before the first filter.
+    /// pipe there (`dup3`, close-on-exec) right after its fd steps, before
+    /// any later step (a daemon's pidfile, a hook) could open a file on
+    /// that number, and before its own [`rlimit`](Command::rlimit)s.
     /// Exec closes it, so after exec that number is free; the program can
     /// write to it only to an fd it put there itself (with `dup2` or
     /// `fcntl`, where the filter allows them). A raw program
@@ -299,8 +301,9 @@ impl<M: Mode> Command<M> {
     /// [`Stage::Seccomp`](crate::Stage::Seccomp): `ENOMEM` when the filters
     /// inherited from the caller and ours together are too long, `EACCES`
     /// without `no_new_privs` and `CAP_SYS_ADMIN`, `EINVAL` from a kernel
-    /// built without seccomp filters, or `EBADF` when the child's
-    /// `RLIMIT_NOFILE` leaves no room for the report fd.
+    /// built without seccomp filters, or `EBADF` when the caller's
+    /// `RLIMIT_NOFILE` leaves no room for the report fd above the planned
+    /// ones.
     ///
     /// # References
     ///

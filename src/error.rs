@@ -58,7 +58,10 @@ pub enum Error {
         program: String,
         /// The path the failing step worked on, where it has one: the
         /// working directory ([`Stage::Chdir`]), the pidfile
-        /// ([`Stage::Pidfile`]).
+        /// ([`Stage::Pidfile`]), a mount's destination ([`Stage::Mount`]),
+        /// the map file the parent could not write ([`Stage::IdMap`] of
+        /// `uid_map` / `gid_map` ranges), the `/proc` file written
+        /// ([`Stage::OomScoreAdj`], [`Stage::Label`]).
         path: Option<PathBuf>,
     },
     /// The program ran and exited unsuccessfully (non-zero or killed by a signal).
@@ -315,8 +318,11 @@ stages! {
     /// clone, or the child's own write to `cgroup.procs` where it cannot be
     /// used.
     Cgroup = 1 => "placing the child in its cgroup",
-    /// Writing the id maps of a new user namespace
-    /// ([`map_root`](crate::Command::map_root)).
+    /// Writing the id maps of a new user namespace: the child's own self
+    /// maps ([`map_root`](crate::Command::map_root)), or the parent's
+    /// writes of [`uid_map`](crate::Command::uid_map) /
+    /// [`gid_map`](crate::Command::gid_map) ranges (then `path` names the
+    /// refused `/proc/<pid>/` file).
     IdMap = 2 => "writing the user namespace's id maps",
     /// Creating new namespaces ([`unshare`](crate::Command::unshare), with
     /// the clone) or joining one ([`join_namespace`](crate::Command::join_namespace)).

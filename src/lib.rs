@@ -58,15 +58,18 @@
 //! |---|---|---|
 //! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
 //! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
-//! | namespaces | [`Command::map_root`]'s id maps (`setgroups` denied, then `gid_map`, then `uid_map`), [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
+//! | namespaces | with [`Command::uid_map`] / [`Command::gid_map`] ranges, a wait at the gate while the parent writes them (`uid_map`, `setgroups`, `gid_map`; the fork path); [`Command::map_root`]'s self maps (`setgroups` denied, then `gid_map`, then `uid_map`); [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
-//! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
+//! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached; with [`Command::map_root`], the view locked (a nested user and mount namespace) | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
-//! | credentials | bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | bounding set and groups while the capabilities for them are there |
+//! | knobs | [`Command::nice`], [`Command::cpu_affinity`], [`Command::sched_core_new`] / [`Command::sched_core_share_from`] ([`Stage::Sched`]); [`Command::oom_score_adj`], written through a `/proc` fd `build()` opened; [`Command::personality`] last | after the rlimits (`RLIMIT_NICE` counts); before the credentials, since a lower nice value needs `CAP_SYS_NICE`, a lower OOM score `CAP_SYS_RESOURCE`, sharing a core-scheduling cookie ptrace access; the persona last, as it may change how later calls behave |
+//! | label | [`Command::selinux_exec_label`], [`Command::apparmor_profile`]: the exec attribute of this thread, through the same `/proc` fd | after the knobs, before the credentials: the attribute is this thread's to write, and a policy may refuse a transition after a uid change; it takes effect at exec |
+//! | credentials | [`Command::securebits`], bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | securebits first and the bounding set while `CAP_SETPCAP` is there, groups while `CAP_SETGID` is |
 //! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | `pre_exec` hooks, in order | after every set-up step |
+//! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
 //! | seccomp | [`Command::seccomp`]'s filters | last: every later system call is filtered, so only exec (and a failed exec's report) comes after; after the credentials, which set `no_new_privs` for it. (Where a filter blocks `write`, the report pipe moved to the one fd it allows right after the fd steps.) |
 //! | exec | `execve` | |
@@ -228,6 +231,14 @@
 //! can be the namespaces' own answer. Minimum kernels: unprivileged user
 //! namespaces 3.8, cgroup 4.6, time 5.6, `setns` by pidfd 5.8.
 //!
+//! Landlock ([`Command::landlock`]) has no fallback either: where the
+//! kernel has none (before 5.13, or not enabled at boot) or a container
+//! profile refuses it, `build()` refuses every [`Landlock`], best effort or
+//! not, since nothing of it would be enforced; path rules need ABI 3
+//! (Linux 6.2: truncation) and TCP rules ABI 4 (6.7) unless
+//! [`Landlock::best_effort`] accepts less, and [`Prepared::landlock_abi`]
+//! says what was found.
+//!
 //! Where the pidfd itself is what the caller wants, it cannot be made up:
 //! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
 //! 5.3 on the fork path), and the `safespawn` tool then passes signals on by
@@ -264,6 +275,8 @@
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
 //! | `ToString` | `Display` of [`Command`] and [`Prepared`] |
 //! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
+//! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
+//! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -292,7 +305,10 @@ mod sys;
 
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
+pub use command::credentials::Securebits;
 pub use command::fds::Stdio;
+pub use command::knobs::Personality;
+pub use command::landlock::Landlock;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::seccomp::Seccomp;
@@ -308,9 +324,11 @@ pub use process::{Detached, Finished, Paused, Running};
 #[doc(hidden)]
 pub mod __compat {
     pub use crate::sys::compat::{
-        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
-        LINUX_5_3, NO_CLONE3, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_SECCOMP_SYSCALL, NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LANDLOCK_ABI_1,
+        LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3, NO_LANDLOCK,
+        NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL, NO_SECCOMP_SYSCALL, NO_WAITID_PIDFD,
+        OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SELINUX_ENFORCING, SLOW_ID_MAP_WRITER,
+        SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

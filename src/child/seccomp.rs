@@ -41,7 +41,8 @@ impl std::fmt::Debug for SeccompPlan {
 /// later step can open a file on that number (the daemon's pidfile, a
 /// hook's file: each takes the lowest free one), and before the
 /// resource limits, which may put the number out of reach of a new fd.
-/// The pause pipe, when it sits there, moves out of the way first.
+/// Another carried fd that sits there (the pause pipe, the landlock
+/// ruleset, ...) moves out of the way first.
 pub(crate) fn place_report(
     plan: Option<&SeccompPlan>,
     carried: &mut Carried,
@@ -53,21 +54,23 @@ pub(crate) fn place_report(
     if to < 0 || carried.report == to {
         return Ok(());
     }
-    if carried.pause == to {
-        // SAFETY: the pause fd is open in this process; it is only
-        // borrowed for the call.
-        let pause = unsafe { BorrowedFd::borrow_raw(carried.pause) };
-        let moved =
-            rustix::io::fcntl_dupfd_cloexec(pause, to.saturating_add(1)).at(Stage::Seccomp)?;
-        // The old number is replaced below; the copy lives until exec.
-        carried.pause = std::os::fd::IntoRawFd::into_raw_fd(moved);
+    for fd in carried.all_mut() {
+        if *fd == to {
+            // SAFETY: the carried fd is open in this process; it is only
+            // borrowed for the call.
+            let there = unsafe { BorrowedFd::borrow_raw(*fd) };
+            let moved =
+                rustix::io::fcntl_dupfd_cloexec(there, to.saturating_add(1)).at(Stage::Seccomp)?;
+            // The old number is replaced below; the copy lives until exec.
+            *fd = std::os::fd::IntoRawFd::into_raw_fd(moved);
+        }
     }
     // SAFETY: the report fd is open in this process; it is only borrowed
     // for the call.
     let source = unsafe { BorrowedFd::borrow_raw(carried.report) };
     // SAFETY: the target number is never closed by us (ManuallyDrop): dup3
     // replaces whatever is there, which `build()` chose to be no planned
-    // fd, and which the pause pipe has left.
+    // fd, and which every carried fd has left.
     let mut target = ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(to) });
     rustix::io::dup3(source, &mut target, DupFlags::CLOEXEC).at(Stage::Seccomp)?;
     carried.report = to;

@@ -1,6 +1,7 @@
 //! Making the child: `clone3`/`clone` on a stack buffer in the spawning
-//! frame (the vfork-style path), or `fork` (the path of `pre_exec` hooks and
-//! paused spawns).
+//! frame (the vfork-style path), or `fork` (the path of `pre_exec` hooks,
+//! paused spawns and id ranges, whose maps the parent writes while the
+//! child waits at its gate).
 
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
@@ -9,6 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
+use super::id_maps;
+use crate::child::namespaces::Gate;
 use crate::child::{self, Ctx, DaemonSlots};
 use crate::error::{BuildErrorKind, Error};
 use crate::pidfd::ChildPid;
@@ -74,6 +77,7 @@ pub(crate) fn clone_on(
         slots,
         report: report.as_raw_fd(),
         pause: -1,
+        gate: Gate::NONE,
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
         daemon,
@@ -197,6 +201,13 @@ pub(crate) struct Forked {
 
 /// Forks the child; `daemon` holds daemon mode's places (in the caller's
 /// frame, which the child gets a copy of), or null pointers.
+///
+/// With id ranges (`uid_map`, `gid_map`) the child waits at a gate (a pipe
+/// made here) right after its signal reset, while this process writes its
+/// maps ([`id_maps::write`]); then one byte releases it. A refused write is
+/// [`Error::Spawn`] at [`Stage::IdMap`](crate::error::Stage::IdMap): the
+/// child is killed and reaped while it waits at the gate, and every pipe
+/// closed, before this returns.
 pub(crate) fn fork_child(
     plan: &Plan,
     slots: &[RawFd],
@@ -217,12 +228,20 @@ pub(crate) fn fork_child(
     } else {
         (None, None)
     };
+    let gate = match plan.id_ranges {
+        Some(_) => Some(sys::fd::pipe(PipeFlags::empty())?),
+        None => None,
+    };
     let old_mask = sys::signal::block_all_signals();
     let cx = Ctx {
         plan: &plan.child,
         slots,
         report: report_w.as_raw_fd(),
         pause: resume_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        gate: gate.as_ref().map_or(Gate::NONE, |(r, w)| Gate {
+            read: r.as_raw_fd(),
+            write: w.as_raw_fd(),
+        }),
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
         daemon,
@@ -254,7 +273,33 @@ pub(crate) fn fork_child(
     };
     // Race-free: the child is not reaped until it has an owner (its pidfd,
     // or, without pidfd_open, its pid).
-    let child = ChildPid::adopt(pid, -1)?;
+    let mut child = ChildPid::adopt(pid, -1)?;
+    if let (Some(ranges), Some((gate_r, gate_w))) = (&plan.id_ranges, gate) {
+        if let Err(refused) = id_maps::write(ranges, pid) {
+            // Killed and reaped while it still waits at the gate (it never
+            // execs); then the gate and report pipes close with this frame.
+            let _ = child.kill();
+            return Err(Error::Spawn {
+                stage: crate::error::Stage::IdMap,
+                errno: refused.errno,
+                program: plan.program.to_string(),
+                path: Some(refused.file.path(pid)),
+            });
+        }
+        // Release. The read end stays open here until the byte is written,
+        // so the write cannot meet a pipe without readers (EPIPE, SIGPIPE)
+        // even if the child was killed meanwhile.
+        let released = rustix::io::retry_on_intr(|| rustix::io::write(&gate_w, b"1"));
+        drop(gate_w);
+        drop(gate_r);
+        if let Err(e) = released {
+            // Dropping the child kills and reaps it.
+            return Err(Error::io(
+                "releasing the child after writing its id maps",
+                e,
+            ));
+        }
+    }
     Ok(Forked {
         child,
         report: report_r,

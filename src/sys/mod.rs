@@ -3,9 +3,13 @@
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
-//! streams) and [`creds`] (getgroups without allocating), [`mount`] (mount_setattr and its probe), [`seccomp`] (installing a
-//! seccomp filter, and the probe for `seccomp(2)`); [`compat`] holds
-//! the test-only emulation of older kernels. Everything else goes through
+//! streams), [`creds`] (getgroups without allocating), [`mount`]
+//! (mount_setattr and its probe), [`landlock`] (the three landlock calls
+//! and the ABI probe), [`knobs`] (personality, the core scheduling
+//! probe, the `/proc` and selinuxfs fds of a plan) and [`seccomp`]
+//! (installing a seccomp filter, and the probe for `seccomp(2)`);
+//! [`compat`] holds the test-only emulation of older kernels. Everything
+//! else goes through
 //! rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
@@ -20,6 +24,8 @@ pub(crate) mod clone;
 pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
+pub(crate) mod knobs;
+pub(crate) mod landlock;
 pub(crate) mod mount;
 pub(crate) mod seccomp;
 pub(crate) mod signal;

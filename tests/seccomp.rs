@@ -516,3 +516,31 @@ fn a_daemon_runs_filtered() {
         "{text}"
     );
 }
+
+#[test]
+fn landlock_and_a_filter_go_together() {
+    use safespawn::Landlock;
+    // The ruleset is another fd the child carries: where it sits on the
+    // report fd's number, it moves out of the way first.
+    let ruleset = || {
+        Landlock::new()
+            .allow_read("/")
+            .allow_exec("/")
+            .allow_write("/dev/null")
+            .best_effort()
+    };
+    let cmd = Command::new("/nonexistent/program")
+        .landlock(ruleset())
+        .seccomp(Seccomp::deny(["write"], EPERM));
+    assert_eq!(spawn_error(cmd), (Stage::Exec, Errno::NOENT));
+    let out = run_helper(
+        helper("syscall=sched_yield")
+            .landlock(ruleset())
+            .seccomp(Seccomp::deny(["sched_yield"], libc::EXDEV)),
+    );
+    assert_eq!(
+        errnos(&out),
+        [("sched_yield".to_string(), libc::EXDEV)],
+        "{out}"
+    );
+}

@@ -238,7 +238,8 @@ impl<M: Mode> Command<M> {
     /// its report pipe (below) and hands the programs to the kernel.
     ///
     /// **Order.** The filter comes after every other step, the
-    /// [`pre_exec`](Command::pre_exec) hooks and the pause of
+    /// [`pre_exec`](Command::pre_exec) hooks, the
+    /// [`landlock`](Command::landlock) ruleset and the pause of
     /// [`spawn_paused`](crate::Prepared::spawn_paused) included, so none of
     /// them is filtered, and right before `execve`.
     ///

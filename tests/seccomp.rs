@@ -529,6 +529,10 @@ fn landlock_and_a_filter_go_together() {
             .allow_write("/dev/null")
             .best_effort()
     };
+    if let Err(e) = Command::new("true").landlock(ruleset()).build() {
+        eprintln!("skipped: no landlock here: {e}");
+        return;
+    }
     let cmd = Command::new("/nonexistent/program")
         .landlock(ruleset())
         .seccomp(Seccomp::deny(["write"], EPERM));

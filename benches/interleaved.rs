@@ -10,6 +10,7 @@
 //! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
 //! cargo bench --bench interleaved -- --section sandbox        # one section (here: the sandbox)
 //! cargo bench --bench interleaved -- --section landlock       # the cost of a landlocked spawn
+//! cargo bench --bench interleaved -- --section seccomp        # the cost of a seccomp filter
 //! cargo bench --bench interleaved -- --sandbox-phases 200     # where the sandbox floor's time goes
 //! cargo bench --bench interleaved -- --section knobs          # every process knob and label at once
 //! ```
@@ -60,6 +61,10 @@ const KNOBS: &[&str] = &["prepared", "prepared_knobs"];
 const LANDLOCK: &[&str] = &["prepared", "prepared_landlock"];
 /// Placement in a cgroup: by clone3, by the child's write, and unconfined.
 const CGROUP: &[&str] = &["prepared", "prepared_cgroup", "prepared_cgroup_write"];
+/// Seccomp filters (`support::methods::DENY` and `ALLOW`) next to the
+/// unconfined spawn: the cost of compiling nothing (done at build) and
+/// installing the filter in the child, and of the filtered exec.
+const SECCOMP: &[&str] = &["prepared", "prepared_seccomp", "prepared_seccomp_allow"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -133,6 +138,7 @@ fn sections(quick: bool) -> Vec<Section> {
         ),
         s("landlock", 0, 0, 0, LANDLOCK, 2000),
         s("cgroup", 0, 0, 0, CGROUP, 2000),
+        s("seccomp", 0, 0, 0, SECCOMP, 2000),
     ]
 }
 
@@ -186,6 +192,9 @@ struct Runner<'a> {
     raw_true: support::RawClone,
     prepared: safespawn::Prepared,
     prepared_true: safespawn::Prepared,
+    /// The noop target under a deny-list and under an allow-list.
+    prepared_seccomp: safespawn::Prepared,
+    prepared_seccomp_allow: safespawn::Prepared,
     /// The sandbox methods, made only for a section that has them.
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
@@ -273,6 +282,14 @@ impl<'a> Runner<'a> {
             prepared_map_root: None,
             prepared_uid_map: None,
             prepared_map_root_fork: None,
+            prepared_seccomp: methods::prepared_seccomp(
+                &targets.noop,
+                safespawn::Seccomp::deny(methods::known(methods::DENY), libc::EPERM),
+            ),
+            prepared_seccomp_allow: methods::prepared_seccomp(
+                &targets.noop,
+                safespawn::Seccomp::allow(methods::known(methods::ALLOW), libc::EPERM),
+            ),
         }
     }
 
@@ -284,6 +301,8 @@ impl<'a> Runner<'a> {
             "raw_true" => assert_eq!(self.raw_true.run(), 0),
             "prepared" => methods::safespawn_prepared(&self.prepared),
             "prepared_true" => methods::safespawn_prepared(&self.prepared_true),
+            "prepared_seccomp" => methods::safespawn_prepared(&self.prepared_seccomp),
+            "prepared_seccomp_allow" => methods::safespawn_prepared(&self.prepared_seccomp_allow),
             "command" => methods::safespawn_command(noop),
             "std" => methods::std_status(noop),
             "std_true" => methods::std_status(&self.targets.bin_true),
@@ -790,6 +809,26 @@ fn run_all(quick: bool) {
             pending(name, "(info)", "no cgroup here (root and cgroup v2 needed)");
         }
     }
+    let deny = get("seccomp", "prepared_seccomp") - get("seccomp", "prepared");
+    row(
+        &format!(
+            "seccomp: a deny-list of {} calls − unconfined, µs per spawn",
+            methods::known(methods::DENY).len()
+        ),
+        deny,
+        "(info)",
+        true,
+    );
+    let allow = get("seccomp", "prepared_seccomp_allow") - get("seccomp", "prepared");
+    row(
+        &format!(
+            "seccomp: an allow-list of {} calls − unconfined, µs per spawn",
+            methods::known(methods::ALLOW).len() + 2
+        ),
+        allow,
+        "(info)",
+        true,
+    );
     for note in &notes {
         println!();
         println!("note: {note}");

@@ -73,6 +73,7 @@
 //! | hooks | [`Command::pre_exec`] hooks, in order | after every set-up step, with the program's credentials |
 //! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
+//! | seccomp | [`Command::seccomp`]'s filters | last: every later system call is filtered, so only exec (and a failed exec's report) comes after; after the credentials, which set `no_new_privs` for it. (Where a filter blocks `write`, the report pipe moved to the one fd it allows right after the fd steps.) |
 //! | exec | `execve` | |
 //!
 //! Changing the uid or gid without [`Command::groups`] clears the
@@ -236,6 +237,7 @@
 //! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
 //! | the ambient capability set | 4.3 | not cleared (there is none) |
 //! | `CLONE_INTO_CGROUP` | 5.7 | the child writes itself to the cgroup's `cgroup.procs` (opened at `build()`, so the permission is the caller's) as its first step after the signals; [`Namespaces::CGROUP`] is then unshared by the child after that write instead of with the clone. Found at the first `build()` with a cgroup by a `clone3` that fails before it creates anything |
+//! | `seccomp(2)` | 3.17 | [`Command::seccomp`]'s filters are installed with `prctl(PR_SET_SECCOMP)` (probed at `build()`, also where a profile refuses the call) |
 //! | `mount_setattr` | 5.12 | read-only binds and `remount_ro` use `MS_REMOUNT \| MS_BIND \| MS_RDONLY` with the locked flags restated, once per mount: the bind and each submount `build()` finds below its source in `/proc/self/mountinfo` (without that table the bind is not recursive) |
 //!
 //! Namespaces ([`Command::unshare`]) have no fallback: a kind the kernel or
@@ -361,6 +363,7 @@ pub use command::knobs::Personality;
 pub use command::landlock::Landlock;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
+pub use command::seccomp::Seccomp;
 pub use command::Command;
 pub use daemon::{Daemonized, PausedDaemon};
 pub use error::{BuildErrorKind, Error, Stage};
@@ -379,8 +382,8 @@ pub mod __compat {
         CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LANDLOCK_ABI_1,
         LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3,
         NO_CLONE_INTO_CGROUP, NO_LANDLOCK, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SELINUX_ENFORCING,
-        SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
+        NO_SECCOMP_SYSCALL, NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        SELINUX_ENFORCING, SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

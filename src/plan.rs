@@ -114,6 +114,7 @@ impl std::fmt::Debug for Plan {
             .field("maps", &self.child.fds.maps)
             .field("hooks", &self.child.hooks.len())
             .field("privileged_hooks", &self.child.privileged_hooks.len())
+            .field("seccomp", &self.child.seccomp)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

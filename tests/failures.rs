@@ -226,6 +226,32 @@ fn hook_error_is_hook_with_its_errno() {
 }
 
 #[test]
+fn a_filter_without_no_new_privs_or_cap_sys_admin_is_seccomp_eacces() {
+    // Built where CAP_SYS_ADMIN is there (no no_new_privs implied),
+    // spawned where it is not: the kernel refuses the filter. Only root
+    // can be in the first place; a plain user's build implies the flag.
+    if !common::root_or_skip(
+        "a_filter_without_no_new_privs_or_cap_sys_admin_is_seccomp_eacces",
+        "a build with CAP_SYS_ADMIN",
+    ) {
+        return;
+    }
+    if common::own_status_field("NoNewPrivs") == "1" {
+        eprintln!("skipped: this process has no_new_privs, which its children inherit");
+        return;
+    }
+    let prepared = Command::new("/bin/true")
+        .seccomp(safespawn::Seccomp::deny(["ptrace"], libc::EPERM))
+        .build()
+        .unwrap();
+    let r = without_caps(CapabilitySet::SYS_ADMIN, || match prepared.status() {
+        Err(Error::Spawn { stage, errno, .. }) => (stage, errno.raw_os_error()),
+        other => panic!("{other:?}"),
+    });
+    assert_eq!(r, (Stage::Seccomp, libc::EACCES));
+}
+
+#[test]
 fn a_shared_fd_closed_after_build_is_fds_ebadf() {
     let file = std::fs::File::open("/dev/null").unwrap();
     // A high number, so no other test thread reopens it before the spawn.

@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
 
-use safespawn::{Command, Landlock, Mount, Namespaces, Stdio};
+use safespawn::{Command, Landlock, Mount, Namespaces, Seccomp, Stdio};
 
 struct Counting;
 
@@ -78,6 +78,14 @@ fn spawn_wait_and_abort_allocate_nothing() {
         .build()
         .map_err(|e| eprintln!("no landlocked case: {e}"))
         .ok();
+    // Filters: a deny-list, then one that blocks write(2), so the child
+    // also moves its report fd. (A failed spawn allocates its error; the
+    // child contract test covers the failure path with filters.)
+    let filtered = Command::new("true")
+        .seccomp(Seccomp::deny(["ptrace", "bpf"], libc::EPERM))
+        .seccomp(Seccomp::deny(["write"], libc::EPERM))
+        .build()
+        .unwrap();
     let run = |n: usize| {
         for _ in 0..n {
             let child = plain.spawn().unwrap();
@@ -90,6 +98,10 @@ fn spawn_wait_and_abort_allocate_nothing() {
             let mut buf = [0u8; 16];
             assert_eq!(child.take_stdout().unwrap().read(&mut buf).unwrap(), 0);
             child.wait().unwrap();
+
+            assert!(filtered.status().unwrap().success());
+            let child = filtered.spawn().unwrap();
+            assert!(child.wait().unwrap().success());
 
             let mut child = sleeper.spawn().unwrap();
             assert!(child.try_wait().unwrap().is_none());

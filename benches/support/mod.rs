@@ -462,6 +462,133 @@ pub mod methods {
         assert!(command(path).status().expect("status").success());
     }
 
+    /// The calls Docker's default seccomp profile refuses (those this
+    /// architecture has): a realistic deny-list.
+    pub const DENY: &[&str] = &[
+        "acct",
+        "add_key",
+        "bpf",
+        "clock_adjtime",
+        "clock_settime",
+        "create_module",
+        "delete_module",
+        "finit_module",
+        "get_kernel_syms",
+        "get_mempolicy",
+        "init_module",
+        "ioperm",
+        "iopl",
+        "kcmp",
+        "kexec_file_load",
+        "kexec_load",
+        "keyctl",
+        "lookup_dcookie",
+        "mbind",
+        "mount",
+        "move_pages",
+        "name_to_handle_at",
+        "nfsservctl",
+        "open_by_handle_at",
+        "perf_event_open",
+        "personality",
+        "pivot_root",
+        "process_vm_readv",
+        "process_vm_writev",
+        "ptrace",
+        "query_module",
+        "quotactl",
+        "reboot",
+        "request_key",
+        "set_mempolicy",
+        "setns",
+        "settimeofday",
+        "swapoff",
+        "swapon",
+        "sysfs",
+        "_sysctl",
+        "umount2",
+        "unshare",
+        "uselib",
+        "userfaultfd",
+        "ustat",
+    ];
+
+    /// What a small dynamically linked program makes (a C or Rust program's
+    /// start-up, file reads, its exit): a realistic allow-list.
+    pub const ALLOW: &[&str] = &[
+        "access",
+        "arch_prctl",
+        "brk",
+        "clock_gettime",
+        "clock_nanosleep",
+        "close",
+        "dup",
+        "dup2",
+        "dup3",
+        "exit",
+        "exit_group",
+        "fcntl",
+        "fstat",
+        "futex",
+        "getcwd",
+        "getdents64",
+        "getegid",
+        "geteuid",
+        "getgid",
+        "getpid",
+        "getppid",
+        "getrandom",
+        "gettid",
+        "getuid",
+        "ioctl",
+        "lseek",
+        "madvise",
+        "mmap",
+        "mprotect",
+        "mremap",
+        "munmap",
+        "nanosleep",
+        "newfstatat",
+        "open",
+        "openat",
+        "poll",
+        "ppoll",
+        "pread64",
+        "prlimit64",
+        "read",
+        "readlink",
+        "readlinkat",
+        "rseq",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "sched_getaffinity",
+        "set_robust_list",
+        "set_tid_address",
+        "sigaltstack",
+        "stat",
+        "statx",
+        "write",
+    ];
+
+    /// The names of `list` that are system calls of this architecture.
+    pub fn known(list: &[&'static str]) -> Vec<&'static str> {
+        list.iter()
+            .copied()
+            .filter(|n| {
+                Command::new("true")
+                    .seccomp(safespawn::Seccomp::deny([n], libc::EPERM))
+                    .build()
+                    .is_ok()
+            })
+            .collect()
+    }
+
+    /// `prepared` with a seccomp filter.
+    pub fn prepared_seccomp(path: &Path, filter: safespawn::Seccomp) -> Prepared {
+        command(path).seccomp(filter).build().expect("build")
+    }
+
     pub fn std_status(path: &Path) {
         assert!(std::process::Command::new(path)
             .status()

@@ -22,7 +22,7 @@ use safespawn::{Command, Stdio};
 use crate::exit::{Failure, Items};
 use crate::options::{
     cgroup, credentials, daemon, env, fds, knobs, landlock, mounts, namespaces, process, run,
-    session,
+    seccomp, session,
 };
 
 const EXAMPLES: &str = "\
@@ -39,6 +39,9 @@ Examples:
   # A sandbox as bubblewrap makes it, for any user: / is a new tmpfs with /usr
   # and /lib* read-only, a new /proc, /dev and /tmp; no network; pid 1:
   safespawn --unshare-all --map-root --root-tmpfs --ro-bind /usr /usr --ro-bind-try /lib /lib --ro-bind-try /lib64 /lib64 --ro-bind-try /bin /bin --proc /proc --dev /dev --tmpfs /tmp --hostname box -- /bin/sh
+
+  # ptrace(2) and mount(2) fail with EPERM, bpf(2) with ENOSYS:
+  safespawn --seccomp-deny ptrace,mount --seccomp-deny bpf:ENOSYS -- ./job
 
   # Show the exact command line (shell-quoted) without running it:
   safespawn --dry-run --env-clear --env 'GREETING=hello world' -- printf '%s\\n' x
@@ -87,6 +90,8 @@ struct Cli {
     mounts: mounts::Mounts,
     #[command(flatten)]
     landlock: landlock::LandlockOptions,
+    #[command(flatten)]
+    seccomp: seccomp::Filters,
     #[command(flatten)]
     session: session::Session,
     #[command(flatten)]
@@ -157,6 +162,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, Failure> {
         namespaces,
         mounts,
         landlock,
+        seccomp,
         session,
         cgroup,
         fds,
@@ -176,6 +182,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, Failure> {
     let cmd = namespaces.apply(cmd, &mut items)?;
     let cmd = mounts.apply(cmd, matches, &mut items)?;
     let cmd = landlock.apply(cmd)?;
+    let cmd = seccomp.apply(cmd)?;
     let cmd = session.apply(cmd);
     let cmd = cgroup.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;

@@ -217,6 +217,187 @@ pub fn env_entry(s: &str) -> Result<String, String> {
     }
 }
 
+/// Linux's errno names, with this target's values (libc's).
+const ERRNOS: &[(&str, i32)] = &[
+    ("EPERM", libc::EPERM),
+    ("ENOENT", libc::ENOENT),
+    ("ESRCH", libc::ESRCH),
+    ("EINTR", libc::EINTR),
+    ("EIO", libc::EIO),
+    ("ENXIO", libc::ENXIO),
+    ("E2BIG", libc::E2BIG),
+    ("ENOEXEC", libc::ENOEXEC),
+    ("EBADF", libc::EBADF),
+    ("ECHILD", libc::ECHILD),
+    ("EAGAIN", libc::EAGAIN),
+    ("EWOULDBLOCK", libc::EWOULDBLOCK),
+    ("ENOMEM", libc::ENOMEM),
+    ("EACCES", libc::EACCES),
+    ("EFAULT", libc::EFAULT),
+    ("ENOTBLK", libc::ENOTBLK),
+    ("EBUSY", libc::EBUSY),
+    ("EEXIST", libc::EEXIST),
+    ("EXDEV", libc::EXDEV),
+    ("ENODEV", libc::ENODEV),
+    ("ENOTDIR", libc::ENOTDIR),
+    ("EISDIR", libc::EISDIR),
+    ("EINVAL", libc::EINVAL),
+    ("ENFILE", libc::ENFILE),
+    ("EMFILE", libc::EMFILE),
+    ("ENOTTY", libc::ENOTTY),
+    ("ETXTBSY", libc::ETXTBSY),
+    ("EFBIG", libc::EFBIG),
+    ("ENOSPC", libc::ENOSPC),
+    ("ESPIPE", libc::ESPIPE),
+    ("EROFS", libc::EROFS),
+    ("EMLINK", libc::EMLINK),
+    ("EPIPE", libc::EPIPE),
+    ("EDOM", libc::EDOM),
+    ("ERANGE", libc::ERANGE),
+    ("EDEADLK", libc::EDEADLK),
+    ("EDEADLOCK", libc::EDEADLOCK),
+    ("ENAMETOOLONG", libc::ENAMETOOLONG),
+    ("ENOLCK", libc::ENOLCK),
+    ("ENOSYS", libc::ENOSYS),
+    ("ENOTEMPTY", libc::ENOTEMPTY),
+    ("ELOOP", libc::ELOOP),
+    ("ENOMSG", libc::ENOMSG),
+    ("EIDRM", libc::EIDRM),
+    ("ECHRNG", libc::ECHRNG),
+    ("EL2NSYNC", libc::EL2NSYNC),
+    ("EL3HLT", libc::EL3HLT),
+    ("EL3RST", libc::EL3RST),
+    ("ELNRNG", libc::ELNRNG),
+    ("EUNATCH", libc::EUNATCH),
+    ("ENOCSI", libc::ENOCSI),
+    ("EL2HLT", libc::EL2HLT),
+    ("EBADE", libc::EBADE),
+    ("EBADR", libc::EBADR),
+    ("EXFULL", libc::EXFULL),
+    ("ENOANO", libc::ENOANO),
+    ("EBADRQC", libc::EBADRQC),
+    ("EBADSLT", libc::EBADSLT),
+    ("EBFONT", libc::EBFONT),
+    ("ENOSTR", libc::ENOSTR),
+    ("ENODATA", libc::ENODATA),
+    ("ETIME", libc::ETIME),
+    ("ENOSR", libc::ENOSR),
+    ("ENONET", libc::ENONET),
+    ("ENOPKG", libc::ENOPKG),
+    ("EREMOTE", libc::EREMOTE),
+    ("ENOLINK", libc::ENOLINK),
+    ("EADV", libc::EADV),
+    ("ESRMNT", libc::ESRMNT),
+    ("ECOMM", libc::ECOMM),
+    ("EPROTO", libc::EPROTO),
+    ("EMULTIHOP", libc::EMULTIHOP),
+    ("EDOTDOT", libc::EDOTDOT),
+    ("EBADMSG", libc::EBADMSG),
+    ("EOVERFLOW", libc::EOVERFLOW),
+    ("ENOTUNIQ", libc::ENOTUNIQ),
+    ("EBADFD", libc::EBADFD),
+    ("EREMCHG", libc::EREMCHG),
+    ("ELIBACC", libc::ELIBACC),
+    ("ELIBBAD", libc::ELIBBAD),
+    ("ELIBSCN", libc::ELIBSCN),
+    ("ELIBMAX", libc::ELIBMAX),
+    ("ELIBEXEC", libc::ELIBEXEC),
+    ("EILSEQ", libc::EILSEQ),
+    ("ERESTART", libc::ERESTART),
+    ("ESTRPIPE", libc::ESTRPIPE),
+    ("EUSERS", libc::EUSERS),
+    ("ENOTSOCK", libc::ENOTSOCK),
+    ("EDESTADDRREQ", libc::EDESTADDRREQ),
+    ("EMSGSIZE", libc::EMSGSIZE),
+    ("EPROTOTYPE", libc::EPROTOTYPE),
+    ("ENOPROTOOPT", libc::ENOPROTOOPT),
+    ("EPROTONOSUPPORT", libc::EPROTONOSUPPORT),
+    ("ESOCKTNOSUPPORT", libc::ESOCKTNOSUPPORT),
+    ("EOPNOTSUPP", libc::EOPNOTSUPP),
+    ("ENOTSUP", libc::ENOTSUP),
+    ("EPFNOSUPPORT", libc::EPFNOSUPPORT),
+    ("EAFNOSUPPORT", libc::EAFNOSUPPORT),
+    ("EADDRINUSE", libc::EADDRINUSE),
+    ("EADDRNOTAVAIL", libc::EADDRNOTAVAIL),
+    ("ENETDOWN", libc::ENETDOWN),
+    ("ENETUNREACH", libc::ENETUNREACH),
+    ("ENETRESET", libc::ENETRESET),
+    ("ECONNABORTED", libc::ECONNABORTED),
+    ("ECONNRESET", libc::ECONNRESET),
+    ("ENOBUFS", libc::ENOBUFS),
+    ("EISCONN", libc::EISCONN),
+    ("ENOTCONN", libc::ENOTCONN),
+    ("ESHUTDOWN", libc::ESHUTDOWN),
+    ("ETOOMANYREFS", libc::ETOOMANYREFS),
+    ("ETIMEDOUT", libc::ETIMEDOUT),
+    ("ECONNREFUSED", libc::ECONNREFUSED),
+    ("EHOSTDOWN", libc::EHOSTDOWN),
+    ("EHOSTUNREACH", libc::EHOSTUNREACH),
+    ("EALREADY", libc::EALREADY),
+    ("EINPROGRESS", libc::EINPROGRESS),
+    ("ESTALE", libc::ESTALE),
+    ("EUCLEAN", libc::EUCLEAN),
+    ("ENOTNAM", libc::ENOTNAM),
+    ("ENAVAIL", libc::ENAVAIL),
+    ("EISNAM", libc::EISNAM),
+    ("EREMOTEIO", libc::EREMOTEIO),
+    ("EDQUOT", libc::EDQUOT),
+    ("ENOMEDIUM", libc::ENOMEDIUM),
+    ("EMEDIUMTYPE", libc::EMEDIUMTYPE),
+    ("ECANCELED", libc::ECANCELED),
+    ("ENOKEY", libc::ENOKEY),
+    ("EKEYEXPIRED", libc::EKEYEXPIRED),
+    ("EKEYREVOKED", libc::EKEYREVOKED),
+    ("EKEYREJECTED", libc::EKEYREJECTED),
+    ("EOWNERDEAD", libc::EOWNERDEAD),
+    ("ENOTRECOVERABLE", libc::ENOTRECOVERABLE),
+    ("ERFKILL", libc::ERFKILL),
+    ("EHWPOISON", libc::EHWPOISON),
+];
+
+/// An errno by name (`EACCES`, `eacces`) or number (`13`). A number is
+/// taken as it is: the library checks its range.
+pub fn errno(s: &str) -> Result<i32, String> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    ERRNOS
+        .iter()
+        .find(|(n, _)| *n == upper)
+        .map(|(_, e)| *e)
+        .ok_or_else(|| {
+            format!("'{s}' is not an errno name (examples: EPERM, EACCES, ENOSYS) or number")
+        })
+}
+
+/// A seccomp list: system call names and the errno they (or all others)
+/// fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallList {
+    pub names: Vec<String>,
+    pub errno: i32,
+}
+
+/// `SYSCALL,...[:ERRNO]` (ERRNO as a name or a number; default EPERM). The
+/// names are looked up by the library, at build.
+pub fn syscall_list(s: &str) -> Result<SyscallList, String> {
+    let (names, errno) = match s.rsplit_once(':') {
+        Some((names, e)) => (names, self::errno(e)?),
+        None => (s, libc::EPERM),
+    };
+    let names: Vec<String> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() {
+        return Err(format!("'{s}' names no system call (SYSCALL,...[:ERRNO])"));
+    }
+    Ok(SyscallList { names, errno })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +487,34 @@ mod tests {
         for (name, sig) in SIGNALS {
             assert_eq!(signal(&sig.as_raw().to_string()), Ok(*sig), "{name}");
         }
+    }
+
+    #[test]
+    fn errnos() {
+        assert_eq!(errno("EPERM"), Ok(libc::EPERM));
+        assert_eq!(errno("eacces"), Ok(libc::EACCES));
+        assert_eq!(errno("38"), Ok(38));
+        assert_eq!(errno("5000"), Ok(5000));
+        assert!(errno("EFOO").is_err());
+        for (name, value) in ERRNOS {
+            assert!((1..4096).contains(value), "{name}");
+        }
+    }
+
+    #[test]
+    fn syscall_lists() {
+        assert_eq!(
+            syscall_list("ptrace,bpf"),
+            Ok(SyscallList {
+                names: vec!["ptrace".into(), "bpf".into()],
+                errno: libc::EPERM
+            })
+        );
+        assert_eq!(syscall_list("mount:EACCES").unwrap().errno, libc::EACCES);
+        assert_eq!(syscall_list("mount:13").unwrap().errno, 13);
+        assert!(syscall_list("mount:EBOGUS").is_err());
+        assert!(syscall_list(":EPERM").is_err());
+        assert!(syscall_list("").is_err());
     }
 
     #[test]

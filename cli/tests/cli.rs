@@ -371,6 +371,97 @@ fn privileges() {
 }
 
 #[test]
+fn seccomp_filters() {
+    // A denied call fails with the errno asked for (EPERM by default).
+    let o = safespawn(&["--seccomp-deny", "uname:EACCES", "--", "/bin/uname"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
+    let o = safespawn(&["--seccomp-deny", "getcpu,uname", "--", "/bin/uname"]);
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = safespawn(&["--seccomp-deny", "uname:18", "--", "/bin/uname"]);
+    assert!(stderr(&o).contains("cross-device"), "{}", stderr(&o));
+    // The program runs in filter mode (where /proc shows it).
+    if std::path::Path::new("/proc/self/status").exists() {
+        let o = safespawn(&[
+            "--seccomp-deny",
+            "ptrace",
+            "--",
+            "/bin/sh",
+            "-c",
+            "grep '^Seccomp:' /proc/self/status",
+        ]);
+        assert_eq!(stdout(&o), "Seccomp:\t2\n", "{}", stderr(&o));
+    }
+    // A raw program from a file: everything but uname(2), which fails
+    // with EXDEV.
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| {
+        let mut b = code.to_ne_bytes().to_vec();
+        b.extend([jt, jf]);
+        b.extend(k.to_ne_bytes());
+        b
+    };
+    #[cfg(target_arch = "x86_64")]
+    let (arch, uname) = (0xC000_003Eu32, 63u32);
+    #[cfg(target_arch = "aarch64")]
+    let (arch, uname) = (0xC000_00B7u32, 160u32);
+    let program = [
+        insn(0x20, 0, 0, 4),
+        insn(0x15, 1, 0, arch),
+        insn(0x06, 0, 0, 0x8000_0000),
+        insn(0x20, 0, 0, 0),
+        insn(0x15, 0, 1, uname),
+        insn(0x06, 0, 0, 0x0005_0000 | 18),
+        insn(0x06, 0, 0, 0x7fff_0000),
+    ]
+    .concat();
+    let file = tmp("seccomp.bpf");
+    std::fs::write(&file, &program).unwrap();
+    let path = file.to_str().unwrap();
+    let o = safespawn(&["--seccomp-bpf", path, "--", "/bin/uname"]);
+    assert!(stderr(&o).contains("cross-device"), "{}", stderr(&o));
+    // Refusals are set-up failures (125), each naming what is wrong.
+    std::fs::write(&file, &program[..program.len() - 3]).unwrap();
+    for (args, says) in [
+        (
+            &["--seccomp-deny", "no_such_call"][..],
+            "\"no_such_call\" is not a system call",
+        ),
+        (
+            &["--seccomp-deny", "execve"][..],
+            "\"execve\" cannot be denied",
+        ),
+        (
+            &["--seccomp-allow", "read:EBOGUS"][..],
+            "'EBOGUS' is not an errno name",
+        ),
+        (&["--seccomp-deny", "uname:4096"][..], "takes 1 to 4095"),
+        (
+            &["--seccomp-bpf", path][..],
+            "not a whole number of 8-byte instructions",
+        ),
+        (
+            &["--seccomp-bpf", "/nonexistent/file"][..],
+            "--seccomp-bpf /nonexistent/file",
+        ),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--", "/bin/true"]);
+        let o = safespawn(&all);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    // An exec that fails after a filter blocking write(2) is still
+    // reported.
+    let o = safespawn(&["--seccomp-allow", "getpid", "--", "/no/such/program"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert!(stderr(&o).contains("exec failed"), "{}", stderr(&o));
+}
+
+#[test]
 fn new_session_and_pdeathsig() {
     let o = safespawn(&[
         "--new-session",
@@ -580,6 +671,10 @@ fn help_lists_each_option_under_its_area() {
                 "--landlock-tcp-connect",
                 "--landlock-best-effort",
             ],
+        ),
+        (
+            "Seccomp filters",
+            &["--seccomp-deny", "--seccomp-allow", "--seccomp-bpf"],
         ),
         ("Session", &["--pdeathsig", "--new-session"]),
         ("Cgroup", &["--cgroup"]),

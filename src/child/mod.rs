@@ -23,8 +23,9 @@
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
-//!   `prlimit64`, `getgroups`, `mount_setattr`, `personality` and
-//!   `landlock_restrict_self` (by `syscall`), `execve` and `_exit` (see
+//!   `prlimit64`, `getgroups`, `mount_setattr`, `personality`,
+//!   `landlock_restrict_self`, `seccomp` and `prctl(PR_SET_SECCOMP)` (by
+//!   `syscall`), `execve` and `_exit` (see
 //!   [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
@@ -49,7 +50,7 @@
 //! reason it stands where it does. Each step lives in the room named after
 //! it (`signals`, `cgroup`, `namespaces`, `fds`, `daemon`, `mounts`,
 //! `process`, `knobs`, `label`, `credentials`, `session`, `exec`, `hooks`,
-//! `landlock`, `pause`) and
+//! `landlock`, `pause`, `seccomp`) and
 //! receives only its own part of the plan.
 
 #![deny(
@@ -96,6 +97,7 @@ pub(crate) mod namespaces;
 pub(crate) mod pause;
 pub(crate) mod process;
 pub(crate) mod report;
+pub(crate) mod seccomp;
 pub(crate) mod session;
 pub(crate) mod signals;
 
@@ -129,6 +131,8 @@ pub(crate) struct Plan {
     /// The hooks of `pre_exec_privileged`.
     pub privileged_hooks: Frozen<[Hook]>,
     pub landlock: landlock::LandlockPlan,
+    /// With [`Command::seccomp`](crate::Command::seccomp): `Some`.
+    pub seccomp: Option<seccomp::SeccompPlan>,
 }
 
 /// What the spawning call adds to the frozen [`Plan`] for one child.
@@ -262,6 +266,10 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     // After placement: what survives is exactly the planned fds (and the
     // report and pause pipes, which are close-on-exec).
     fds::close_others(&plan.fds, carried)?;
+    // Where a seccomp filter lets write(2) through on one fd only: the
+    // report pipe moves there now, before any later step could open a
+    // file on that number.
+    seccomp::place_report(plan.seccomp.as_ref(), carried)?;
     if let Some(daemon) = &plan.daemon {
         // The intermediate ends here (setsid, the daemon started on the
         // second stack, its pid reported); the daemon goes on below, after
@@ -332,5 +340,10 @@ fn rest(
     landlock::restrict(carried.landlock)?;
     // The last moment the parent can act on a fully prepared child.
     pause::wait(carried)?;
+    // Last: the filter applies to every later system call of this process,
+    // so nothing but exec (and, when it fails, the report) may come after
+    // it; the pause's read and every set-up step come before. After the
+    // credentials, which set no_new_privs when the filter needs it.
+    seccomp::install(plan.seccomp.as_ref())?;
     exec::exec(&plan.exec)
 }

@@ -46,6 +46,7 @@ pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
+pub(crate) mod seccomp;
 pub(crate) mod session;
 pub(crate) mod signals;
 
@@ -69,6 +70,7 @@ pub(crate) struct Config {
     /// The hooks of `pre_exec_privileged`, run before the credentials.
     pub privileged_hooks: Vec<Hook>,
     pub landlock: landlock::LandlockConfig,
+    pub seccomp: Vec<seccomp::Seccomp>,
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
@@ -620,6 +622,14 @@ impl Config {
         let env_shown = !self.env.inherits();
         let nonblocking_pipes = self.fds.nonblocking_pipes;
         let fds = std::mem::take(&mut self.fds).freeze(&send_fds)?;
+        let seccomp = seccomp::freeze(&self.seccomp, &fds.fds.targets)?;
+        if seccomp.is_some() {
+            // The kernel installs a filter only with no_new_privs or
+            // CAP_SYS_ADMIN (see Command::seccomp).
+            let new_user_ns =
+                self.ns.unshared().contains(crate::Namespaces::USER) || self.ns.joins_user();
+            creds.no_new_privs |= !self.creds.child_keeps_sys_admin(new_user_ns);
+        }
         let daemon = match self.daemon.take() {
             Some(d) => Some(d.freeze(
                 self.cwd.as_deref(),
@@ -652,6 +662,7 @@ impl Config {
                 hooks: std::mem::take(&mut self.hooks).into(),
                 privileged_hooks: std::mem::take(&mut self.privileged_hooks).into(),
                 landlock: landlock.plan,
+                seccomp,
             },
             landlock_abi: landlock.abi,
             program: program.to_string_lossy().into(),
@@ -789,6 +800,7 @@ impl<M: Mode> fmt::Debug for Command<M> {
             .field("cwd", &c.cwd)
             .field("hooks", &c.hooks.len())
             .field("privileged_hooks", &c.privileged_hooks.len())
+            .field("seccomp", &c.seccomp)
             .finish_non_exhaustive()
     }
 }

@@ -731,6 +731,14 @@ impl NamespacesConfig {
         }
     }
 
+    /// Whether the child joins a user namespace (where it then has every
+    /// capability).
+    pub(crate) fn joins_user(&self) -> bool {
+        self.joins
+            .iter()
+            .any(|(_, ns)| ns.contains(Namespaces::USER))
+    }
+
     /// Checks the prerequisites and prepares the child's part: the clone
     /// flags, the self-map texts, the joins and the hostname; and the
     /// parent's: the texts of the id ranges. `daemon`: the command is

@@ -1,5 +1,6 @@
 //! Test-only emulation of older kernels and seccomp profiles: a process-wide
-//! set of flags that makes the pidfd-related system call wrappers answer as
+//! set of flags that makes some system call wrappers (the pidfd-related
+//! ones, `mount_setattr`, `seccomp`) answer as
 //! such a kernel would (an ignored `CLONE_PIDFD`, `ENOSYS` from a missing
 //! call, `EINVAL` from an unknown `waitid` id type, `EPERM` from a filter),
 //! without making the call. The library's fallbacks then run exactly as
@@ -71,6 +72,13 @@ pub const LANDLOCK_ABI_3: u32 = 3 << LANDLOCK_ABI_SHIFT;
 /// read at each `build()` of a command with a cgroup, not cached, so a test
 /// or benchmark can build one plan of each kind in one process.
 pub const NO_CLONE_INTO_CGROUP: u32 = 1 << 11;
+
+/// `seccomp(2)` is missing (`ENOSYS`), as before Linux 3.17 or under a
+/// profile that refuses it: seccomp filters are installed with
+/// `prctl(PR_SET_SECCOMP)` instead. The child's `seccomp(2)` answers
+/// `ENOSYS` too, so a build that chose it anyway fails at the spawn. (Bit
+/// 16: above the landlock ABI cap's bits.)
+pub const NO_SECCOMP_SYSCALL: u32 = 1 << 16;
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid. No

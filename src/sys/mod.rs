@@ -5,9 +5,11 @@
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
 //! streams), [`creds`] (getgroups without allocating), [`mount`]
 //! (mount_setattr and its probe), [`landlock`] (the three landlock calls
-//! and the ABI probe) and [`knobs`] (personality, the core scheduling
-//! probe, the `/proc` and selinuxfs fds of a plan); [`compat`] holds the
-//! test-only emulation of older kernels. Everything else goes through
+//! and the ABI probe), [`knobs`] (personality, the core scheduling
+//! probe, the `/proc` and selinuxfs fds of a plan) and [`seccomp`]
+//! (installing a seccomp filter, and the probe for `seccomp(2)`);
+//! [`compat`] holds the test-only emulation of older kernels. Everything
+//! else goes through
 //! rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
@@ -25,6 +27,7 @@ pub(crate) mod fd;
 pub(crate) mod knobs;
 pub(crate) mod landlock;
 pub(crate) mod mount;
+pub(crate) mod seccomp;
 pub(crate) mod signal;
 
 /// Builds an `Errno` from a raw value without ever panicking: rustix's

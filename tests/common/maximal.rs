@@ -16,20 +16,30 @@ use std::time::Duration;
 
 use safespawn::{
     Capability, Command, Daemon, Direct, Errno, Error, Finished, Landlock, Mount, Namespaces,
-    Personality, Prepared, Resource, Running, Securebits, Signal, Stage, Stdio,
+    Personality, Prepared, Resource, Running, Seccomp, Securebits, Signal, Stage, Stdio,
 };
 
 use super::landlock::{base, helper_path, kernel_abi};
 use super::{
     can_unshare, helper, helper_for_any_user, is_root, own_session, Report, Scratch, HELPER,
+    HELPER_SYSCALLS,
 };
+
+/// A raw seccomp program allowing everything: `ret #SECCOMP_RET_ALLOW`.
+fn allow_all_bpf() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x06u16.to_ne_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&libc::SECCOMP_RET_ALLOW.to_ne_bytes());
+    b
+}
 
 /// The rooms of the child (`src/child/`), which the area test files are
 /// named after. Every one of them has an entry below, except `pause` (the
 /// runner takes every entry through the pause) and `daemon` (a mode of its
 /// own: [`maximal_daemon`]); `cgroup`'s are root's
 /// ([`root_maximal_commands`]).
-pub const CHILD_AREAS: [&str; 15] = [
+pub const CHILD_AREAS: [&str; 16] = [
     "signals",
     "cgroup",
     "namespaces",
@@ -45,6 +55,7 @@ pub const CHILD_AREAS: [&str; 15] = [
     "exec",
     "hooks",
     "landlock",
+    "seccomp",
 ];
 
 /// One command of the list, with what its report must show.
@@ -301,6 +312,17 @@ pub fn maximal_commands() -> Vec<Maximal> {
             assert_eq!(r.field("pgid"), r.field("pid"));
             assert_eq!(r.field("sid"), own_session);
         }),
+        entry(
+            "seccomp",
+            // Every kind of filter, stacked (the report fd's move, for
+            // filters that block write, is in failing_commands: the
+            // helper could not write its report under them).
+            helper("report")
+                .seccomp(Seccomp::deny(["sched_yield", "getcpu"], libc::EPERM))
+                .seccomp(Seccomp::allow(HELPER_SYSCALLS, libc::ENOSYS))
+                .seccomp(Seccomp::from_bpf(allow_all_bpf())),
+            |r| assert_eq!(r.field("seccomp"), "2"),
+        ),
         entry(
             "hooks",
             // SAFETY: each hook makes one or two raw system calls.
@@ -704,6 +726,16 @@ fn failing_without_landlock() -> Vec<(&'static str, Command<Direct>, Stage, Errn
             Command::new("true").cpu_affinity(&[1023]),
             Stage::Sched,
             Errno::INVAL,
+        ),
+        // An exec failing after filters that block write(2): the report
+        // goes through the fd they allow.
+        (
+            "seccomp",
+            Command::new("/nonexistent")
+                .seccomp(Seccomp::deny(["write"], libc::EPERM))
+                .seccomp(Seccomp::allow(["getpid"], libc::EPERM)),
+            Stage::Exec,
+            Errno::NOENT,
         ),
         (
             "hooks",

@@ -509,3 +509,75 @@ pub fn kill_the_intermediate_while_the_daemon_blocks(dir: &std::path::Path) {
         let _ = rustix::process::waitpid(Some(pid(p)), WaitOptions::empty());
     }
 }
+
+/// The system calls the helper makes for its `report` (and `exit=`,
+/// `sleep=`, `syscall=getppid`), with some to spare: a realistic
+/// allow-list for [`safespawn::Seccomp::allow`]. Found with strace; the
+/// spares are what glibc and std may make on other paths (another glibc,
+/// another kernel's answers).
+pub const HELPER_SYSCALLS: &[&str] = &[
+    "access",
+    "arch_prctl",
+    "brk",
+    "clock_gettime",
+    "clock_nanosleep",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "execve",
+    "exit",
+    "exit_group",
+    "fcntl",
+    "fstat",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "gettid",
+    "getuid",
+    "ioctl",
+    "lseek",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "open",
+    "openat",
+    "poll",
+    "ppoll",
+    "pread64",
+    "prlimit64",
+    "read",
+    "readlink",
+    "readlinkat",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_getaffinity",
+    "set_robust_list",
+    "set_tid_address",
+    "sigaltstack",
+    "stat",
+    "statx",
+    "write",
+];
+
+/// One field of this process's `/proc/self/status` (empty when missing).
+pub fn own_status_field(key: &str) -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}

@@ -1,5 +1,6 @@
 //! `safespawn-testhelper`: reports what a child sees, like libvirt's
-//! commandhelper. Uses std only.
+//! commandhelper. Uses std only (and the `syscalls` crate's name table for
+//! `syscall=NAME`).
 //!
 //! Usage: `safespawn-testhelper [ACTIONS] [ARGS...]`. `ACTIONS` is argv[1]
 //! when it starts with `::`, a comma-separated list run in order; without it
@@ -19,6 +20,9 @@
 //! * `cat-fd=N`: copy fd N to stdout until end-of-file;
 //! * `sleep=SECS`: sleep (fractions allowed);
 //! * `exit=CODE`: exit with CODE; `kill=SIG`: send itself signal SIG;
+//! * `syscall=NAME[/ARG...]`: make the raw system call NAME (a name of this
+//!   architecture, or a number) with the integer arguments given (missing
+//!   ones are 0) and print `syscall=NAME ret=R errno=E` (E is 0 on success).
 //! * `try-read=PATH` (read a file, or list a directory), `try-write=PATH`
 //!   (open for writing, created if missing, and write a byte),
 //!   `try-exec=PATH` (run it without arguments, with the helper's
@@ -62,7 +66,9 @@
 //! Keys: `argc`, `arg` (once per argument, in order), `env` (sorted), `fd`
 //! (`N target`), `cwd`, `umask`, `pid`, `ppid`, `pgid`, `sid`, `sigblk`,
 //! `sigign`, `sigcgt`, `capinh`, `capprm`, `capeff`, `capbnd`, `capamb`,
-//! `uid`, `gid`, `groups`, `nonewprivs`, `rlimit` (`NAME SOFT HARD`),
+//! `uid`, `gid`, `groups`, `nonewprivs`, `seccomp` (the mode: 2 under a
+//! filter), `seccomp_filters` (how many; empty before Linux 5.9), `rlimit`
+//! (`NAME SOFT HARD`),
 //! `ns_KIND` (`cgroup`, `ipc`, `mnt`, `net`, `pid`, `time`, `user`, `uts`:
 //! the target of `/proc/self/ns/KIND`, e.g. `mnt:[4026531841]`, whose
 //! inode tells namespaces apart), `hostname`, `mount` (one per line of
@@ -93,6 +99,49 @@ extern "C" {
     ) -> i32;
     fn prctl(option: i32, ...) -> i32;
     fn personality(persona: u64) -> i32;
+    fn syscall(number: i64, ...) -> i64;
+}
+
+/// The number of system call `name` (or `name` itself, when a number).
+fn syscall_number(name: &str) -> Option<i64> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "x86",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    ))]
+    if let Ok(s) = name.parse::<syscalls::Sysno>() {
+        return Some(i64::from(s.id()));
+    }
+    None
+}
+
+/// The `syscall=` action: makes the call, prints its result and errno.
+fn raw_syscall(spec: &str, out: &mut impl Write) -> std::io::Result<()> {
+    let mut parts = spec.split('/');
+    let name = parts.next().unwrap_or("");
+    let nr = syscall_number(name)
+        .ok_or_else(|| std::io::Error::other(format!("no system call {name:?}")))?;
+    let mut args = [0i64; 6];
+    for (slot, arg) in args.iter_mut().zip(parts) {
+        *slot = arg.parse().map_err(std::io::Error::other)?;
+    }
+    // SAFETY: the test asked for this exact call; with integer arguments a
+    // call can fail, not touch this program's memory (the tests pass none
+    // that a call reads as a pointer into it).
+    let ret = unsafe { syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) };
+    let errno = if ret == -1 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    } else {
+        0
+    };
+    writeln!(out, "syscall={name} ret={ret} errno={errno}")?;
+    out.flush()
 }
 
 /// `PR_GET_SECUREBITS`.
@@ -576,6 +625,8 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
         ("gid", "Gid"),
         ("groups", "Groups"),
         ("nonewprivs", "NoNewPrivs"),
+        ("seccomp", "Seccomp"),
+        ("seccomp_filters", "Seccomp_filters"),
     ] {
         writeln!(out, "{key}={}", status_field(&status, field))?;
     }
@@ -749,6 +800,7 @@ fn main() {
                     stdout.flush()
                 }
                 "exit" => std::process::exit(value.parse().unwrap_or(1)),
+                "syscall" => raw_syscall(value, &mut stdout),
                 "kill" => {
                     let sig: i32 = value.parse().map_err(std::io::Error::other)?;
                     // SAFETY: kill(2) on our own pid.

@@ -18,4 +18,5 @@ pub mod mounts;
 pub mod namespaces;
 pub mod process;
 pub mod run;
+pub mod seccomp;
 pub mod session;

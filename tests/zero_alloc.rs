@@ -353,3 +353,75 @@ fn spawning_a_prepared_pipeline_allocates_nothing() {
     });
     assert_eq!(n, 0, "{n} heap allocations in spawn + wait");
 }
+
+/// Every confinement at once, as far as this system allows: new user,
+/// mount, pid, net, uts and ipc namespaces with `map_root` and a hostname,
+/// a tmpfs root with read-only system binds, proc, dev and `/tmp`, the
+/// process knobs, a landlock ruleset on the bound directories, a seccomp
+/// deny-list, and as root a cgroup. Still nothing allocated per spawn.
+#[test]
+fn a_spawn_with_every_confinement_at_once_allocates_nothing() {
+    let ns = Namespaces::USER
+        | Namespaces::MOUNT
+        | Namespaces::PID
+        | Namespaces::NET
+        | Namespaces::UTS
+        | Namespaces::IPC;
+    let test = "a_spawn_with_every_confinement_at_once_allocates_nothing";
+    if !std::path::Path::new("/proc/self/ns").exists() {
+        eprintln!("skipping {test}: no /proc here (map_root needs it)");
+        return;
+    }
+    if let Err(e) = Command::new("true").unshare(ns).map_root().status() {
+        eprintln!("skipping {test}: namespaces refused here: {e}");
+        return;
+    }
+    let dirs = ["/usr", "/bin", "/lib", "/lib64"];
+    let mut cmd = Command::new("/usr/bin/true")
+        .unshare(ns)
+        .map_root()
+        .hostname("everything")
+        .root_tmpfs();
+    // Landlock rules follow inodes: one per bound directory (its resolved
+    // source), since the new root itself is beneath no rule.
+    let mut rules = Landlock::new().best_effort();
+    for d in dirs {
+        cmd = cmd.mount(Mount::bind_ro(d, d).optional());
+        if let Ok(src) = std::fs::canonicalize(d) {
+            rules = rules.allow_read(&src).allow_exec(&src);
+        }
+    }
+    cmd = cmd
+        .mount(Mount::proc("/proc"))
+        .mount(Mount::dev("/dev"))
+        .mount(Mount::tmpfs("/tmp"))
+        .nice(5)
+        .personality(safespawn::Personality::ADDR_NO_RANDOMIZE)
+        .seccomp(Seccomp::deny(["uname", "swapon"], libc::EPERM));
+    if common::landlock::kernel_abi().is_ok() {
+        cmd = cmd.landlock(rules);
+    }
+    let cgroup = common::cgroup::cgroup_or_skip(test)
+        .map(|mount| common::cgroup::ScratchCgroup::new(&mount, "everything"));
+    if let Some(target) = &cgroup {
+        cmd = cmd.cgroup(&target.path);
+    }
+    let everything = cmd.build().unwrap();
+    let run = |n: usize| {
+        for _ in 0..n {
+            let fin = everything.spawn().unwrap().wait().unwrap();
+            assert!(fin.success(), "{:?}", fin.status());
+            assert!(everything.status().unwrap().success());
+        }
+    };
+    run(2);
+    for round in 0..10 {
+        let n = allocations_during(|| run(1));
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations with every confinement"
+        );
+    }
+    drop(everything);
+    drop(cgroup);
+}

@@ -61,6 +61,9 @@ const KNOBS: &[&str] = &["prepared", "prepared_knobs"];
 const LANDLOCK: &[&str] = &["prepared", "prepared_landlock"];
 /// Placement in a cgroup: by clone3, by the child's write, and unconfined.
 const CGROUP: &[&str] = &["prepared", "prepared_cgroup", "prepared_cgroup_write"];
+/// Every confinement at once: the unconfined spawn, the sandbox alone, and
+/// the sandbox with seccomp, landlock, the knobs and (as root) a cgroup.
+const EVERYTHING: &[&str] = &["prepared", "prepared_sandbox", "prepared_everything"];
 /// Seccomp filters (`support::methods::DENY` and `ALLOW`) next to the
 /// unconfined spawn: the cost of compiling nothing (done at build) and
 /// installing the filter in the child, and of the filtered exec.
@@ -139,6 +142,7 @@ fn sections(quick: bool) -> Vec<Section> {
         s("landlock", 0, 0, 0, LANDLOCK, 2000),
         s("cgroup", 0, 0, 0, CGROUP, 2000),
         s("seccomp", 0, 0, 0, SECCOMP, 2000),
+        s("everything", 0, 0, 0, EVERYTHING, 300),
     ]
 }
 
@@ -211,6 +215,7 @@ struct Runner<'a> {
     /// The cgroup methods' plans, made only for a section that has them;
     /// declared before `cgroup`, so they are dropped first.
     prepared_cgroup: Option<safespawn::Prepared>,
+    prepared_everything: Option<safespawn::Prepared>,
     prepared_cgroup_write: Option<safespawn::Prepared>,
     /// The cgroup they spawn into (removed on drop), or why there is none.
     cgroup: Result<safespawn::Cgroup, String>,
@@ -238,10 +243,13 @@ impl<'a> Runner<'a> {
         use support::sandbox;
         let spec = methods
             .iter()
-            .any(|m| m.ends_with("sandbox") || *m == "bwrap")
+            .any(|m| m.ends_with("sandbox") || *m == "bwrap" || *m == "prepared_everything")
             .then(|| sandbox::SandboxSpec::new(targets));
         let wants = |m: &str| methods.contains(&m).then_some(spec.as_ref()).flatten();
-        let cgroup = if methods.iter().any(|m| m.starts_with("prepared_cgroup")) {
+        let cgroup = if methods
+            .iter()
+            .any(|m| m.starts_with("prepared_cgroup") || *m == "prepared_everything")
+        {
             bench_cgroup()
         } else {
             Err("not in this section".into())
@@ -259,7 +267,11 @@ impl<'a> Runner<'a> {
             }
             Err(_) => (None, None),
         };
+        let prepared_everything = wants("prepared_everything").and_then(|spec| {
+            sandbox::prepared_everything(spec, cgroup.as_ref().ok().map(|c| c.path()))
+        });
         Runner {
+            prepared_everything,
             prepared_cgroup,
             prepared_cgroup_write,
             cgroup,
@@ -324,6 +336,11 @@ impl<'a> Runner<'a> {
             "prepared_cgroup" => {
                 methods::safespawn_prepared(self.prepared_cgroup.as_ref().expect("prepared_cgroup"))
             }
+            "prepared_everything" => methods::safespawn_prepared(
+                self.prepared_everything
+                    .as_ref()
+                    .expect("prepared_everything"),
+            ),
             "prepared_cgroup_write" => methods::safespawn_prepared(
                 self.prepared_cgroup_write
                     .as_ref()
@@ -381,6 +398,14 @@ impl<'a> Runner<'a> {
                         "skipped prepared_sandbox: the sandbox failed ({s:?})"
                     )),
                     Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
+                },
+            },
+            "prepared_everything" => match &self.prepared_everything {
+                None => Err("skipped prepared_everything: it cannot be built here".into()),
+                Some(p) => match p.status() {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!("skipped prepared_everything: it failed ({s:?})")),
+                    Err(e) => Err(format!("skipped prepared_everything: {e}")),
                 },
             },
             "prepared_landlock" => match &self.prepared_landlock {
@@ -819,6 +844,16 @@ fn run_all(quick: bool) {
         "(info)",
         true,
     );
+    let have_all = |m: &str| best.contains_key(&("everything".to_string(), m.to_string()));
+    if have_all("prepared_everything") && have_all("prepared_sandbox") {
+        let r = get("everything", "prepared_everything") / get("everything", "prepared_sandbox");
+        row(
+            "everything (sandbox + seccomp + landlock + knobs + cgroup) / the sandbox alone",
+            r,
+            "(info)",
+            true,
+        );
+    }
     let allow = get("seccomp", "prepared_seccomp_allow") - get("seccomp", "prepared");
     row(
         &format!(

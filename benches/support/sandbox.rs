@@ -839,3 +839,51 @@ pub fn prepared_sandbox(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
     }
     Some(c.build().expect("build the sandboxed no-op"))
 }
+
+/// The sandbox of [`prepared_sandbox`] with every other confinement on top:
+/// a seccomp deny-list, a landlock ruleset on the bound directories (rules
+/// follow inodes, so one per bound source), the process knobs any user may
+/// set, and a cgroup when one is given.
+pub fn prepared_everything(
+    spec: &SandboxSpec,
+    cgroup: Option<&std::path::Path>,
+) -> Option<safespawn::Prepared> {
+    use safespawn::{Landlock, Mount, Namespaces, Personality, Seccomp};
+    let mut c = super::methods::command(&spec.noop)
+        .unshare(
+            Namespaces::USER
+                | Namespaces::MOUNT
+                | Namespaces::PID
+                | Namespaces::NET
+                | Namespaces::UTS
+                | Namespaces::IPC,
+        )
+        .map_root()
+        .root_tmpfs();
+    let mut rules = Landlock::new().best_effort();
+    for dir in RO_BINDS {
+        c = c.mount(Mount::bind_ro(dir, dir).optional());
+    }
+    for (_, resolved) in &spec.ro_binds {
+        rules = rules.allow_read(resolved).allow_exec(resolved);
+    }
+    c = c
+        .mount(Mount::tmpfs("/tmp"))
+        .mount(Mount::proc("/proc"))
+        .mount(Mount::dev("/dev"));
+    if let Some(d) = &spec.noop_dir {
+        c = c.mount(Mount::bind_ro(d, d));
+        rules = rules.allow_read(d).allow_exec(d);
+    }
+    c = c
+        .personality(Personality::ADDR_NO_RANDOMIZE)
+        .seccomp(Seccomp::deny(
+            super::methods::known(super::methods::DENY),
+            libc::EPERM,
+        ))
+        .landlock(rules);
+    if let Some(dir) = cgroup {
+        c = c.cgroup(dir);
+    }
+    c.build().ok()
+}

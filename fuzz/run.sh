@@ -20,7 +20,7 @@ fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # The spawn target runs the test helper.
 (cd .. && cargo build --quiet --bin safespawn-testhelper)
-export SAFESPAWN_TESTHELPER="$PWD/../target/debug/safespawn-testhelper"
+export SAFESPAWN_TESTHELPER="${CARGO_TARGET_DIR:-$PWD/../target}/debug/safespawn-testhelper"
 export RUSTC_BOOTSTRAP=1
 for t in "${TARGETS[@]}"; do
     mkdir -p "corpus/$t"

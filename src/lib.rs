@@ -285,6 +285,8 @@ mod plan;
 mod prepared;
 mod process;
 mod quote;
+#[cfg(any(feature = "tokio", feature = "async-io"))]
+mod runtime;
 mod spawn;
 mod sys;
 

@@ -39,18 +39,25 @@ use crate::spawn;
 /// ```
 #[derive(Debug)]
 pub struct Running {
+    /// The async waits' state (the pidfd's registration with a reactor).
+    /// Declared before `child`: fields are dropped in order, and the
+    /// registration must go before the pidfd it names is closed.
+    #[cfg(any(feature = "tokio", feature = "async-io"))]
+    pub(crate) waiter: crate::runtime::process::Waiter,
     /// Aborted (TERM, grace, KILL, reap) when dropped unreaped.
-    child: ChildPid,
-    stdin: Option<OwnedFd>,
+    pub(crate) child: ChildPid,
+    pub(crate) stdin: Option<OwnedFd>,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
-    line: Arc<str>,
+    pub(crate) line: Arc<str>,
 }
 
 impl Running {
     pub(crate) fn new(child: ChildPid, pipes: [Option<OwnedFd>; 3], line: Arc<str>) -> Running {
         let [stdin, stdout, stderr] = pipes;
         Running {
+            #[cfg(any(feature = "tokio", feature = "async-io"))]
+            waiter: crate::runtime::process::Waiter::new(),
             child: child.on_drop(OnDrop::Abort),
             stdin,
             stdout,

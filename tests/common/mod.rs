@@ -2,6 +2,7 @@
 //! [`maximal`] holds the child contract test's option list, one entry per area.
 #![allow(dead_code)]
 
+pub mod census;
 pub mod maximal;
 
 use std::collections::BTreeMap;

@@ -314,7 +314,8 @@ impl Sleep {
         sleep
     }
 
-    fn reactor(&self) -> Reactor {
+    /// Which reactor's timer it is.
+    pub(crate) fn reactor(&self) -> Reactor {
         match self {
             #[cfg(feature = "tokio")]
             Sleep::Tokio { .. } => Reactor::Tokio,

@@ -56,53 +56,73 @@ impl Waiter {
         child: &mut ChildPid,
         cx: &mut Context<'_>,
     ) -> Poll<Result<ExitStatus, Error>> {
+        let reactor = match super::current() {
+            Ok(r) => r,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if self.pidfd.as_ref().is_some_and(|r| r.reactor() != reactor) {
+            self.pidfd = None;
+        }
+        if self
+            .backoff
+            .as_ref()
+            .is_some_and(|t| t.reactor() != reactor)
+        {
+            self.backoff = None;
+            self.armed = false;
+        }
         loop {
+            // A reason to ask the kernel: once registered (a `waitid` found
+            // the child running before), an event seen by the reactor; its
+            // readiness is cleared as it is handed out and `waitid` follows
+            // in this same poll, so a cancelled wait cannot lose it. Without
+            // a pollable pidfd, the backoff's timer.
+            if !child.reaped() {
+                if let Some(registered) = &self.pidfd {
+                    match registered.poll_ready(Dir::Read, cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(pidfd_error(e))),
+                    }
+                } else if self.armed && self.poll_backoff(reactor, cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
             match child.try_wait() {
                 Ok(Some(status)) => {
                     // Nothing more to wait for: deregister now.
                     self.pidfd = None;
                     self.backoff = None;
+                    self.armed = false;
                     return Poll::Ready(Ok(status));
                 }
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Err(Error::io("waiting for the child", e))),
             }
-            let reactor = match super::current() {
-                Ok(r) => r,
-                Err(e) => return Poll::Ready(Err(e)),
-            };
-            let ready = match child.pollable_pidfd() {
+            if self.pidfd.is_some() {
+                continue;
+            }
+            match child.pollable_pidfd() {
                 Some(pidfd) => {
-                    if self.pidfd.as_ref().is_some_and(|r| r.reactor() != reactor) {
-                        self.pidfd = None;
+                    // SAFETY: the `ChildPid` owns the pidfd and closes it
+                    // only when dropped; the registration lives in the
+                    // `Waiter` of the same `Running`, which is declared
+                    // before the child and so dropped first (`detach` moves
+                    // the child out and drops the `Waiter` while the
+                    // `Detached` still holds the pidfd).
+                    match unsafe { Registered::pidfd(reactor, pidfd) } {
+                        // A new registration reports an exit that came
+                        // before it: waiting for its first event loses
+                        // nothing.
+                        Ok(r) => self.pidfd = Some(r),
+                        Err(e) => return Poll::Ready(Err(register_error(e))),
                     }
-                    let registered = match self.pidfd.take() {
-                        Some(r) => r,
-                        // SAFETY: the `ChildPid` owns the pidfd and closes it
-                        // only when dropped; the registration lives in the
-                        // `Waiter` of the same `Running`, which is declared
-                        // before the child and so dropped first (`detach`
-                        // moves the child out and drops the `Waiter` while
-                        // the `Detached` still holds the pidfd).
-                        None => match unsafe { Registered::pidfd(reactor, pidfd) } {
-                            Ok(r) => r,
-                            Err(e) => return Poll::Ready(Err(register_error(e))),
-                        },
-                    };
-                    let ready = registered.poll_ready(Dir::Read, cx);
-                    self.pidfd = Some(registered);
-                    ready
                 }
-                None => self.poll_backoff(reactor, cx).map(Ok),
-            };
-            match ready {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => continue,
-                Poll::Ready(Err(e)) => {
-                    return Poll::Ready(Err(Error::Io(std::io::Error::new(
-                        e.kind(),
-                        format!("waiting for the child's pidfd: {e}"),
-                    ))))
+                // Sleep, then look again.
+                None => {
+                    if self.poll_backoff(reactor, cx).is_pending() {
+                        return Poll::Pending;
+                    }
                 }
             }
         }
@@ -130,6 +150,13 @@ impl Waiter {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+fn pidfd_error(e: std::io::Error) -> Error {
+    Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("waiting for the child's pidfd: {e}"),
+    ))
 }
 
 fn register_error(e: std::io::Error) -> Error {

@@ -122,7 +122,10 @@ impl Running {
         self.stdin.take().map(PipeWriter::from)
     }
 
-    /// The parent's end of a piped stdout, once.
+    /// The parent's end of a piped stdout, once. With the `tokio` or
+    /// `async-io` feature it becomes the runtime's pipe type (see the
+    /// crate's [Async](crate#async) section; make the pipes non-blocking
+    /// with [`nonblocking_pipes`](crate::Command::nonblocking_pipes)).
     ///
     /// ```
     /// use safespawn::{Command, Stdio};

@@ -1,7 +1,15 @@
 //! Buffered mode: in-memory stdin, captured stdout and stderr, send buffers,
 //! all driven by one poll loop in the calling thread (libvirt's
 //! virCommandSetInputBuffer, SetOutputBuffer, SetErrorBuffer, SetSendBuffer
-//! and virCommandProcessIO).
+//! and virCommandProcessIO), or, with the `tokio` or `async-io` feature, by
+//! the runtime's reactor (`output_async`, `run_async`).
+//!
+//! The two drivers share everything but the waiting: `streams.rs` reads and
+//! writes a pipe that may be ready (`Stream::service`), `state.rs` decides
+//! when the run ends (`Schedule`: the exit, the drain, the timeout) and
+//! puts the outcome together; `poll.rs` waits with `poll(2)`, `reactor.rs`
+//! with the reactor (each pipe registered once, readiness a hint, a
+//! bounded share of work per poll). The rules below hold for both.
 //!
 //! # The loop
 //!
@@ -154,7 +162,7 @@ impl Prepared<Buffered> {
     ///
     /// * [`Error::Timeout`] past the command's
     ///   [`timeout`](crate::Command::timeout), once the child is aborted and
-    ///   reaped; what was captured is lost;
+    ///   reaped, carrying what was captured by then;
     /// * [`Error::Io`] when creating a pipe or making it non-blocking,
     ///   polling, reading from the child, writing to it (an `EPIPE` is not an
     ///   error: the child stopped reading, and writing stops) or waiting for

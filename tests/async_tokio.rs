@@ -153,13 +153,10 @@ fn sixty_four_mib_each_way_while_another_task_ticks() {
         current_thread().block_on(with_ticker(suite::sixty_four_mib_each_way(&p)));
     suite::check_sixty_four_mib(&input, &out);
     eprintln!("3 x 64 MiB in {took:?}; {ticks} ticks, longest gap {gap:?}");
-    // A millisecond ticker would tick about took/1ms times; a driver that
-    // held the thread for the whole run would leave it at one or two.
-    let expected = (took.as_millis() as usize / 20).max(5);
-    assert!(
-        ticks >= expected,
-        "{ticks} ticks in {took:?} (expected at least {expected})"
-    );
+    // A driver that held the thread for the whole run would leave the
+    // ticker at a tick or two, with one gap as long as the run; how many
+    // ticks a loaded machine grants is not the point, the gaps are.
+    assert!(ticks >= 5, "{ticks} ticks in {took:?}");
     assert!(
         gap < Duration::from_millis(500),
         "the ticker stalled for {gap:?}"
@@ -178,7 +175,7 @@ fn a_grandchild_holding_the_pipe_is_bounded_by_wait_delay() {
     let (_, ticks, _) =
         current_thread().block_on(with_ticker(suite::grandchild_bounded_by_wait_delay()));
     // The drain waits on the reactor, not on the thread.
-    assert!(ticks > 50, "{ticks} ticks during a 300 ms drain");
+    assert!(ticks >= 10, "{ticks} ticks during a 300 ms drain");
 }
 
 #[test]

@@ -212,8 +212,24 @@ fn main() {
     }
     let targets = support::Targets::new();
     // `--loop N ROUNDS`: only spawn method N (0, 1, 2 as in the table) on
-    // the current-thread runtime, for strace or perf.
+    // the current-thread runtime, for strace or perf; `--loop-cat N ROUNDS`
+    // the same for the buffered methods (0, 1).
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--loop-cat") {
+        let n: usize = args.get(i + 1).and_then(|a| a.parse().ok()).unwrap_or(0);
+        let rounds: usize = args.get(i + 2).and_then(|a| a.parse().ok()).unwrap_or(3);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let data: Arc<Vec<u8>> = Arc::new((0..SIZE).map(|i| (i % 251) as u8).collect());
+        let methods = buffered_methods(data);
+        for _ in 0..rounds {
+            let t = (methods[n].1)(&rt);
+            println!("{}: {:.1} ms", methods[n].0, t.as_secs_f64() * 1e3);
+        }
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--loop") {
         let n: usize = args.get(i + 1).and_then(|a| a.parse().ok()).unwrap_or(0);
         let rounds: usize = args.get(i + 2).and_then(|a| a.parse().ok()).unwrap_or(5);

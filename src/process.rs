@@ -52,6 +52,10 @@ pub struct Running {
     pub(crate) line: Arc<str>,
 }
 
+// A child can move between threads, and the async waits keep it so (a
+// registration with a reactor is `Send + Sync` too).
+static_assertions::assert_impl_all!(Running: Send, Sync);
+
 impl Running {
     pub(crate) fn new(child: ChildPid, pipes: [Option<OwnedFd>; 3], line: Arc<str>) -> Running {
         let [stdin, stdout, stderr] = pipes;

@@ -343,3 +343,21 @@ fn outside_a_tokio_runtime() {
         assert_eq!(child.wait().unwrap().code(), Some(5));
     }
 }
+
+/// A child whose wait began on one runtime, which then shut down, is
+/// waited on another: the registration is made anew.
+#[test]
+fn a_wait_moves_to_another_runtime() {
+    let _serial = serial();
+    let mut child = helper("sleep=0.3,exit=4").spawn().unwrap();
+    let first = current_thread();
+    let cut_short = first.block_on(async {
+        tokio::time::timeout(Duration::from_millis(20), child.wait_async())
+            .await
+            .is_err()
+    });
+    assert!(cut_short);
+    drop(first);
+    let status = multi_thread().block_on(child.wait_async()).unwrap();
+    assert_eq!(status.code(), Some(4));
+}

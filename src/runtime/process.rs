@@ -71,6 +71,8 @@ impl Waiter {
             self.backoff = None;
             self.armed = false;
         }
+        // Whether this poll has dropped a failing registration already.
+        let mut renewed = false;
         loop {
             // A reason to ask the kernel: once registered (a `waitid` found
             // the child running before), an event seen by the reactor; its
@@ -82,6 +84,13 @@ impl Waiter {
                     match registered.poll_ready(Dir::Read, cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(())) => {}
+                        // The reactor it was registered with is gone (a
+                        // tokio runtime shut down, the `Running` now polled
+                        // in another): register anew, once.
+                        Poll::Ready(Err(_)) if !renewed => {
+                            renewed = true;
+                            self.pidfd = None;
+                        }
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(pidfd_error(e))),
                     }
                 } else if self.armed && self.poll_backoff(reactor, cx).is_pending() {

@@ -9,12 +9,21 @@
 //! cargo bench --bench interleaved -- --quick   # smoke run (seconds); or SAFESPAWN_BENCH_QUICK=1
 //! cargo bench --bench interleaved -- --loop prepared 20000   # one method in a loop (strace, callgrind)
 //! cargo bench --bench interleaved -- --section sandbox        # one section (here: the sandbox)
+//! cargo bench --bench interleaved -- --section landlock       # the cost of a landlocked spawn
 //! cargo bench --bench interleaved -- --sandbox-phases 200     # where the sandbox floor's time goes
+//! cargo bench --bench interleaved -- --section knobs          # every process knob and label at once
 //! ```
 //!
 //! The `sandbox` section compares bubblewrap (`apt-get install bubblewrap`;
 //! without `bwrap` on PATH the section says it skipped it) and needs
 //! unprivileged user namespaces (without them it skips its sandbox methods).
+//!
+//! The `cgroup` section spawns into a cgroup v2 directory it creates (root
+//! only; without root or a cgroup v2 mount it skips its cgroup methods):
+//! `prepared_cgroup` is placed by the kernel (`CLONE_INTO_CGROUP`),
+//! `prepared_cgroup_write` by the child's own write to `cgroup.procs` (the
+//! path of kernels before 5.7, built with the test-only compat flag), next
+//! to the unconfined `prepared`.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -44,6 +53,13 @@ const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
 /// safespawn spawn, bwrap, and safespawn's sandbox.
 const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
+/// Every process knob and label at once, next to the unconfined spawn.
+const KNOBS: &[&str] = &["prepared", "prepared_knobs"];
+/// Landlock: the unconfined spawn and the same one landlocked (see
+/// `support::methods::prepared_landlock`).
+const LANDLOCK: &[&str] = &["prepared", "prepared_landlock"];
+/// Placement in a cgroup: by clone3, by the child's write, and unconfined.
+const CGROUP: &[&str] = &["prepared", "prepared_cgroup", "prepared_cgroup_write"];
 
 fn sections(quick: bool) -> Vec<Section> {
     // The quick run keeps the shape with small parents and few samples.
@@ -96,6 +112,27 @@ fn sections(quick: bool) -> Vec<Section> {
             2000,
         ),
         s("sandbox", 0, 0, 0, SANDBOX, 300),
+        s("knobs", 0, 0, 0, KNOBS, 2000),
+        // A new user namespace with the self map the child writes itself
+        // (vfork-style path) and with the same map as ranges the parent
+        // writes (fork path), next to no namespace at all; and, to tell the
+        // fork path's cost from the parent's writes, the self map on the
+        // fork path (an empty hook forces it).
+        s(
+            "userns",
+            0,
+            0,
+            0,
+            &[
+                "prepared",
+                "prepared_map_root",
+                "prepared_uid_map",
+                "prepared_map_root_fork",
+            ],
+            2000,
+        ),
+        s("landlock", 0, 0, 0, LANDLOCK, 2000),
+        s("cgroup", 0, 0, 0, CGROUP, 2000),
     ]
 }
 
@@ -153,6 +190,38 @@ struct Runner<'a> {
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
     prepared_sandbox: Option<safespawn::Prepared>,
+    /// The knobs method, made only for a section that has it.
+    prepared_knobs: Option<safespawn::Prepared>,
+    /// Built on first use: a system without user namespaces for this user
+    /// can still run every other section.
+    prepared_map_root: Option<safespawn::Prepared>,
+    prepared_uid_map: Option<safespawn::Prepared>,
+    prepared_map_root_fork: Option<safespawn::Prepared>,
+    /// Made only for a section that has it; `Err`: why it cannot be.
+    prepared_landlock: Result<safespawn::Prepared, String>,
+    /// The cgroup methods' plans, made only for a section that has them;
+    /// declared before `cgroup`, so they are dropped first.
+    prepared_cgroup: Option<safespawn::Prepared>,
+    prepared_cgroup_write: Option<safespawn::Prepared>,
+    /// The cgroup they spawn into (removed on drop), or why there is none.
+    cgroup: Result<safespawn::Cgroup, String>,
+}
+
+/// The cgroup v2 mount point, from /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    table.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        (after.split(' ').next()? == "cgroup2")
+            .then(|| std::path::PathBuf::from(before.split(' ').nth(4).unwrap_or("")))
+    })
+}
+
+/// A cgroup for the cgroup section, or why there is none.
+fn bench_cgroup() -> Result<safespawn::Cgroup, String> {
+    let mount = cgroup2_mount().ok_or("no cgroup v2 filesystem is mounted")?;
+    safespawn::Cgroup::create(&mount, format!("safespawn-bench-{}", std::process::id()))
+        .map_err(|e| format!("cannot create a cgroup (root needed): {e}"))
 }
 
 impl<'a> Runner<'a> {
@@ -163,15 +232,47 @@ impl<'a> Runner<'a> {
             .any(|m| m.ends_with("sandbox") || *m == "bwrap")
             .then(|| sandbox::SandboxSpec::new(targets));
         let wants = |m: &str| methods.contains(&m).then_some(spec.as_ref()).flatten();
+        let cgroup = if methods.iter().any(|m| m.starts_with("prepared_cgroup")) {
+            bench_cgroup()
+        } else {
+            Err("not in this section".into())
+        };
+        let (prepared_cgroup, prepared_cgroup_write) = match &cgroup {
+            Ok(cg) => {
+                let by_clone = methods::command(&targets.noop).cgroup(cg.path()).build();
+                // The plan of a kernel without CLONE_INTO_CGROUP: the flag
+                // is read at build() only.
+                let forced = safespawn::__forced_compat();
+                safespawn::__force_compat(forced | safespawn::__compat::NO_CLONE_INTO_CGROUP);
+                let by_write = methods::command(&targets.noop).cgroup(cg.path()).build();
+                safespawn::__force_compat(forced);
+                (by_clone.ok(), by_write.ok())
+            }
+            Err(_) => (None, None),
+        };
         Runner {
+            prepared_cgroup,
+            prepared_cgroup_write,
+            cgroup,
             raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
             bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
             prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
+            prepared_knobs: methods
+                .contains(&"prepared_knobs")
+                .then(|| knobs_prepared(&targets.noop)),
+            prepared_landlock: if methods.contains(&"prepared_landlock") {
+                methods::prepared_landlock(&targets.noop)
+            } else {
+                Err("not wanted".into())
+            },
             targets,
             raw: support::RawClone::new(&targets.noop),
             raw_true: support::RawClone::new(&targets.bin_true),
             prepared: methods::prepared(&targets.noop),
             prepared_true: methods::prepared(&targets.bin_true),
+            prepared_map_root: None,
+            prepared_uid_map: None,
+            prepared_map_root_fork: None,
         }
     }
 
@@ -197,6 +298,32 @@ impl<'a> Runner<'a> {
             "bwrap" => methods::safespawn_prepared(self.bwrap.as_ref().expect("bwrap")),
             "prepared_sandbox" => methods::safespawn_prepared(
                 self.prepared_sandbox.as_ref().expect("prepared_sandbox"),
+            ),
+            "prepared_knobs" => {
+                methods::safespawn_prepared(self.prepared_knobs.as_ref().expect("prepared_knobs"))
+            }
+            "prepared_cgroup" => {
+                methods::safespawn_prepared(self.prepared_cgroup.as_ref().expect("prepared_cgroup"))
+            }
+            "prepared_cgroup_write" => methods::safespawn_prepared(
+                self.prepared_cgroup_write
+                    .as_ref()
+                    .expect("prepared_cgroup_write"),
+            ),
+            "prepared_map_root" => methods::safespawn_prepared(
+                self.prepared_map_root
+                    .get_or_insert_with(|| methods::prepared_map_root(noop)),
+            ),
+            "prepared_map_root_fork" => methods::safespawn_prepared(
+                self.prepared_map_root_fork
+                    .get_or_insert_with(|| methods::prepared_map_root_fork(noop)),
+            ),
+            "prepared_uid_map" => methods::safespawn_prepared(
+                self.prepared_uid_map
+                    .get_or_insert_with(|| methods::prepared_uid_map(noop)),
+            ),
+            "prepared_landlock" => methods::safespawn_prepared(
+                self.prepared_landlock.as_ref().expect("prepared_landlock"),
             ),
             other => panic!("unknown method {other}"),
         }
@@ -237,9 +364,64 @@ impl<'a> Runner<'a> {
                     Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
                 },
             },
+            "prepared_landlock" => match &self.prepared_landlock {
+                Err(why) => Err(format!("skipped prepared_landlock: {why}")),
+                Ok(p) => match p.status() {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!("skipped prepared_landlock: it failed ({s:?})")),
+                    Err(e) => Err(format!("skipped prepared_landlock: {e}")),
+                },
+            },
+            "prepared_cgroup" | "prepared_cgroup_write" => {
+                let p = match method {
+                    "prepared_cgroup" => &self.prepared_cgroup,
+                    _ => &self.prepared_cgroup_write,
+                };
+                match (&self.cgroup, p) {
+                    (Err(why), _) => Err(format!("skipped {method}: {why}")),
+                    (Ok(_), None) => Err(format!("skipped {method}: it does not build here")),
+                    (Ok(_), Some(p)) => match p.status() {
+                        Ok(s) if s.success() => Ok(()),
+                        Ok(s) => Err(format!("skipped {method}: {s:?}")),
+                        Err(e) => Err(format!("skipped {method}: {e}")),
+                    },
+                }
+            }
             _ => Ok(()),
         }
     }
+}
+
+/// The unconfined command with every process knob and label this system
+/// takes: nice, affinity (every CPU), OOM score (raised by one), a persona,
+/// an SELinux label (refused and ignored where SELinux does not enforce:
+/// the write is still made), and as root the securebits; core scheduling
+/// where the system has it. (Not an AppArmor profile: refused without
+/// AppArmor, which fails the spawn.)
+fn knobs_prepared(path: &Path) -> safespawn::Prepared {
+    use safespawn::{Personality, Securebits};
+    let oom = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .map_or(0, |s| s.trim().parse::<i32>().unwrap_or(0));
+    let every_cpu: Vec<usize> = (0..1024).collect();
+    let mut cmd = methods::command(path)
+        .nice(19)
+        .cpu_affinity(&every_cpu)
+        .oom_score_adj((oom + 1).min(1000))
+        .personality(Personality::ADDR_NO_RANDOMIZE);
+    if std::fs::read("/sys/fs/selinux/enforce").map_or(true, |e| e.first() == Some(&b'0')) {
+        cmd = cmd.selinux_exec_label("system_u:system_r:safespawn_bench_t:s0");
+    }
+    if rustix::process::geteuid().is_root() {
+        cmd = cmd.securebits(Securebits::empty());
+    }
+    if safespawn::Command::new("true")
+        .sched_core_new()
+        .build()
+        .is_ok()
+    {
+        cmd = cmd.sched_core_new();
+    }
+    cmd.build().expect("build the knobs command")
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -463,6 +645,34 @@ fn run_all(quick: bool) {
     );
     let r4c = get("busy8", "prepared") / get("busy8", "raw");
     row("8 busy threads: safespawn / raw clone", r4c, "(info)", true);
+    let ns_self = get("userns", "prepared_map_root") / get("userns", "prepared");
+    row(
+        "user namespace, map_root (self map, vfork-style) / no namespace",
+        ns_self,
+        "(info)",
+        true,
+    );
+    let ns_ranges = get("userns", "prepared_uid_map") / get("userns", "prepared");
+    row(
+        "user namespace, uid_map/gid_map (parent writes, fork path) / no namespace",
+        ns_ranges,
+        "(info)",
+        true,
+    );
+    let ns_fork = get("userns", "prepared_uid_map") / get("userns", "prepared_map_root");
+    row(
+        "user namespace: uid_map/gid_map / map_root (the same one-line maps)",
+        ns_fork,
+        "(info)",
+        true,
+    );
+    let ns_writes = get("userns", "prepared_uid_map") - get("userns", "prepared_map_root_fork");
+    row(
+        "user namespace, both on the fork path: uid_map/gid_map − map_root (the parent's writes and the gate), µs",
+        ns_writes,
+        "(info)",
+        true,
+    );
     let cleanup = cleanup_cost_us();
     row(
         "fd cleanup, 0 extra fds: the child's close_range(CLOSE_RANGE_CLOEXEC), µs",
@@ -542,6 +752,43 @@ fn run_all(quick: bool) {
             "(info)",
             true,
         );
+    }
+    if best.contains_key(&("knobs".to_string(), "prepared_knobs".to_string())) {
+        let d = get("knobs", "prepared_knobs") - get("knobs", "prepared");
+        row(
+            "knobs: every process knob and label − unconfined safespawn: µs",
+            d,
+            "(info)",
+            true,
+        );
+    }
+    if best.contains_key(&("landlock".to_string(), "prepared_landlock".to_string())) {
+        let d = get("landlock", "prepared_landlock") - get("landlock", "prepared");
+        row(
+            "landlock: landlocked − unconfined safespawn (restrict_self, no_new_privs for a plain user, the exec's checks): µs",
+            d,
+            "(info)",
+            true,
+        );
+    }
+    // The cgroup: what each way of placing the child adds to a spawn.
+    let have_cg = |m: &str| best.contains_key(&("cgroup".to_string(), m.to_string()));
+    for (name, m) in [
+        (
+            "cgroup: placed by clone3 (CLONE_INTO_CGROUP) − unconfined: µs",
+            "prepared_cgroup",
+        ),
+        (
+            "cgroup: placed by the child's write to cgroup.procs − unconfined: µs",
+            "prepared_cgroup_write",
+        ),
+    ] {
+        if have_cg(m) && have_cg("prepared") {
+            let d = get("cgroup", m) - get("cgroup", "prepared");
+            row(name, d, "(info)", true);
+        } else {
+            pending(name, "(info)", "no cgroup here (root and cgroup v2 needed)");
+        }
     }
     for note in &notes {
         println!();

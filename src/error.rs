@@ -58,7 +58,11 @@ pub enum Error {
         program: String,
         /// The path the failing step worked on, where it has one: the
         /// working directory ([`Stage::Chdir`]), the pidfile
-        /// ([`Stage::Pidfile`]).
+        /// ([`Stage::Pidfile`]), a mount's destination ([`Stage::Mount`]),
+        /// the map file the parent could not write ([`Stage::IdMap`] of
+        /// `uid_map` / `gid_map` ranges), the cgroup directory
+        /// ([`Stage::Cgroup`]), the `/proc` file written
+        /// ([`Stage::OomScoreAdj`], [`Stage::Label`]).
         path: Option<PathBuf>,
     },
     /// The program ran and exited unsuccessfully (non-zero or killed by a signal).
@@ -136,9 +140,9 @@ impl fmt::Display for DisplayStderr<'_> {
 /// What kind of problem an [`Error::Build`] reports.
 ///
 /// The message (`item` and `problem`) is for people; the kind is for code:
-/// the `safespawn` tool maps [`NotFound`](BuildErrorKind::NotFound) to exit
-/// status 127 and [`NotExecutable`](BuildErrorKind::NotExecutable) to 126,
-/// as env(1) does.
+/// the `safespawn` tool maps [`NotFound`](BuildErrorKind::NotFound) of the
+/// program to exit status 127 and [`NotExecutable`](BuildErrorKind::NotExecutable)
+/// to 126, as env(1) does.
 ///
 /// ```
 /// use safespawn::{BuildErrorKind, Command};
@@ -151,7 +155,8 @@ impl fmt::Display for DisplayStderr<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BuildErrorKind {
-    /// A program name is not on the PATH searched.
+    /// A program name is not on the PATH searched, or a file or directory
+    /// the command names does not exist (a mount's source, a cgroup).
     NotFound,
     /// A program was found but cannot be executed by this user.
     NotExecutable,
@@ -315,8 +320,11 @@ stages! {
     /// clone, or the child's own write to `cgroup.procs` where it cannot be
     /// used.
     Cgroup = 1 => "placing the child in its cgroup",
-    /// Writing the id maps of a new user namespace
-    /// ([`map_root`](crate::Command::map_root)).
+    /// Writing the id maps of a new user namespace: the child's own self
+    /// maps ([`map_root`](crate::Command::map_root)), or the parent's
+    /// writes of [`uid_map`](crate::Command::uid_map) /
+    /// [`gid_map`](crate::Command::gid_map) ranges (then `path` names the
+    /// refused `/proc/<pid>/` file).
     IdMap = 2 => "writing the user namespace's id maps",
     /// Creating new namespaces ([`unshare`](crate::Command::unshare), with
     /// the clone) or joining one ([`join_namespace`](crate::Command::join_namespace)).

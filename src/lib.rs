@@ -56,17 +56,21 @@
 //!
 //! | step | what | why there |
 //! |---|---|---|
-//! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
+//! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself; [`Command::cgroup`]'s placement (`CLONE_INTO_CGROUP`) | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
 //! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
-//! | namespaces | [`Command::map_root`]'s id maps (`setgroups` denied, then `gid_map`, then `uid_map`), [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
+//! | cgroup | where the clone could not place it (no `CLONE_INTO_CGROUP`): `"0"` written to the cgroup's `cgroup.procs` (opened at `build()`), then a new cgroup namespace if asked for | right after the signals: the child spends no more than the clone and that step in the caller's cgroup; the namespace after the placement, so its root is the target |
+//! | namespaces | with [`Command::uid_map`] / [`Command::gid_map`] ranges, a wait at the gate while the parent writes them (`uid_map`, `setgroups`, `gid_map`; the fork path); [`Command::map_root`]'s self maps (`setgroups` denied, then `gid_map`, then `uid_map`); [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
-//! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
+//! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached; with [`Command::map_root`], the view locked (a nested user and mount namespace) | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
-//! | credentials | bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | bounding set and groups while the capabilities for them are there |
+//! | knobs | [`Command::nice`], [`Command::cpu_affinity`], [`Command::sched_core_new`] / [`Command::sched_core_share_from`] ([`Stage::Sched`]); [`Command::oom_score_adj`], written through a `/proc` fd `build()` opened; [`Command::personality`] last | after the rlimits (`RLIMIT_NICE` counts); before the credentials, since a lower nice value needs `CAP_SYS_NICE`, a lower OOM score `CAP_SYS_RESOURCE`, sharing a core-scheduling cookie ptrace access; the persona last, as it may change how later calls behave |
+//! | label | [`Command::selinux_exec_label`], [`Command::apparmor_profile`]: the exec attribute of this thread, through the same `/proc` fd | after the knobs, before the credentials: the attribute is this thread's to write, and a policy may refuse a transition after a uid change; it takes effect at exec |
+//! | credentials | [`Command::securebits`], bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | securebits first and the bounding set while `CAP_SETPCAP` is there, groups while `CAP_SETGID` is |
 //! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | `pre_exec` hooks, in order | after every set-up step |
+//! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
 //! | exec | `execve` | |
 //!
@@ -316,6 +320,7 @@ assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"data"[..], &b"don
 //! | `close_range` | 5.9 | a walk of `/proc/self/fd`; without `/proc` a `ppoll` scan of fd numbers up to `RLIMIT_NOFILE`, 256 at a time |
 //! | `CLOSE_RANGE_CLOEXEC` | 5.11 | plain `close_range` over the gaps between kept fds |
 //! | the ambient capability set | 4.3 | not cleared (there is none) |
+//! | `CLONE_INTO_CGROUP` | 5.7 | the child writes itself to the cgroup's `cgroup.procs` (opened at `build()`, so the permission is the caller's) as its first step after the signals; [`Namespaces::CGROUP`] is then unshared by the child after that write instead of with the clone. Found at the first `build()` with a cgroup by a `clone3` that fails before it creates anything |
 //! | `mount_setattr` | 5.12 | read-only binds and `remount_ro` use `MS_REMOUNT \| MS_BIND \| MS_RDONLY` with the locked flags restated, once per mount: the bind and each submount `build()` finds below its source in `/proc/self/mountinfo` (without that table the bind is not recursive) |
 //!
 //! Namespaces ([`Command::unshare`]) have no fallback: a kind the kernel or
@@ -331,6 +336,14 @@ assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"data"[..], &b"don
 //! plain `clone` with the same flags has worked, since `EPERM` and `EINVAL`
 //! can be the namespaces' own answer. Minimum kernels: unprivileged user
 //! namespaces 3.8, cgroup 4.6, time 5.6, `setns` by pidfd 5.8.
+//!
+//! Landlock ([`Command::landlock`]) has no fallback either: where the
+//! kernel has none (before 5.13, or not enabled at boot) or a container
+//! profile refuses it, `build()` refuses every [`Landlock`], best effort or
+//! not, since nothing of it would be enforced; path rules need ABI 3
+//! (Linux 6.2: truncation) and TCP rules ABI 4 (6.7) unless
+//! [`Landlock::best_effort`] accepts less, and [`Prepared::landlock_abi`]
+//! says what was found.
 //!
 //! Where the pidfd itself is what the caller wants, it cannot be made up:
 //! [`Running::pidfd`] is `None` on kernels without pidfds (before 5.2, or
@@ -368,6 +381,8 @@ assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"data"[..], &b"don
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
 //! | `ToString` | `Display` of [`Command`] and [`Prepared`] |
 //! | `Daemonize`, `SetPidFile` | [`Command::daemonize`], [`Command::pidfile`] |
+//! | `SetSELinuxLabel`, `SetAppArmorProfile` | [`Command::selinux_exec_label`] (a refusal is ignored where SELinux does not enforce, as in libvirt), [`Command::apparmor_profile`] (at exec, not at once) |
+//! | `SetRunAlone`, `SetRunAmong` | [`Command::sched_core_new`], [`Command::sched_core_share_from`] |
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -379,6 +394,7 @@ assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"data"[..], &b"don
 // `daemon` and `buffered` are the public layers on top.
 mod buffered;
 mod capability;
+mod cgroup;
 mod child;
 mod command;
 mod daemon;
@@ -398,7 +414,11 @@ mod sys;
 
 pub use buffered::Output;
 pub use capability::{Capability, UnknownCapability};
+pub use cgroup::Cgroup;
+pub use command::credentials::Securebits;
 pub use command::fds::Stdio;
+pub use command::knobs::Personality;
+pub use command::landlock::Landlock;
 pub use command::mounts::Mount;
 pub use command::namespaces::Namespaces;
 pub use command::Command;
@@ -413,9 +433,11 @@ pub use process::{Detached, Finished, Paused, Running};
 #[doc(hidden)]
 pub mod __compat {
     pub use crate::sys::compat::{
-        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LINUX_5_1, LINUX_5_2,
-        LINUX_5_3, NO_CLONE3, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
+        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LANDLOCK_ABI_1,
+        LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3,
+        NO_CLONE_INTO_CGROUP, NO_LANDLOCK, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
+        NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM, SELINUX_ENFORCING,
+        SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer
@@ -423,6 +445,9 @@ pub mod __compat {
 /// the fallbacks on a modern kernel. Process-wide; never for production.
 #[doc(hidden)]
 pub use crate::sys::compat::force as __force_compat;
+/// Test-only: the [`__compat`] flags forced now.
+#[doc(hidden)]
+pub use crate::sys::compat::forced_flags as __forced_compat;
 
 /// An error number, as the child reports it (rustix's).
 pub use rustix::io::Errno;

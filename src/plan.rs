@@ -36,6 +36,12 @@ pub(crate) struct Plan {
     /// Each mount's destination (its path in the child's view), for the
     /// errors of `Stage::Mount`.
     pub mount_paths: Vec<std::path::PathBuf>,
+    /// The directory of [`Command::cgroup`](crate::Command::cgroup), for
+    /// the errors of `Stage::Cgroup`.
+    pub cgroup_path: Option<std::path::PathBuf>,
+    /// The landlock ABI the kernel offered at `build()`, when the command
+    /// is landlocked.
+    pub landlock_abi: Option<u32>,
     /// The shell-quoted command line.
     pub line: Arc<str>,
     /// Whether `envp` is the command's own list (shown in its line), not an
@@ -45,6 +51,9 @@ pub(crate) struct Plan {
     pub stdio_pipes: [bool; 3],
     pub nonblocking_pipes: bool,
     pub forbid_fork: bool,
+    /// The ranges of `uid_map` / `gid_map`, which the parent writes into
+    /// the child's new user namespace (the fork path); `None` without.
+    pub id_ranges: Option<crate::spawn::id_maps::IdRanges>,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
     /// Fds the plan owns, kept open for the child to copy; closed when the
@@ -53,9 +62,11 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Whether spawning needs the fork path (vfork-style is unsound for hooks).
+    /// Whether spawning needs the fork path: vfork-style is unsound for
+    /// hooks, and id ranges need a child that waits, in memory of its own,
+    /// while the parent writes its maps.
     pub(crate) fn needs_fork(&self) -> bool {
-        !self.child.hooks.is_empty()
+        !self.child.hooks.is_empty() || self.id_ranges.is_some()
     }
 
     /// The variables shown in the command line: the command's own list, in

@@ -118,7 +118,8 @@ impl Prepared<Direct> {
     ///   [`ParentDeathSignal`](crate::Stage::ParentDeathSignal),
     ///   [`Session`](crate::Stage::Session),
     ///   [`ProcessGroup`](crate::Stage::ProcessGroup),
-    ///   [`Chdir`](crate::Stage::Chdir), [`Hook`](crate::Stage::Hook) and
+    ///   [`Chdir`](crate::Stage::Chdir), [`Hook`](crate::Stage::Hook),
+    ///   [`Landlock`](crate::Stage::Landlock) and
     ///   [`Exec`](crate::Stage::Exec), in the order the child runs them; the
     ///   builder method that asks for a step says how it fails;
     /// * [`Error::Io`] when a call in the parent fails: creating the stdio
@@ -137,8 +138,12 @@ impl Prepared<Direct> {
     /// x86_64), else
     /// [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html) with
     /// `CLONE_VM | CLONE_VFORK | CLONE_PIDFD` (Linux 5.2); with a
-    /// [`pre_exec`](crate::Command::pre_exec) hook,
-    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html) and
+    /// [`pre_exec`](crate::Command::pre_exec) hook or
+    /// [`uid_map`](crate::Command::uid_map) /
+    /// [`gid_map`](crate::Command::gid_map) ranges (whose maps this
+    /// process writes while the child waits),
+    /// [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html) (a
+    /// `clone` without `CLONE_VM` with namespaces) and
     /// [`pidfd_open(2)`](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
     /// (Linux 5.3). In the child,
     /// [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
@@ -328,6 +333,36 @@ impl<M: Mode> Prepared<M> {
     /// ```
     pub fn write_arg_log(&self, fd: impl AsFd) -> Result<(), Error> {
         crate::quote::write_all(fd.as_fd(), &self.plan.arg_log())
+    }
+
+    /// The landlock ABI version the kernel offered when this command was
+    /// built with [`Command::landlock`](crate::Command::landlock), which
+    /// says what its children's confinement enforces (the table there): 3
+    /// and above for everything a path rule promises, 4 and above for TCP
+    /// rules. A [`best_effort`](crate::Landlock::best_effort) `Landlock`
+    /// built on a kernel with less runs with the part that kernel has.
+    /// `None` for a command without landlock.
+    ///
+    /// # References
+    ///
+    /// `LANDLOCK_CREATE_RULESET_VERSION` in
+    /// [`landlock_create_ruleset(2)`](https://man7.org/linux/man-pages/man2/landlock_create_ruleset.2.html);
+    /// Linux 5.13.
+    ///
+    /// ```
+    /// use safespawn::{Command, Landlock};
+    /// assert_eq!(Command::new("true").build()?.landlock_abi(), None);
+    /// if let Ok(p) = Command::new("/bin/true")
+    ///     .landlock(Landlock::new().allow_exec("/").allow_read("/").best_effort())
+    ///     .build()
+    /// {
+    ///     assert!(p.landlock_abi() >= Some(1)); // 7 on Linux 6.15
+    ///     assert!(p.status()?.success());
+    /// }
+    /// # Ok::<(), safespawn::Error>(())
+    /// ```
+    pub fn landlock_abi(&self) -> Option<u32> {
+        self.plan.landlock_abi
     }
 }
 

@@ -83,7 +83,8 @@ impl Running {
 
     /// The child's pidfd, for `poll` or `pidfd_send_signal`: `None` only on
     /// kernels without pidfds (`CLONE_PIDFD` is Linux 5.2, `pidfd_open`,
-    /// which the fork path of `pre_exec` hooks and paused spawns needs, is
+    /// which the fork path of `pre_exec` hooks, paused spawns and id ranges
+    /// needs, is
     /// 5.3) or where a seccomp filter refuses them; the child is then owned
     /// by its pid, which stays its own until it is reaped. `poll` reports a
     /// pidfd readable at the child's exit from Linux 5.3 on (a 5.2 pidfd

@@ -1,7 +1,7 @@
 //! The child contract: between clone/fork and exec the child never allocates.
 //!
-//! This test binary's global allocator aborts when called from any process
-//! but the test itself. Every option of every area is spawned, from the
+//! This test binary's global allocator (`tests/common/tripwire.rs`) aborts
+//! when called from any process but the test itself. Every option of every area is spawned, from the
 //! per-area list in `tests/common/maximal.rs`, on the clone path and on the
 //! fork path (paused, then resumed); a child that allocated would die of
 //! SIGABRT, which every check below would see (a wrong exit status, or a
@@ -9,51 +9,12 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Read;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
-use common::maximal::{self, Maximal};
-use common::{helper, Report};
-use safespawn::{Command, Direct, Error, Finished, Prepared, Running, Stdio};
-
-struct ParentOnly;
-
-static PARENT: AtomicI32 = AtomicI32::new(0);
-
-fn check_caller() {
-    let me = rustix::process::getpid().as_raw_nonzero().get();
-    match PARENT.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed) {
-        Ok(_) => {}
-        Err(parent) if parent == me => {}
-        Err(_) => {
-            let msg = b"child_contract: the child allocated\n";
-            let _ = rustix::io::write(rustix::stdio::stderr(), msg);
-            // SAFETY: abort never returns and touches no Rust state.
-            unsafe { libc::abort() }
-        }
-    }
-}
-
-// SAFETY: forwards to the system allocator after the check.
-unsafe impl GlobalAlloc for ParentOnly {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        check_caller();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        check_caller();
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        check_caller();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+use common::helper;
+use common::maximal::{self, run_entry, start, PATHS};
+use common::tripwire::ParentOnly;
+use safespawn::{Command, Error, Stdio};
 
 #[global_allocator]
 static GLOBAL: ParentOnly = ParentOnly;
@@ -76,61 +37,6 @@ fn the_tripwire_fires_in_a_child_that_allocates() {
     );
 }
 
-/// The two ways into a child: clone (or clone3) straight to exec, and the
-/// fork path, through the pause. (An entry with a hook takes the fork path
-/// either way.)
-#[derive(Clone, Copy, Debug)]
-enum Path {
-    Clone,
-    Paused,
-}
-
-const PATHS: [Path; 2] = [Path::Clone, Path::Paused];
-
-fn start(prepared: &Prepared<Direct>, path: Path) -> Result<Running, Error> {
-    match path {
-        Path::Clone => prepared.spawn(),
-        Path::Paused => prepared.spawn_paused()?.resume(),
-    }
-}
-
-/// Reads `pipe` to its end, also when `nonblocking_pipes` made it
-/// non-blocking.
-fn read_all(mut pipe: impl Read) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match pipe.read(&mut buf) {
-            Ok(0) => return String::from_utf8(out).unwrap(),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("reading the report: {e}"),
-        }
-    }
-}
-
-/// Spawns one entry of the list on `path`, reads its report, reaps it,
-/// drops the `Prepared` and runs the entry's check.
-fn run_entry(m: Maximal, path: Path) {
-    let Maximal { area, cmd, check } = m;
-    let what = format!("{area} ({path:?} path)");
-    let prepared = cmd
-        .stdout(Stdio::piped())
-        .build()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let mut child = start(&prepared, path).unwrap_or_else(|e| panic!("{what}: {e}"));
-    let out = read_all(child.take_stdout().expect("stdout is piped"));
-    let fin: Finished = child.wait().unwrap();
-    assert!(fin.success(), "{what}: {:?}\n{out}", fin.status());
-    drop(prepared);
-    let report = Report::parse(&out);
-    assert!(!report.field("pid").is_empty(), "{what}: no report: {out}");
-    check(&report);
-}
-
 #[test]
 fn every_area_runs_without_allocating() {
     // Each area has its entries (pause: every entry goes through it;
@@ -138,7 +44,7 @@ fn every_area_runs_without_allocating() {
     let areas: Vec<&str> = maximal::maximal_commands().iter().map(|m| m.area).collect();
     for area in maximal::CHILD_AREAS {
         assert!(
-            areas.contains(&area) || ["pause", "daemon"].contains(&area),
+            areas.contains(&area) || ["pause", "daemon", "cgroup"].contains(&area),
             "no maximal command for the {area} area"
         );
     }
@@ -153,7 +59,10 @@ fn every_area_runs_without_allocating() {
 fn failures_and_endings_run_without_allocating() {
     // Failure paths report instead of allocating.
     for path in PATHS {
-        for (area, cmd, stage, errno) in maximal::failing_commands() {
+        let failing = maximal::failing_commands()
+            .into_iter()
+            .chain(maximal::failing_commands_with_proc());
+        for (area, cmd, stage, errno) in failing {
             let prepared = cmd.build().unwrap();
             match start(&prepared, path) {
                 Err(Error::Spawn {
@@ -195,6 +104,14 @@ fn root_only_areas_run_without_allocating() {
     ) {
         return;
     }
+    let areas: Vec<&str> = maximal::root_maximal_commands()
+        .iter()
+        .map(|m| m.area)
+        .collect();
+    assert!(
+        areas.contains(&"cgroup") || common::cgroup::cgroup2_mount().is_none(),
+        "no maximal command for the cgroup area"
+    );
     for path in PATHS {
         for m in maximal::root_maximal_commands() {
             run_entry(m, path);

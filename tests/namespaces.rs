@@ -298,6 +298,16 @@ fn build_error(cmd: Command<Direct>) -> (BuildErrorKind, String) {
 #[test]
 fn prerequisites_are_build_errors_naming_both_items() {
     let devnull = || std::fs::File::open("/dev/null").unwrap();
+    // A new user namespace has no privilege over an existing one.
+    for cmd in [
+        Command::new("true").unshare(Namespaces::USER),
+        Command::new("true").map_root(),
+    ] {
+        let (kind, e) = build_error(cmd.join_namespace(devnull(), Namespaces::NET));
+        assert_eq!(kind, BuildErrorKind::Conflict, "{e}");
+        assert!(e.contains("join_namespace(fd ") && e.contains("NET"), "{e}");
+        assert!(e.contains("unshare(USER)") || e.contains("map_root"), "{e}");
+    }
     let (kind, e) = build_error(Command::new("true").hostname("h"));
     assert_eq!(kind, BuildErrorKind::Conflict, "{e}");
     assert!(e.contains("hostname") && e.contains("unshare(UTS)"), "{e}");

@@ -1,6 +1,7 @@
 //! Random builder call sequences never panic, and `build()` either succeeds
 //! or names the bad item, with the kind of problem the input determines
-//! (checked against a model of the sequence, not against the message).
+//! (checked against a model of the sequence, not against the message);
+//! mounts and new roots among them, and in a test of their own.
 //! Also the regression cases the fuzz targets found.
 
 use std::ffi::OsStr;
@@ -9,8 +10,10 @@ use std::os::unix::ffi::OsStrExt;
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use safespawn::BuildErrorKind::{self, Collision, Invalid, NotExecutable, NotFound, Nul, TooLong};
-use safespawn::{Command, Error, Resource, Stdio};
+use safespawn::BuildErrorKind::{
+    self, Collision, Conflict, Invalid, NotExecutable, NotFound, Nul, TooLong,
+};
+use safespawn::{Command, Error, Mount, Namespaces, Resource, Stdio};
 
 /// One builder call, with arbitrary data.
 #[derive(Debug, Clone)]
@@ -33,6 +36,68 @@ enum Op {
     MapDevNull(i32),
     PassDevNull,
     Flag(u8),
+    /// `unshare` of MOUNT (0), PID (1), USER (2) or MOUNT | PID (3).
+    Unshare(u8),
+    Mount(MountCall),
+    /// `root(dir)`, or `root_tmpfs()` for `None`.
+    Root(Option<Vec<u8>>),
+}
+
+/// One `mount` call: the kind (bind, bind_ro, tmpfs, proc, dev,
+/// remount_ro), its paths (the source only for binds) and modifiers.
+#[derive(Debug, Clone)]
+struct MountCall {
+    kind: u8,
+    src: Vec<u8>,
+    dst: Vec<u8>,
+    optional: bool,
+    size: bool,
+    mode: bool,
+}
+
+/// Paths for mounts: existing ones (a directory, a file), missing ones,
+/// and every kind of wrong one, plus random bytes.
+fn mount_path() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => proptest::sample::select(MOUNT_PATHS)
+        .prop_map(<[u8]>::to_vec),
+        1 => bytes(),
+        1 => bytes().prop_map(|b| [&b"/"[..], &b].concat()),
+    ]
+}
+
+/// The named paths of [`mount_path`].
+const MOUNT_PATHS: &[&[u8]] = &[
+    b"/usr",
+    b"/tmp",
+    b"/dev/null",
+    b"/no/such/safespawn-path",
+    b"/dev/null/below-a-file",
+    b"/opt/x",
+    b"/x/y/",
+    b"/",
+    b"//",
+    b"",
+    b"usr",
+    b"./x",
+    b"/a/../b",
+    b"/a/./b",
+    b"/x/.",
+    b"/..",
+    b"/x\0y",
+];
+
+fn mount_call() -> impl Strategy<Value = MountCall> {
+    (0u8..6, mount_path(), mount_path(), any::<bool>(), 0u8..8).prop_map(
+        |(kind, src, dst, optional, extra)| MountCall {
+            kind,
+            src,
+            dst,
+            optional,
+            size: extra == 1 || (kind == 2 && extra >= 5),
+            mode: extra == 2 || (kind == 2 && extra >= 6),
+        },
+    )
 }
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -71,6 +136,9 @@ fn op() -> impl Strategy<Value = Op> {
         (-3i32..20).prop_map(Op::MapDevNull),
         Just(Op::PassDevNull),
         (0u8..7).prop_map(Op::Flag),
+        (0u8..4).prop_map(Op::Unshare),
+        mount_call().prop_map(Op::Mount),
+        prop_oneof![Just(None), mount_path().prop_map(Some)].prop_map(Op::Root),
     ]
 }
 
@@ -100,6 +168,44 @@ struct Model {
     groups: Option<Vec<u32>>,
     /// Child fd numbers planned so far: stdio is always planned.
     targets: Vec<RawFd>,
+    /// `unshare(MOUNT)`, `unshare(PID)` so far.
+    mount_ns: bool,
+    pid_ns: bool,
+    mounts: Vec<MountCall>,
+    /// The `root`/`root_tmpfs` calls (`None`: `root_tmpfs`).
+    roots: Vec<Option<Vec<u8>>>,
+}
+
+/// What is wrong with a destination `d` of the child's view (`remount_ro`
+/// may name `/` itself).
+fn destination_problem(d: &[u8], may_be_root: bool) -> Option<BuildErrorKind> {
+    let relative = d.first() != Some(&b'/');
+    let dots = d.split(|&b| b == b'/').any(|p| p == b"." || p == b"..");
+    let root = d.iter().all(|&b| b == b'/');
+    if d.contains(&0) {
+        Some(Nul)
+    } else if relative || dots || (root && !may_be_root) {
+        Some(Invalid)
+    } else {
+        None
+    }
+}
+
+/// What is wrong with a source `p` of the caller's view, resolved as the
+/// library resolves it (`optional`: a missing one is fine). Returns the
+/// problem, or whether it is a directory.
+fn source_problem(p: &[u8], optional: bool) -> Result<bool, BuildErrorKind> {
+    if p.contains(&0) {
+        return Err(Nul);
+    }
+    if p.first() != Some(&b'/') {
+        return Err(Invalid);
+    }
+    match std::fs::canonicalize(OsStr::from_bytes(p)) {
+        Ok(resolved) => Ok(resolved.is_dir()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && optional => Ok(true),
+        Err(_) => Err(NotFound),
+    }
 }
 
 impl Model {
@@ -189,9 +295,53 @@ impl Model {
         if self.groups.as_ref().is_some_and(|g| g.contains(&u32::MAX)) {
             self.bad.push(("supplementary group", Invalid));
         }
+        self.finish_mounts();
         Finished {
             bad: self.bad,
             bare_name,
+        }
+    }
+}
+
+impl Model {
+    /// The mounts' and roots' problems (src/command/mounts.rs's rules).
+    fn finish_mounts(&mut self) {
+        if self.roots.len() > 1 {
+            self.bad.push(("root", Conflict));
+        }
+        if !self.mount_ns {
+            if !self.roots.is_empty() {
+                self.bad.push(("root", Conflict));
+            } else if !self.mounts.is_empty() {
+                self.bad.push(("mount", Conflict));
+            }
+        }
+        if let Some(Some(dir)) = self.roots.first() {
+            match source_problem(dir, false) {
+                Err(kind) => self.bad.push(("root", kind)),
+                Ok(false) => self.bad.push(("root", Invalid)),
+                Ok(true) => {}
+            }
+        }
+        let has_root = !self.roots.is_empty();
+        for m in &self.mounts {
+            let mut bad = |kind| self.bad.push(("mount", kind));
+            if (m.size || m.mode) && m.kind != 2 {
+                bad(Invalid);
+            }
+            if let Some(kind) = destination_problem(&m.dst, m.kind == 5) {
+                bad(kind);
+            }
+            match m.kind {
+                0 | 1 => {
+                    if let Err(kind) = source_problem(&m.src, m.optional) {
+                        bad(kind);
+                    }
+                }
+                3 if !self.pid_ns => bad(Conflict),
+                4 if !has_root => bad(Conflict),
+                _ => {}
+            }
         }
     }
 }
@@ -342,6 +492,46 @@ fn apply(cmd: Command, op: &Op, m: &mut Model) -> Command {
             5 => cmd.clear_caps(),
             _ => cmd.timeout(std::time::Duration::from_millis(5)),
         },
+        Op::Unshare(k) => {
+            let ns = match k {
+                0 => Namespaces::MOUNT,
+                1 => Namespaces::PID,
+                2 => Namespaces::USER,
+                _ => Namespaces::MOUNT | Namespaces::PID,
+            };
+            m.mount_ns |= ns.contains(Namespaces::MOUNT);
+            m.pid_ns |= ns.contains(Namespaces::PID);
+            cmd.unshare(ns)
+        }
+        Op::Mount(call) => {
+            m.mounts.push(call.clone());
+            let (src, dst) = (os(&call.src), os(&call.dst));
+            let mut mount = match call.kind {
+                0 => Mount::bind(src, dst),
+                1 => Mount::bind_ro(src, dst),
+                2 => Mount::tmpfs(dst),
+                3 => Mount::proc(dst),
+                4 => Mount::dev(dst),
+                _ => Mount::remount_ro(dst),
+            };
+            if call.optional {
+                mount = mount.optional();
+            }
+            if call.size {
+                mount = mount.size(1 << 20);
+            }
+            if call.mode {
+                mount = mount.mode(0o700);
+            }
+            cmd.mount(mount)
+        }
+        Op::Root(dir) => {
+            m.roots.push(dir.clone());
+            match dir {
+                Some(d) => cmd.root(os(d)),
+                None => cmd.root_tmpfs(),
+            }
+        }
     }
 }
 
@@ -361,7 +551,66 @@ const ITEM_KINDS: &[&str] = &[
     "stdin",
     "stdout",
     "stderr",
+    "mount",
+    "root",
 ];
+
+/// Builds `program` with `ops` and checks the answer against the model.
+fn check_sequence(program: &[u8], ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut cmd = Command::new(OsStr::from_bytes(program));
+    let mut model = Model::new(program);
+    for op in ops {
+        cmd = apply(cmd, op, &mut model);
+    }
+    let model = model.finish();
+    let line = cmd.to_string();
+    let _ = format!("{cmd:?}");
+    match cmd.build() {
+        Ok(p) => {
+            prop_assert!(
+                model.bad.is_empty(),
+                "accepted although {:?} ({line:?}, {ops:?})",
+                model.bad
+            );
+            let _ = format!("{p:?}");
+        }
+        Err(e) => {
+            let Error::Build {
+                kind,
+                item,
+                problem,
+            } = &e
+            else {
+                return Err(TestCaseError::fail(format!("not a build error: {e}")));
+            };
+            prop_assert_eq!(e.build_kind(), Some(*kind));
+            let what = ITEM_KINDS.iter().find(|k| item.starts_with(*k));
+            prop_assert!(
+                what.is_some(),
+                "the error does not name a known item: {item:?}: {problem} ({line:?})"
+            );
+            prop_assert!(!problem.is_empty());
+            let what = what.unwrap();
+            prop_assert!(
+                model.allows(what, *kind),
+                "{item:?} reported as {kind:?} ({problem}), but the input makes {:?} wrong \
+                 (bare program name: {}) ({line:?}, {ops:?})",
+                model.bad,
+                model.bare_name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The calls of a mount sequence: mounts, roots, a pid namespace.
+fn mount_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => mount_call().prop_map(Op::Mount),
+        1 => prop_oneof![Just(None), mount_path().prop_map(Some)].prop_map(Op::Root),
+        1 => Just(Op::Unshare(1)),
+    ]
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
@@ -369,35 +618,20 @@ proptest! {
     #[test]
     fn random_builder_sequences_never_panic(program in prop_oneof![Just(b"/bin/true".to_vec()), Just(b"true".to_vec()), bytes()],
                                             ops in proptest::collection::vec(op(), 0..16)) {
-        let mut cmd = Command::new(OsStr::from_bytes(&program));
-        let mut model = Model::new(&program);
-        for op in &ops {
-            cmd = apply(cmd, op, &mut model);
+        check_sequence(&program, &ops)?;
+    }
+
+    /// Mounts and roots only, on a command with a mount namespace (mostly):
+    /// where the first test rarely gets past a problem of another item.
+    #[test]
+    fn random_mount_sequences_never_panic(with_mount_ns in proptest::bool::weighted(0.9),
+                                          ops in proptest::collection::vec(mount_op(), 0..6)) {
+        let mut all = Vec::new();
+        if with_mount_ns {
+            all.push(Op::Unshare(0));
         }
-        let model = model.finish();
-        let line = cmd.to_string();
-        let _ = format!("{cmd:?}");
-        match cmd.build() {
-            Ok(p) => {
-                prop_assert!(model.bad.is_empty(),
-                    "accepted although {:?} ({line:?})", model.bad);
-                let _ = format!("{p:?}");
-            }
-            Err(e) => {
-                let Error::Build { kind, item, problem } = &e else {
-                    return Err(TestCaseError::fail(format!("not a build error: {e}")));
-                };
-                prop_assert_eq!(e.build_kind(), Some(*kind));
-                let what = ITEM_KINDS.iter().find(|k| item.starts_with(*k));
-                prop_assert!(what.is_some(),
-                    "the error does not name a known item: {item:?}: {problem} ({line:?})");
-                prop_assert!(!problem.is_empty());
-                let what = what.unwrap();
-                prop_assert!(model.allows(what, *kind),
-                    "{item:?} reported as {kind:?} ({problem}), but the input makes {:?} wrong \
-                     (bare program name: {}) ({line:?})", model.bad, model.bare_name);
-            }
-        }
+        all.extend(ops);
+        check_sequence(b"/bin/true", &all)?;
     }
 }
 

@@ -5,11 +5,13 @@
 //! memory and thread-locals, so an allocation in the child would show up in
 //! the same counter.)
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
 
-use safespawn::{Command, Stdio};
+use safespawn::{Command, Landlock, Mount, Namespaces, Stdio};
 
 struct Counting;
 
@@ -64,6 +66,18 @@ fn spawn_wait_and_abort_allocate_nothing() {
         .build()
         .unwrap();
     let sleeper = Command::new("sleep").arg("30").build().unwrap();
+    // Landlocked, where the system has it: the child's one more step.
+    let landlocked = Command::new("true")
+        .landlock(
+            Landlock::new()
+                .allow_read("/")
+                .allow_exec("/")
+                .allow_tcp_connect(443)
+                .best_effort(),
+        )
+        .build()
+        .map_err(|e| eprintln!("no landlocked case: {e}"))
+        .ok();
     let run = |n: usize| {
         for _ in 0..n {
             let child = plain.spawn().unwrap();
@@ -81,6 +95,11 @@ fn spawn_wait_and_abort_allocate_nothing() {
             assert!(child.try_wait().unwrap().is_none());
             child.abort().unwrap();
             drop(sleeper.spawn().unwrap()); // drop aborts too
+
+            if let Some(p) = &landlocked {
+                assert!(p.status().unwrap().success());
+                assert!(p.spawn().unwrap().wait().unwrap().success());
+            }
         }
     };
     run(2); // warm-up: one-time probes and lazy statics
@@ -89,6 +108,176 @@ fn spawn_wait_and_abort_allocate_nothing() {
         assert_eq!(
             n, 0,
             "round {round}: {n} heap allocations in spawn/wait/abort"
+        );
+    }
+}
+
+/// The fork path of id ranges: the parent writes the child's maps with
+/// texts made at `build()` and `/proc/<pid>/...` paths formatted on its
+/// stack, so spawning allocates nothing there either. (The forked child
+/// has memory of its own, so its allocations would not be counted here:
+/// tests/child_contract.rs covers it.) Without privilege the map is the
+/// caller's own ids; skipped where no user namespace may be made.
+#[test]
+fn spawning_with_id_ranges_allocates_nothing() {
+    let (uid, gid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let ranged = Command::new("true")
+        .unshare(safespawn::Namespaces::USER)
+        .uid_map(0, uid, 1)
+        .gid_map(0, gid, 1)
+        .build()
+        .unwrap();
+    match ranged.status() {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("skipping spawning_with_id_ranges_allocates_nothing: {other:?}");
+            return;
+        }
+    }
+    let run = || {
+        let child = ranged.spawn().unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(ranged.status().unwrap().success());
+    };
+    run(); // warm-up
+    for round in 0..10 {
+        let n = allocations_during(run);
+        assert_eq!(n, 0, "round {round}: {n} heap allocations with id ranges");
+    }
+}
+
+/// A sandbox: new user, mount and pid namespaces, `map_root`, a tmpfs
+/// root with the system directories bound read-only, proc, dev, a sized
+/// `/tmp` and `/` read-only after it (the lock step included). Its spawns
+/// and waits allocate nothing either: every path and option was made at
+/// `build()`.
+#[test]
+fn a_confined_spawn_allocates_nothing() {
+    let ns = Namespaces::USER | Namespaces::MOUNT | Namespaces::PID;
+    if !std::path::Path::new("/proc/self/ns").exists() {
+        eprintln!("skipping a_confined_spawn_allocates_nothing: no /proc here (map_root needs it)");
+        return;
+    }
+    if let Err(e) = Command::new("true").unshare(ns).map_root().status() {
+        eprintln!("skipping a_confined_spawn_allocates_nothing: namespaces refused here: {e}");
+        return;
+    }
+    let mut cmd = Command::new("true").unshare(ns).map_root().root_tmpfs();
+    for d in ["/usr", "/bin", "/lib", "/lib64"] {
+        cmd = cmd.mount(Mount::bind_ro(d, d).optional());
+    }
+    let sandbox = cmd
+        .mount(Mount::proc("/proc"))
+        .mount(Mount::dev("/dev"))
+        .mount(Mount::tmpfs("/tmp").size(1 << 20))
+        .mount(Mount::bind_ro("/no/such/safespawn-dir", "/x").optional())
+        .mount(Mount::remount_ro("/"))
+        .build()
+        .unwrap();
+    let run = |n: usize| {
+        for _ in 0..n {
+            let fin = sandbox.spawn().unwrap().wait().unwrap();
+            assert!(fin.success(), "{:?}", fin.status());
+            let paused = sandbox.spawn_paused().unwrap();
+            assert!(paused.resume().unwrap().wait().unwrap().success());
+        }
+    };
+    run(2);
+    for round in 0..10 {
+        let n = allocations_during(|| run(1));
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations in a confined spawn"
+        );
+    }
+}
+
+#[test]
+fn spawning_with_every_knob_and_label_allocates_nothing() {
+    // Every knob any user may set, an SELinux label (refused and ignored
+    // where SELinux does not enforce; where it does, left out), and as root
+    // the securebits: the child writes through the plan's /proc fd and
+    // prepared texts.
+    if !std::path::Path::new("/proc/self").exists() {
+        eprintln!("skipping: the knobs' /proc fd needs /proc");
+        return;
+    }
+    let oom = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+    let oom = (oom.trim().parse::<i32>().unwrap() + 1).min(1000);
+    // Every CPU number: whichever this process may use are among them.
+    let every_cpu: Vec<usize> = (0..1024).collect();
+    let mut cmd = Command::new("true")
+        .nice(19)
+        .cpu_affinity(&every_cpu)
+        .oom_score_adj(oom)
+        .personality(safespawn::Personality::ADDR_NO_RANDOMIZE);
+    if std::fs::read("/sys/fs/selinux/enforce").map_or(true, |e| e.first() == Some(&b'0')) {
+        cmd = cmd.selinux_exec_label("system_u:system_r:safespawn_alloc_t:s0");
+    }
+    if rustix::process::geteuid().is_root() {
+        cmd = cmd.securebits(safespawn::Securebits::NOROOT);
+    }
+    if Command::new("true").sched_core_new().build().is_ok() {
+        cmd = cmd.sched_core_new();
+    }
+    let knobs = cmd.build().unwrap();
+    let run = || {
+        let child = knobs.spawn().unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(knobs.status().unwrap().success());
+    };
+    run(); // warm-up
+    for round in 0..20 {
+        let n = allocations_during(run);
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations spawning with knobs"
+        );
+    }
+}
+
+#[test]
+fn spawns_into_a_cgroup_allocate_nothing() {
+    let Some(mount) = common::cgroup::cgroup_or_skip("spawns_into_a_cgroup_allocate_nothing")
+    else {
+        return;
+    };
+    let target = common::cgroup::ScratchCgroup::new(&mount, "zero-alloc");
+    // Placed by the kernel (CLONE_INTO_CGROUP where this kernel has it),
+    // and by the child's own write, with the new cgroup namespace the
+    // child then makes (the compat flag is read at build() only).
+    let by_clone = Command::new("true").cgroup(&target.path).build().unwrap();
+    safespawn::__force_compat(safespawn::__compat::NO_CLONE_INTO_CGROUP);
+    let by_write = Command::new("true")
+        .cgroup(&target.path)
+        .unshare(Namespaces::CGROUP)
+        .build();
+    safespawn::__force_compat(0);
+    let by_write = by_write.unwrap();
+    let sleeper = Command::new("sleep")
+        .arg("30")
+        .cgroup(&target.path)
+        .build()
+        .unwrap();
+    let run = |n: usize| {
+        for _ in 0..n {
+            for p in [&by_clone, &by_write] {
+                assert!(p.spawn().unwrap().wait().unwrap().success());
+                assert!(p.status().unwrap().success());
+                p.run().unwrap();
+            }
+            sleeper.spawn().unwrap().abort().unwrap();
+        }
+    };
+    run(2);
+    for round in 0..20 {
+        let n = allocations_during(|| run(1));
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations spawning into a cgroup"
         );
     }
 }

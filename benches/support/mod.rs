@@ -397,6 +397,63 @@ pub mod methods {
         command(path).build().expect("build")
     }
 
+    /// A new user namespace with the caller's ids as 0 inside, written by
+    /// the child itself (`map_root`: the vfork-style path).
+    pub fn prepared_map_root(path: &Path) -> Prepared {
+        command(path)
+            .unshare(safespawn::Namespaces::USER)
+            .map_root()
+            .build()
+            .expect("build map_root")
+    }
+
+    /// The same maps as ranges (`uid_map(0, euid, 1)`, `gid_map(0, egid,
+    /// 1)`), written by the parent while the child waits: the fork path.
+    pub fn prepared_uid_map(path: &Path) -> Prepared {
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
+        command(path)
+            .unshare(safespawn::Namespaces::USER)
+            .uid_map(0, uid, 1)
+            .gid_map(0, gid, 1)
+            .build()
+            .expect("build uid_map")
+    }
+
+    /// `map_root` forced onto the fork path by an empty hook: the child
+    /// writes its self map there, so this minus [`prepared_uid_map`] is the
+    /// parent's writes and the gate alone.
+    pub fn prepared_map_root_fork(path: &Path) -> Prepared {
+        // SAFETY: the hook does nothing in the child.
+        let cmd = unsafe {
+            command(path)
+                .unshare(safespawn::Namespaces::USER)
+                .map_root()
+                .pre_exec(|| Ok(()))
+        };
+        cmd.build().expect("build map_root with a hook")
+    }
+
+    /// `path` landlocked as a confined program would be: the system read
+    /// only, its own directory executable, `/tmp` writable, TCP to 443
+    /// only (best effort: TCP where the ABI has it). `Err`: why this
+    /// system cannot build it (no landlock).
+    pub fn prepared_landlock(path: &Path) -> Result<Prepared, String> {
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        let mut l = safespawn::Landlock::new();
+        for sys in ["/usr", "/etc", "/lib", "/lib64", "/bin"] {
+            if Path::new(sys).exists() {
+                l = l.allow_read(sys).allow_exec(sys);
+            }
+        }
+        let l = l
+            .allow_exec(dir)
+            .allow_write("/tmp")
+            .allow_tcp_connect(443)
+            .best_effort();
+        command(path).landlock(l).build().map_err(|e| e.to_string())
+    }
+
     pub fn safespawn_prepared(p: &Prepared) {
         assert!(p.status().expect("status").success());
     }

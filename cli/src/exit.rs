@@ -30,6 +30,84 @@ impl Failure {
     }
 }
 
+/// The option each of the library's items came from. The library names
+/// what is wrong in its own terms (`mount(Mount::bind_ro("/usr", "/usr"))`,
+/// "needs unshare(PID)"), the tool in its user's (`--ro-bind /usr /usr`,
+/// "needs --unshare-pid").
+#[derive(Debug, Default)]
+pub struct Items(Vec<Item>);
+
+#[derive(Debug)]
+struct Item {
+    library: String,
+    option: String,
+    /// The library's words for this item's options, and the tool's.
+    words: &'static [(&'static str, &'static str)],
+}
+
+/// The library's words for the tool's options, in any build error.
+const WORDS: &[(&str, &str)] = &[
+    ("unshare(USER)", "--unshare-user"),
+    ("unshare(MOUNT)", "--unshare-mount"),
+    ("unshare(PID)", "--unshare-pid"),
+    ("unshare(NET)", "--unshare-net"),
+    ("unshare(UTS)", "--unshare-uts"),
+    ("unshare(IPC)", "--unshare-ipc"),
+    ("unshare(CGROUP)", "--unshare-cgroup"),
+    ("unshare(TIME)", "--unshare-time"),
+    ("map_root (which implies --unshare-user)", "--map-root"),
+    ("root(dir) or root_tmpfs()", "--root DIR or --root-tmpfs"),
+    ("root() or root_tmpfs()", "--root or --root-tmpfs"),
+    ("daemonize()", "--daemonize"),
+];
+
+impl Items {
+    /// `option` is what the library calls `item`.
+    pub fn add(&mut self, item: impl Into<String>, option: impl Into<String>) {
+        self.add_with(item, option, &[]);
+    }
+
+    /// As [`add`](Items::add), with `words` of the library's to replace in
+    /// its problems with this item.
+    pub fn add_with(
+        &mut self,
+        item: impl Into<String>,
+        option: impl Into<String>,
+        words: &'static [(&'static str, &'static str)],
+    ) {
+        self.0.push(Item {
+            library: item.into(),
+            option: option.into(),
+            words,
+        });
+    }
+
+    /// The failure for `err`. A build error is told in the tool's words;
+    /// one about an item of these options names the option, and is a set-up
+    /// failure (125: a missing bind source is not a missing program).
+    pub fn failure(&self, err: Error) -> Failure {
+        let Error::Build {
+            kind,
+            item,
+            problem,
+        } = err
+        else {
+            return Failure::from(err);
+        };
+        let known = self.0.iter().find(|i| i.library == item);
+        let words = known.map_or(&[][..], |i| i.words).iter().chain(WORDS);
+        let problem = words.fold(problem, |p, (library, tool)| p.replace(library, tool));
+        match known {
+            Some(known) => Failure::setup(format!("invalid command: {}: {problem}", known.option)),
+            None => Failure::from(Error::Build {
+                kind,
+                item,
+                problem,
+            }),
+        }
+    }
+}
+
 /// The exit status for a finished program: its code, or 128+N for signal N.
 pub fn code_of(status: ExitStatus) -> u8 {
     match (status.code(), status.signal()) {
@@ -50,10 +128,13 @@ impl From<Error> for Failure {
                     CANNOT_EXECUTE
                 }
             }
+            // The program; a missing file or directory an option names (a
+            // cgroup, a mount source) is a set-up failure.
             Error::Build {
                 kind: BuildErrorKind::NotFound,
+                item,
                 ..
-            } => NOT_FOUND,
+            } if item.starts_with("program ") => NOT_FOUND,
             Error::Build {
                 kind: BuildErrorKind::NotExecutable,
                 ..
@@ -78,6 +159,48 @@ mod tests {
         assert_eq!(code_of(ExitStatus::from_raw(3 << 8)), 3);
         assert_eq!(code_of(ExitStatus::from_raw(9)), 137);
         assert_eq!(code_of(ExitStatus::from_raw(15 | 0x80)), 143);
+    }
+
+    #[test]
+    fn build_errors_about_an_option_name_it_in_the_tools_words() {
+        let mut items = Items::default();
+        items.add_with(
+            r#"mount(Mount::bind_ro("/a", "/b"))"#,
+            "--ro-bind /a /b",
+            &[(".optional() skips", "--ro-bind-try skips")],
+        );
+        let build = |kind, item: &str, problem: &str| Error::Build {
+            kind,
+            item: item.into(),
+            problem: problem.into(),
+        };
+        let f = items.failure(build(
+            BuildErrorKind::NotFound,
+            r#"mount(Mount::bind_ro("/a", "/b"))"#,
+            r#"the source "/a" does not exist (.optional() skips a mount whose source is missing)"#,
+        ));
+        assert_eq!(f.code, SETUP_FAILED);
+        assert_eq!(
+            f.message,
+            r#"invalid command: --ro-bind /a /b: the source "/a" does not exist (--ro-bind-try skips a mount whose source is missing)"#
+        );
+        // Another item keeps its name and its code, in the tool's words.
+        let f = items.failure(build(
+            BuildErrorKind::Conflict,
+            r#"hostname "box""#,
+            "needs unshare(UTS): without a new UTS namespace it would rename the host",
+        ));
+        assert_eq!(f.code, SETUP_FAILED);
+        assert_eq!(
+            f.message,
+            r#"invalid command: hostname "box": needs --unshare-uts: without a new UTS namespace it would rename the host"#
+        );
+        let f = items.failure(build(
+            BuildErrorKind::NotFound,
+            "program \"x\"",
+            "not found",
+        ));
+        assert_eq!(f.code, NOT_FOUND);
     }
 
     #[test]
@@ -107,6 +230,16 @@ mod tests {
         );
         assert_eq!(
             Failure::from(spawn(Stage::Uid, Errno::PERM)).code,
+            SETUP_FAILED
+        );
+        let missing = |item: &str| Error::Build {
+            kind: BuildErrorKind::NotFound,
+            item: item.into(),
+            problem: "does not exist".into(),
+        };
+        assert_eq!(Failure::from(missing("program \"x\"")).code, NOT_FOUND);
+        assert_eq!(
+            Failure::from(missing("cgroup(\"/sys/fs/cgroup/x\")")).code,
             SETUP_FAILED
         );
     }

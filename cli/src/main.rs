@@ -1,6 +1,8 @@
 //! `safespawn`: run a program the way security-sensitive code must, from the
 //! command line. A hardened exec wrapper over the safespawn library: what
-//! `env -i`, `setpriv`, `prlimit`, `timeout` and `daemonize` do, in one tool.
+//! `env -i`, `setpriv`, `prlimit`, `timeout` and `daemonize` do, in one tool,
+//! and confinement in namespaces and a filesystem view of its own with
+//! bubblewrap's option names.
 //!
 //! Exit status: the program's own; 124 when `--timeout` expired; 125 when
 //! safespawn or the set-up before exec failed; 126 when the program cannot
@@ -14,11 +16,14 @@ mod parse;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use safespawn::{Command, Stdio};
 
-use crate::exit::Failure;
-use crate::options::{credentials, daemon, env, fds, process, run, session};
+use crate::exit::{Failure, Items};
+use crate::options::{
+    cgroup, credentials, daemon, env, fds, knobs, landlock, mounts, namespaces, process, run,
+    session,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -31,6 +36,10 @@ Examples:
   # At most 64 open files, no core dumps, umask 077, killed after 5 seconds:
   safespawn --rlimit nofile=64 --rlimit core=0 --umask 077 --timeout 5s -- ./job
 
+  # A sandbox as bubblewrap makes it, for any user: / is a new tmpfs with /usr
+  # and /lib* read-only, a new /proc, /dev and /tmp; no network; pid 1:
+  safespawn --unshare-all --map-root --root-tmpfs --ro-bind /usr /usr --ro-bind-try /lib /lib --ro-bind-try /lib64 /lib64 --ro-bind-try /bin /bin --proc /proc --dev /dev --tmpfs /tmp --hostname box -- /bin/sh
+
   # Show the exact command line (shell-quoted) without running it:
   safespawn --dry-run --env-clear --env 'GREETING=hello world' -- printf '%s\\n' x
 
@@ -38,12 +47,19 @@ Exit status: the program's; 124 on --timeout; 125 when set-up failed before
 exec; 126 when the program cannot be executed; 127 when it is not found;
 128+N when it was killed by signal N.
 
+Mounts are applied in the order given, across option kinds (a --bind below
+a --tmpfs needs the --tmpfs first), and every option under Mounts gives the
+program a mount namespace of its own, as bubblewrap does (the library's
+Command::mount needs unshare(MOUNT) explicitly). Without privilege, add
+--unshare-user --map-root.
+
 Signals: TERM, INT, HUP, QUIT, USR1, USR2, ALRM and WINCH sent to safespawn
 are passed on to the program (as timeout(1) does).";
 
-/// Run PROGRAM with a controlled environment, privileges, limits and file
-/// descriptors. Every file descriptor but stdin, stdout, stderr and those
-/// given with --pass-fd is closed in the program.
+/// Run PROGRAM with a controlled environment, privileges, limits, file
+/// descriptors, namespaces and filesystem view. Every file descriptor but
+/// stdin, stdout, stderr and those given with --pass-fd is closed in the
+/// program.
 #[derive(Debug, Parser)]
 #[command(name = "safespawn", version, after_help = EXAMPLES)]
 struct Cli {
@@ -62,9 +78,19 @@ struct Cli {
     #[command(flatten)]
     process: process::ProcessAttributes,
     #[command(flatten)]
+    knobs: knobs::Knobs,
+    #[command(flatten)]
     credentials: credentials::Credentials,
     #[command(flatten)]
+    namespaces: namespaces::Namespaces,
+    #[command(flatten)]
+    mounts: mounts::Mounts,
+    #[command(flatten)]
+    landlock: landlock::LandlockOptions,
+    #[command(flatten)]
     session: session::Session,
+    #[command(flatten)]
+    cgroup: cgroup::Cgroup,
     #[command(flatten)]
     fds: fds::Fds,
     #[command(flatten)]
@@ -74,8 +100,12 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The matches are kept: the mounts' order is read from them.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if !e.use_stderr() => {
             // --help, --version
             let _ = e.print();
@@ -89,7 +119,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::SETUP_FAILED);
         }
     };
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("safespawn: {}", failure.message);
@@ -117,12 +147,18 @@ fn one_line(text: &str) -> String {
 }
 
 /// Applies the groups in turn, then runs the command in the mode asked for.
-fn run(cli: Cli) -> Result<u8, Failure> {
+/// `matches`: what `cli` was parsed from.
+fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, Failure> {
     let Cli {
         env,
         process,
+        knobs,
         credentials,
+        namespaces,
+        mounts,
+        landlock,
         session,
+        cgroup,
         fds,
         daemon,
         run,
@@ -134,21 +170,27 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let cmd = Command::from_argv(&command);
     let cmd = env.apply(cmd);
     let cmd = process.apply(cmd);
+    let cmd = knobs.apply(cmd);
     let cmd = credentials.apply(cmd)?;
+    let mut items = Items::default();
+    let cmd = namespaces.apply(cmd, &mut items)?;
+    let cmd = mounts.apply(cmd, matches, &mut items)?;
+    let cmd = landlock.apply(cmd)?;
     let cmd = session.apply(cmd);
+    let cmd = cgroup.apply(cmd);
     let (cmd, stdio) = fds.apply(cmd)?;
     if run.dry_run {
-        return run::dry(cmd);
+        return run::dry(cmd, &items);
     }
     if run.verbose {
         eprintln!("{cmd}");
     }
     if daemon.daemonize {
         let cmd = stdio.apply(cmd, Stdio::null)?;
-        return daemon::start(daemon.apply(cmd));
+        return daemon::start(daemon.apply(cmd), &items);
     }
     let cmd = stdio.apply(cmd, Stdio::inherit)?;
-    run::foreground(cmd, run.timeout, !session.new_session)
+    run::foreground(cmd, &items, run.timeout, !session.new_session)
 }
 
 #[cfg(test)]
@@ -172,7 +214,6 @@ mod tests {
 
     #[test]
     fn cli_definition_is_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
     }
 }

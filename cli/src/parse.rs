@@ -44,6 +44,36 @@ pub fn umask(s: &str) -> Result<u32, String> {
     Ok(mode)
 }
 
+/// A tmpfs size for `--size`: bytes, or with a `k`, `m` or `g` suffix
+/// (KiB, MiB, GiB). Zero is refused: the kernel reads `size=0` as no limit.
+pub fn size(s: &str) -> Result<u64, String> {
+    let (number, scale) = match s.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&s[..at], 1u64 << 10),
+        Some((at, 'm' | 'M')) => (&s[..at], 1 << 20),
+        Some((at, 'g' | 'G')) => (&s[..at], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (examples: 1048576, 512k, 64m, 1g)"))?;
+    if n == 0 {
+        return Err(format!(
+            "'{s}' is not a positive size (a tmpfs of size 0 would have no limit)"
+        ));
+    }
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// A file mode for `--perms`, in octal, up to `07777`.
+pub fn perms(s: &str) -> Result<u32, String> {
+    let mode = u32::from_str_radix(s, 8).map_err(|_| format!("'{s}' is not an octal mode"))?;
+    if mode > 0o7777 {
+        return Err(format!("'{s}' is larger than 07777"));
+    }
+    Ok(mode)
+}
+
 /// Supplementary group ids (one option value, not a repeated option).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Groups(pub Vec<u32>);
@@ -215,6 +245,29 @@ mod tests {
         assert_eq!(umask("0022"), Ok(0o22));
         assert!(umask("8").is_err());
         assert!(umask("1000").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("1048576"), Ok(1 << 20));
+        assert_eq!(size("512k"), Ok(512 << 10));
+        assert_eq!(size("64M"), Ok(64 << 20));
+        assert_eq!(size("1g"), Ok(1 << 30));
+        for bad in ["0", "0m", "", "m", "-1", "1.5m", "1t", "big"] {
+            assert!(size(bad).is_err(), "{bad}");
+        }
+        assert!(size("18446744073709551615g")
+            .unwrap_err()
+            .contains("too large"));
+    }
+
+    #[test]
+    fn perms_are_octal_up_to_07777() {
+        assert_eq!(perms("1777"), Ok(0o1777));
+        assert_eq!(perms("0700"), Ok(0o700));
+        assert!(perms("10000").is_err());
+        assert!(perms("999").is_err());
+        assert!(perms("").is_err());
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Credentials: the capability bounding set, groups, gid, uid, the
-//! capability sets and `no_new_privs`.
+//! Credentials: the securebits, the capability bounding set, groups, gid,
+//! uid, the capability sets and `no_new_privs`.
 
 use rustix::fs::{Gid, Uid};
 use rustix::io::Errno;
-use rustix::thread::{self as t, CapabilitySet, CapabilitySets};
+use rustix::thread::{self as t, CapabilitiesSecureBits, CapabilitySet, CapabilitySets};
 
 use super::report::{At, Failure};
 use crate::error::Stage;
@@ -13,6 +13,11 @@ use crate::sys;
 /// The credentials the child takes on.
 #[derive(Debug, Default)]
 pub(crate) struct Credentials {
+    /// The securebits to set, exactly (`PR_SET_SECUREBITS`).
+    pub securebits: Option<u32>,
+    /// The securebits hold `KEEP_CAPS` or `KEEP_CAPS_LOCKED`: the child
+    /// leaves `PR_SET_KEEPCAPS` (the same flag) alone.
+    pub keepcaps_by_securebits: bool,
     /// The supplementary groups, sorted (the kernel keeps them sorted too).
     pub groups: Option<Frozen<[Gid]>>,
     pub gid: Option<Gid>,
@@ -24,14 +29,21 @@ pub(crate) struct Credentials {
 
 /// In this order, each with a raw system call:
 ///
-/// 1. **bounding set**: every capability not allowed is dropped with
+/// 1. **securebits** (`PR_SET_SECUREBITS`), first: setting them needs
+///    `CAP_SETPCAP`, which the capability sets below may remove, and
+///    `NO_SETUID_FIXUP` or `KEEP_CAPS` must be in force before the uid
+///    changes to mean anything;
+/// 2. **bounding set**: every capability not allowed is dropped with
 ///    `PR_CAPBSET_DROP`. This needs `CAP_SETPCAP`, so it comes before the
 ///    uid change; a capability that cannot be dropped is an `EPERM` (one
 ///    already absent is fine);
-/// 2. **KEEPCAPS** (`PR_SET_KEEPCAPS`), only when capabilities are allowed
+/// 3. **KEEPCAPS** (`PR_SET_KEEPCAPS`), only when capabilities are allowed
 ///    and the uid changes: otherwise `setuid` away from root empties the
-///    permitted set;
-/// 3. **supplementary groups** (`setgroups(2)`; cleared when the uid or gid
+///    permitted set. `PR_SET_KEEPCAPS` is the securebit `KEEP_CAPS`: when
+///    the command's securebits name `KEEP_CAPS` or `KEEP_CAPS_LOCKED`, they
+///    own the flag and the child neither sets nor clears it (with the lock
+///    the kernel would refuse either);
+/// 4. **supplementary groups** (`setgroups(2)`; cleared when the uid or gid
 ///    changes without `.groups`, see CPython's CVE-2023-6507), then the
 ///    **gid**, then the **uid**: groups and gid first, while the child still
 ///    has `CAP_SETGID`. These are rustix's per-thread raw calls, never the C
@@ -44,16 +56,21 @@ pub(crate) struct Credentials {
 ///    and `setuid` are always made: for the caller's own id they succeed
 ///    without privilege, and with privilege they also set the saved id;
 ///    skipping them would save one system call each;
-/// 4. **capability sets**: effective, permitted and inheritable set to
+/// 5. **capability sets**: effective, permitted and inheritable set to
 ///    exactly the allowed ones (`capset(2)`), the ambient set cleared and the
 ///    allowed ones raised into it, so they survive exec under a non-root
-///    uid; KEEPCAPS cleared again;
-/// 5. **no_new_privs** (`PR_SET_NO_NEW_PRIVS`), last: nothing after it in
+///    uid; KEEPCAPS cleared again (unless the securebits own it);
+/// 6. **no_new_privs** (`PR_SET_NO_NEW_PRIVS`), last: nothing after it in
 ///    this list needs to gain a privilege.
 pub(crate) fn apply(creds: &Credentials) -> Result<(), Failure> {
+    if let Some(bits) = creds.securebits {
+        t::set_capabilities_secure_bits(CapabilitiesSecureBits::from_bits_retain(bits))
+            .at(Stage::Securebits)?;
+    }
+    let toggle_keepcaps = !creds.keepcaps_by_securebits;
     if let Some(allowed) = creds.caps {
         drop_bounding_set(allowed, bounding_set_is_moot(creds, allowed)).at(Stage::Caps)?;
-        if creds.uid.is_some() && allowed != 0 {
+        if creds.uid.is_some() && allowed != 0 && toggle_keepcaps {
             t::set_keep_capabilities(true).at(Stage::Caps)?;
         }
     }
@@ -69,7 +86,7 @@ pub(crate) fn apply(creds: &Credentials) -> Result<(), Failure> {
         t::set_thread_uid(uid).at(Stage::Uid)?;
     }
     if let Some(allowed) = creds.caps {
-        set_capability_sets(allowed).at(Stage::Caps)?;
+        set_capability_sets(allowed, toggle_keepcaps).at(Stage::Caps)?;
     }
     if creds.no_new_privs {
         t::set_no_new_privs(true).at(Stage::NoNewPrivs)?;
@@ -163,8 +180,9 @@ fn bounding_set_is_moot(creds: &Credentials, allowed: u64) -> bool {
 
 /// Sets effective, permitted and inheritable to exactly `allowed`, and the
 /// ambient set to `allowed` so the capabilities survive exec under a
-/// non-root uid.
-fn set_capability_sets(allowed: u64) -> Result<(), Errno> {
+/// non-root uid; then clears KEEPCAPS where `toggle_keepcaps` (the child
+/// set it).
+fn set_capability_sets(allowed: u64, toggle_keepcaps: bool) -> Result<(), Errno> {
     let set = CapabilitySet::from_bits_retain(allowed);
     t::set_capabilities(
         None,
@@ -181,7 +199,7 @@ fn set_capability_sets(allowed: u64) -> Result<(), Errno> {
     for cap in each_capability(allowed) {
         t::configure_capability_in_ambient_set(cap, true)?;
     }
-    if allowed != 0 {
+    if allowed != 0 && toggle_keepcaps {
         t::set_keep_capabilities(false)?;
     }
     Ok(())

@@ -101,26 +101,26 @@ fn source_fd(slots: &[RawFd], src: Src) -> Result<RawFd, Errno> {
 /// A source that is also some mapping's target could be overwritten before it
 /// is read, so such sources are first copied to `base + i`, where `base` is
 /// above every fd this child knows of: the relocation needs no memory, and
-/// pass 2 recomputes where mapping `i` went. The report and pause pipes are
-/// moved the same way when they sit on a target.
+/// pass 2 recomputes where mapping `i` went. The carried fds, which the
+/// child uses after this step (the report and pause pipes, the landlock
+/// ruleset, the plan's `/proc` and selinuxfs fds), are moved the same way
+/// when they sit on a target, to `base + maps.len() + k`, and `carried`
+/// says where they went: a planned fd must never be `dup`ed over them.
 pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result<(), Failure> {
     let maps = &*fds.maps;
-    let mut base = fds.max_static_fd.max(carried.report).max(carried.pause);
-    for fd in slots {
+    let mut base = fds.max_static_fd;
+    for fd in carried.all().iter().chain(slots) {
         base = base.max(*fd);
     }
     let base = base.saturating_add(1);
     let slot = |i: usize| base.saturating_add(i.min(i32::MAX as usize) as RawFd);
 
-    if fds.is_target(carried.report) {
-        let moved = slot(maps.len());
-        dup_onto(carried.report, moved, DupFlags::CLOEXEC).at(Stage::Fds)?;
-        carried.report = moved;
-    }
-    if carried.pause >= 0 && fds.is_target(carried.pause) {
-        let moved = slot(maps.len().saturating_add(1));
-        dup_onto(carried.pause, moved, DupFlags::CLOEXEC).at(Stage::Fds)?;
-        carried.pause = moved;
+    for (k, fd) in carried.all_mut().into_iter().enumerate() {
+        if *fd >= 0 && fds.is_target(*fd) {
+            let moved = slot(maps.len().saturating_add(k));
+            dup_onto(*fd, moved, DupFlags::CLOEXEC).at(Stage::Fds)?;
+            *fd = moved;
+        }
     }
     for (i, m) in maps.iter().enumerate() {
         let src = source_fd(slots, m.src).at(m.stage)?;
@@ -162,16 +162,17 @@ pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result
     Ok(())
 }
 
-/// Closes everything but the planned targets and the report/pause pipes, in
-/// the cheapest way this kernel allows:
+/// Closes everything but the planned targets and the carried fds (report
+/// and pause pipes, the landlock ruleset, the plan's `/proc` and selinuxfs
+/// fds), in the cheapest way this kernel allows:
 ///
 /// * `CLOSE_RANGE_CLOEXEC` over the gaps between targets: one system call
 ///   for a child with only stdio. The fds are then closed by the exec
-///   itself; the report and pause pipes, close-on-exec already, need no
-///   gap of their own, and a `pre_exec` hook can still use them (as GLib
-///   does for its `child_setup`);
-/// * plain `close_range` over the gaps between targets, report and pause
-///   pipes (Linux 5.9, 5.10);
+///   itself; the carried fds, close-on-exec already, need no gap of their
+///   own, and the steps after this one (and a `pre_exec` hook, as GLib does
+///   for its `child_setup`) can still use them;
+/// * plain `close_range` over the gaps between targets and carried fds
+///   (Linux 5.9, 5.10);
 /// * a `/proc/self/fd` walk without `close_range`;
 /// * without `/proc` either (or when the walk fails in any way, `EMFILE`
 ///   included: it needs an fd of its own), a scan of every fd number below
@@ -181,11 +182,8 @@ pub(crate) fn place(fds: &Fds, slots: &[RawFd], carried: &mut Carried) -> Result
 /// seccomp filter installed after `build()` chose a method still ends in one
 /// that works.
 pub(crate) fn close_others(fds: &Fds, carried: &Carried) -> Result<(), Failure> {
-    let extra = if carried.report <= carried.pause {
-        [carried.report, carried.pause]
-    } else {
-        [carried.pause, carried.report]
-    };
+    let mut extra = carried.all();
+    extra.sort_unstable();
     let keep = Merged {
         a: &fds.targets,
         b: &extra,

@@ -23,8 +23,9 @@
 //!   daemon runs);
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
-//!   `prlimit64`, `getgroups`, `mount_setattr` (by `syscall`), `execve` and
-//!   `_exit` (see [`crate::sys`]).
+//!   `prlimit64`, `getgroups`, `mount_setattr`, `personality` and
+//!   `landlock_restrict_self` (by `syscall`), `execve` and `_exit` (see
+//!   [`crate::sys`]).
 //!
 //! The compiler checks what it can: the lints denied below forbid indexing,
 //! unchecked arithmetic, `unwrap`/`expect`/`panic!`, and the allocating
@@ -46,9 +47,10 @@
 //!
 //! [`run`] and [`rest`] *are* the step list: one line per step, with the
 //! reason it stands where it does. Each step lives in the room named after
-//! it (`signals`, `namespaces`, `fds`, `daemon`, `mounts`, `process`,
-//! `credentials`, `session`, `exec`, `hooks`, `pause`) and receives only its
-//! own part of the plan.
+//! it (`signals`, `cgroup`, `namespaces`, `fds`, `daemon`, `mounts`,
+//! `process`, `knobs`, `label`, `credentials`, `session`, `exec`, `hooks`,
+//! `landlock`, `pause`) and
+//! receives only its own part of the plan.
 
 #![deny(
     clippy::indexing_slicing,
@@ -80,11 +82,15 @@ use std::convert::Infallible;
 use std::ffi::c_int;
 use std::os::fd::RawFd;
 
+pub(crate) mod cgroup;
 pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod exec;
 pub(crate) mod fds;
 pub(crate) mod hooks;
+pub(crate) mod knobs;
+pub(crate) mod label;
+pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod pause;
@@ -103,16 +109,24 @@ pub(crate) use self::daemon::DaemonSlots;
 /// What the child reads of the frozen plan: one part per room.
 pub(crate) struct Plan {
     pub signals: signals::SignalPolicy,
+    pub cgroup: cgroup::Placement,
     pub ns: namespaces::NsPlan,
     pub mounts: mounts::MountPlan,
     pub fds: fds::Fds,
     /// Daemon mode: `Some`.
     pub daemon: Option<daemon::DaemonPlan>,
     pub process: process::ProcessAttrs,
+    pub knobs: knobs::KnobsPlan,
+    pub label: label::LabelPlan,
+    /// `/proc`, opened by `build()` for the knobs and the label (`O_PATH`,
+    /// close-on-exec), or -1: the child's own view may have no `/proc`
+    /// after its mounts. Carried through the fd steps ([`Carried::proc`]).
+    pub proc: RawFd,
     pub creds: credentials::Credentials,
     pub session: session::Session,
     pub exec: exec::Exec,
     pub hooks: Frozen<[Hook]>,
+    pub landlock: landlock::LandlockPlan,
 }
 
 /// What the spawning call adds to the frozen [`Plan`] for one child.
@@ -124,6 +138,9 @@ pub(crate) struct Ctx<'a> {
     pub report: RawFd,
     /// The read end of the pause pipe of `spawn_paused`, or -1.
     pub pause: RawFd,
+    /// The gate the child waits at while the parent writes its id maps
+    /// (`uid_map`, `gid_map`; the fork path only), or [`Gate::NONE`].
+    pub gate: namespaces::Gate,
     /// The spawning thread's signal mask before it blocked everything.
     pub parent_mask: SigSet,
     /// The parent's pid, to notice its death when a parent-death signal is
@@ -135,12 +152,47 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// The fds the child carries through its steps; they may move (see
-/// [`fds::place`]).
+/// [`fds::place`]), and the fd steps keep them open (all are close-on-exec,
+/// so none reaches the program). -1 stands for none.
 #[derive(Clone, Copy)]
 pub(crate) struct Carried {
     pub report: RawFd,
     /// -1 without a pause pipe.
     pub pause: RawFd,
+    /// The landlock ruleset (close-on-exec, owned by the plan), used after
+    /// the fd steps; -1 without one.
+    pub landlock: RawFd,
+    /// The plan's `/proc` fd ([`Plan::proc`]).
+    pub proc: RawFd,
+    /// The plan's SELinux `enforce` fd ([`label::LabelPlan::enforce`]).
+    pub enforce: RawFd,
+}
+
+impl Carried {
+    /// How many fds are carried.
+    pub(crate) const COUNT: usize = 5;
+
+    /// Every carried fd, -1 for none.
+    pub(crate) fn all(&self) -> [RawFd; Carried::COUNT] {
+        [
+            self.report,
+            self.pause,
+            self.landlock,
+            self.proc,
+            self.enforce,
+        ]
+    }
+
+    /// Every carried fd, to be moved.
+    pub(crate) fn all_mut(&mut self) -> [&mut RawFd; Carried::COUNT] {
+        [
+            &mut self.report,
+            &mut self.pause,
+            &mut self.landlock,
+            &mut self.proc,
+            &mut self.enforce,
+        ]
+    }
 }
 
 /// The `clone` entry point: runs [`child_main`] on the child stack.
@@ -170,6 +222,9 @@ fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
     let mut carried = Carried {
         report: cx.report,
         pause: cx.pause,
+        landlock: cx.plan.landlock.ruleset,
+        proc: cx.plan.proc,
+        enforce: cx.plan.label.enforce,
     };
     let failure = match run(cx, &mut carried, handlers_cleared) {
         Err(failure) => failure,
@@ -186,11 +241,19 @@ fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<In
     // handler in this process (every signal is blocked until the mask is set
     // at the end of this step).
     signals::reset(&plan.signals, &cx.parent_mask, handlers_cleared).at(Stage::Signals)?;
-    // Right after the signals (the new namespaces themselves came with the
+    // Where the kernel could not place the child at the clone: first thing
+    // after the signals, so that the child spends no more than the clone
+    // and the signal step in the caller's cgroup. A new cgroup namespace,
+    // left out of that clone, is made right after the placement, so that
+    // its root is the target, and before the joins, so that it belongs to
+    // the user namespace the clone's other new namespaces belong to.
+    cgroup::apply(&plan.cgroup)?;
+    // After the signals and the placement (the new namespaces came with the
     // clone): until the id maps are written the child's ids are unmapped,
-    // so every later step needs them; and the join fds are used here,
-    // before the fd steps can move or close them.
-    namespaces::apply(&plan.ns)?;
+    // so every later step needs them (with ranges, the child waits here at
+    // the gate while the parent writes them); and the join fds are used
+    // here, before the fd steps can move or close them.
+    namespaces::apply(&plan.ns, cx.gate)?;
     // Before any close: a source may sit on another mapping's target, so the
     // placement is collision-safe and needs every source still open.
     fds::place(&plan.fds, cx.slots, carried)?;
@@ -228,17 +291,33 @@ fn rest(
     // Before the uid change: raising a hard limit needs the caller's
     // privilege.
     process::apply(&plan.process)?;
-    // Bounding set while CAP_SETPCAP is still there; groups and gid while
-    // CAP_SETGID is; uid; the capability sets; no_new_privs last.
+    // After the rlimits (RLIMIT_NICE counts for the nice value), before
+    // the label and the credentials: a lower nice value needs
+    // CAP_SYS_NICE, a lower OOM score CAP_SYS_RESOURCE; personality last
+    // among them, since a persona may change how later calls behave.
+    knobs::apply(&plan.knobs, carried.proc)?;
+    // Before the credentials: the exec attribute is this thread's to
+    // write, and a policy may refuse a transition after a uid change. It
+    // takes effect at exec.
+    label::apply(&plan.label, carried)?;
+    // Securebits first, while CAP_SETPCAP is there; the bounding set while
+    // it still is; groups and gid while CAP_SETGID is; uid; the capability
+    // sets; no_new_privs last.
     credentials::apply(&plan.creds)?;
     // After the credentials: a uid change clears the parent-death signal.
     session::apply(&plan.session, cx.parent_pid)?;
     // With the program's own credentials, so a directory it may not enter
     // fails here as it would for the program.
     exec::chdir(cwd)?;
-    // After every set-up step, so a hook sees the child as the program will
-    // (libvirt's hook order).
+    // After every set-up step but the confinement that is the program's
+    // alone (landlock, seccomp), so a hook sees the child as the program
+    // will (libvirt's hook order).
     hooks::run(&plan.hooks)?;
+    // After the mounts (a landlocked process cannot change its mount
+    // topology), no_new_privs and the caller's own set-up (working
+    // directory, hooks), which the ruleset is not meant for; before the
+    // pause, so a paused child is already confined.
+    landlock::restrict(carried.landlock)?;
     // The last moment the parent can act on a fully prepared child.
     pause::wait(carried)?;
     exec::exec(&plan.exec)

@@ -31,8 +31,25 @@
 //!    top, detached in turn) and changes to `/`. What remains is exactly the
 //!    planned view: nothing of the old root is reachable, through `..` or
 //!    `/proc/self/root` (which shows the new root).
-//! 5. **`remount_ro("/")`** of a new root, last: the directory of the old
+//! 5. **`remount_ro("/")`** of a new root, then: the directory of the old
 //!    root could not be removed from a read-only `/`.
+//! 6. **The view is locked** (with [`map_root`](crate::Command::map_root)
+//!    and at least one mount or a new root): the child enters a nested user
+//!    namespace and a mount namespace owned by it (`unshare(CLONE_NEWUSER |
+//!    CLONE_NEWNS)`) and maps its root to the root it was (`"0 0 1"`, with
+//!    `setgroups` denied, written through the caller's `/proc`, opened
+//!    before the pivot). A mount namespace copied into a less privileged
+//!    user namespace has every mount locked by the kernel: a read-only
+//!    mount stays read-only (`MNT_LOCK_READONLY`), `nosuid`, `nodev`,
+//!    `noexec` and the atime flags stay, and no mount can be unmounted to
+//!    show what it covers (`MNT_LOCKED`). Without this step the child's
+//!    root, which has `CAP_SYS_ADMIN` over the mount namespace it built,
+//!    could remount a read-only bind writable (`MS_REMOUNT | MS_BIND`) or
+//!    unmount a tmpfs to reveal the directory below. The price: the
+//!    program's capabilities are those of the nested user namespace, so it
+//!    has none over the command's other new namespaces (network, UTS, IPC,
+//!    ...), which the first user namespace owns: it cannot, say, set the
+//!    hostname or configure the network namespace itself.
 //!
 //! The step runs after the fd steps (a file the caller redirected a stream
 //! to was opened in the caller's view) and, for a daemon, after the pidfile
@@ -42,10 +59,12 @@
 //! directory, which is a path in the new view.
 
 use std::ffi::CStr;
+use std::os::fd::OwnedFd;
 
-use rustix::fs::{FileType, Mode, StatVfsMountFlags, CWD};
+use rustix::fs::{FileType, Mode, OFlags, StatVfsMountFlags, CWD};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::thread::UnshareFlags;
 
 use super::report::{At, AtItem, Failure};
 use crate::error::Stage;
@@ -62,6 +81,9 @@ pub(crate) struct MountPlan {
     /// The child has a new mount namespace: `/` is made a recursive slave
     /// first.
     pub private: bool,
+    /// `map_root` and a view to protect: once it is built, the child locks
+    /// it by entering a nested user and mount namespace (step 6).
+    pub lock: bool,
     /// `root(dir)` or `root_tmpfs()`.
     pub root: Option<NewRoot>,
     /// The mounts, in call order.
@@ -140,6 +162,20 @@ pub(crate) fn apply(plan: &MountPlan) -> Result<(), Failure> {
         MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
     )
     .at(Stage::Mount)?;
+    // The caller's /proc, for the nested namespace's maps: once the old
+    // root is detached the view may have no /proc.
+    let proc = if plan.lock {
+        Some(
+            rustix::fs::open(
+                c"/proc",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .at(Stage::Mount)?,
+        )
+    } else {
+        None
+    };
     if let Some(root) = &plan.root {
         enter_base(root).at(Stage::Root)?;
     }
@@ -163,7 +199,43 @@ pub(crate) fn apply(plan: &MountPlan) -> Result<(), Failure> {
     if let Some((item, op)) = &plan.root_read_only {
         run(op).at_item(Stage::Mount, *item)?;
     }
+    if let Some(proc) = proc {
+        lock(&proc).at(Stage::Mount)?;
+    }
     Ok(())
+}
+
+/// Step 6: a nested user namespace, and a mount namespace owned by it, so
+/// the kernel locks every mount of the view; root stays root (`proc`: the
+/// caller's `/proc`).
+fn lock(proc: &OwnedFd) -> Result<(), Errno> {
+    // SAFETY: NEWUSER and NEWNS touch no memory and no fd table; the child
+    // is a process of its own (its own thread group, its own fs_struct, as
+    // the kernel requires of NEWUSER), whose memory, if shared with the
+    // parent, is not changed by them.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) }?;
+    // Already denied in the first user namespace (map_root), which the
+    // nested one inherits; written anyway, as the kernel wants before an
+    // unprivileged gid_map. ENOENT: a kernel before 3.19.
+    match write_at(proc, c"self/setgroups", b"deny") {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => return Err(e),
+    }
+    write_at(proc, c"self/gid_map", b"0 0 1\n")?;
+    write_at(proc, c"self/uid_map", b"0 0 1\n")
+}
+
+/// Writes `text` to `path` under `dir` with one `write`; a short write is
+/// `EIO` (the kernel takes a map in one piece or refuses it).
+fn write_at(dir: &OwnedFd, path: &CStr, text: &[u8]) -> Result<(), Errno> {
+    let fd = rustix::fs::openat(dir, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let n = rustix::io::retry_on_intr(|| rustix::io::write(&fd, text))?;
+    drop(fd);
+    if n == text.len() {
+        Ok(())
+    } else {
+        Err(Errno::IO)
+    }
 }
 
 /// The base tmpfs on the stage, the pivot under it, and with `root(dir)`

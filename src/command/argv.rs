@@ -304,7 +304,15 @@ pub(crate) fn program_path(
         None => Error::build(
             BuildErrorKind::NotFound,
             item,
-            format!("not found in PATH={}", search.to_string_lossy()),
+            format!(
+                "not found in PATH={}{}",
+                search.to_string_lossy(),
+                if view.changes_root() {
+                    " in the child's filesystem view (its new root and mounts)"
+                } else {
+                    ""
+                }
+            ),
         ),
     })
 }

@@ -3,15 +3,17 @@
 //!
 //! One file per area, each with its builder methods, its record (`*Config`)
 //! and its `freeze` into the part of the plan the child's room of the same
-//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`process`],
-//! [`credentials`], [`session`], [`daemon`], [`buffered`]. This file holds
+//! name reads: [`argv`], [`env`], [`fds`], [`signals`], [`cgroup`],
+//! [`namespaces`], [`mounts`], [`process`], [`knobs`], [`label`],
+//! [`credentials`], [`session`], [`landlock`], [`daemon`], [`buffered`].
+//! This file holds
 //! what spans them: the command itself, the working directory, hooks,
 //! timeouts, and `build()`, which freezes the areas in step order.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -21,6 +23,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use crate::child;
+use crate::command::namespaces::Namespaces;
 use crate::error::{BuildErrorKind, Error};
 use crate::frozen::{CStrArray, Hook};
 use crate::mode::{Direct, Mode};
@@ -31,10 +34,14 @@ use crate::quote::{self, shown};
 
 pub(crate) mod argv;
 pub(crate) mod buffered;
+pub(crate) mod cgroup;
 pub(crate) mod credentials;
 pub(crate) mod daemon;
 pub(crate) mod env;
 pub(crate) mod fds;
+pub(crate) mod knobs;
+pub(crate) mod label;
+pub(crate) mod landlock;
 pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
@@ -48,13 +55,17 @@ pub(crate) struct Config {
     pub env: env::EnvConfig,
     pub fds: fds::FdConfig,
     pub signals: signals::SignalConfig,
+    pub cgroup: cgroup::CgroupConfig,
     pub ns: namespaces::NamespacesConfig,
     pub mounts: mounts::MountsConfig,
     pub process: process::ProcessConfig,
+    pub knobs: knobs::KnobsConfig,
+    pub label: label::LabelConfig,
     pub creds: credentials::CredentialsConfig,
     pub session: session::SessionConfig,
     pub cwd: Option<PathBuf>,
     pub hooks: Vec<Hook>,
+    pub landlock: landlock::LandlockConfig,
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
@@ -249,13 +260,14 @@ impl<M: Mode> Command<M> {
     }
 
     /// Refuses the slower fork path (which a [`pre_exec`](Command::pre_exec)
-    /// hook and [`Prepared::spawn_paused`] need): spawn cost then never grows
-    /// with the parent's memory.
+    /// hook, [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    /// ranges and [`Prepared::spawn_paused`] need): spawn cost then never
+    /// grows with the parent's memory.
     ///
     /// # Errors
     ///
-    /// With a `pre_exec` hook, `build()` fails with
-    /// [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
+    /// With a `pre_exec` hook or a `uid_map` / `gid_map` range, `build()`
+    /// fails with [`BuildErrorKind::Conflict`]. [`Prepared::spawn_paused`] (and
     /// [`spawn_paused`](Command::spawn_paused)) of such a command fails with
     /// the same [`Error::Build`], at the spawn: `build()` cannot know it will
     /// be called.
@@ -380,7 +392,9 @@ impl<M: Mode> Command<M> {
     ///   [`process_group`](Command::process_group) with
     ///   [`new_session`](Command::new_session); a
     ///   [`pre_exec`](Command::pre_exec) hook with
-    ///   [`forbid_fork`](Command::forbid_fork); for a
+    ///   [`forbid_fork`](Command::forbid_fork) (or a
+    ///   [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
+    ///   range with it); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
     ///   [`Stdio::piped`](crate::Stdio::piped), a
     ///   [`parent_death_signal`](Command::parent_death_signal), a
@@ -389,10 +403,30 @@ impl<M: Mode> Command<M> {
     ///   [`hostname`](Command::hostname) without `unshare(UTS)`; a
     ///   [`join_namespace`](Command::join_namespace) of a kind also
     ///   unshared (or `USER` with [`map_root`](Command::map_root)); `TIME`
-    ///   where `clone3` is known to be missing. Also
+    ///   where `clone3` is known to be missing; a `uid_map` / `gid_map`
+    ///   without `unshare(USER)` or with `map_root`. Also
     ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
-    ///   exactly one kind, and `Nul` / `TooLong` (above 64 bytes) for a
-    ///   hostname.
+    ///   exactly one kind and for a bad id range (count 0, past
+    ///   `u32::MAX`, overlapping another), and `Nul` / `TooLong` (above 64
+    ///   bytes) for a hostname, `TooLong` for a map of more than 340 ranges
+    ///   or a page of text;
+    /// * the process knobs and labels: a [`nice`](Command::nice),
+    ///   [`oom_score_adj`](Command::oom_score_adj) or
+    ///   [`cpu_affinity`](Command::cpu_affinity) out of range, the
+    ///   [`personality`](Command::personality) query value, an empty label
+    ///   ([`BuildErrorKind::Invalid`]); a label with a NUL byte or longer
+    ///   than a page (`Nul`, `TooLong`); core scheduling where the system
+    ///   has none, [`sched_core_share_from`](Command::sched_core_share_from)
+    ///   with `unshare(PID)`, a [`securebits`](Command::securebits) set the
+    ///   capability steps could not work with, and the OOM score or a label
+    ///   without a proc file system at `/proc` ([`BuildErrorKind::Conflict`]);
+    /// * for a [`cgroup`](Command::cgroup): `NotFound` (no such
+    ///   directory), `Invalid` (not a directory, or not on a cgroup v2
+    ///   filesystem), `Nul`.
+    ///
+    /// A [`landlock`](Command::landlock) adds its own refusals (a missing
+    /// rule path, a kernel that cannot enforce it; see there), and
+    /// creating its ruleset is a second source of [`Error::Io`].
     ///
     /// Without an environment call, the parent's environment is checked
     /// as it is at `build()`. Opening `/dev/null` (for every stream left at
@@ -435,10 +469,17 @@ impl Config {
         let line: Arc<str> = self.display_line().into();
         let program = argv::check(&self.argv)?.to_owned();
         let (env_entries, child_path) = self.env.freeze()?;
-        // Namespaces and mounts before the program: with a new root, the
-        // program is looked up in the child's view.
-        let ns = self.ns.freeze(self.daemon.is_some())?;
-        let (mounts, view, mount_paths) = self.mounts.freeze(self.ns.unshared())?;
+        // The cgroup, namespaces and mounts before the program: with a new
+        // root, the program is looked up in the child's view.
+        let cgroup = self.cgroup.freeze(self.ns.unshared())?;
+        let (mut ns, id_ranges) = self.ns.freeze(self.daemon.is_some(), self.forbid_fork)?;
+        if cgroup.child_unshares_ns {
+            // Made by the child after its placement (see the child's cgroup
+            // room), so that the namespace's root is the target.
+            ns.clone_flags &= !namespaces::Namespaces::CGROUP.bits();
+        }
+        let (mounts, view, mount_paths) =
+            self.mounts.freeze(self.ns.unshared(), self.ns.map_root)?;
         let path = match argv::program_path(&program, child_path, &view) {
             Ok(path) => path,
             // A dry run records lines; it must not depend on what this
@@ -461,7 +502,27 @@ impl Config {
             None => None,
         };
         let process = self.process.freeze()?;
-        let creds = self.creds.freeze()?;
+        let knobs = self.knobs.freeze(self.ns.unshared())?;
+        let (label, enforce) = self.label.freeze()?;
+        // One /proc fd for the child's writes there, opened only when a
+        // step needs it.
+        let proc = if knobs.oom_score_adj.is_some() {
+            Some(knobs::open_proc("oom_score_adj")?)
+        } else if self.label.any() {
+            Some(knobs::open_proc(self.label.item())?)
+        } else {
+            None
+        };
+        let mut creds = self.creds.freeze()?;
+        // landlock_restrict_self needs no_new_privs unless the child keeps
+        // CAP_SYS_ADMIN (see Command::landlock).
+        if self.landlock.wanted()
+            && !self
+                .creds
+                .child_keeps_sys_admin(self.ns.unshared().contains(Namespaces::USER))
+        {
+            creds.no_new_privs = true;
+        }
         let session = self.session.freeze()?;
         if self.forbid_fork && !self.hooks.is_empty() {
             return Err(Error::build(
@@ -470,6 +531,8 @@ impl Config {
                 "a pre_exec hook needs the fork path, which forbid_fork() refuses",
             ));
         }
+        // After every check that needs no kernel object: the ruleset is one.
+        let landlock = self.landlock.freeze()?;
         let buffered = std::mem::take(&mut self.buffered);
         let send_fds: Vec<_> = buffered.send_buffers.iter().map(|(fd, _)| *fd).collect();
         let env_shown = !self.env.inherits();
@@ -487,11 +550,15 @@ impl Config {
         Ok(Plan {
             child: child::Plan {
                 signals: self.signals.freeze(),
+                cgroup: cgroup.placement,
                 ns,
                 mounts,
                 fds: fds.fds,
                 daemon,
                 process,
+                knobs,
+                label,
+                proc: proc.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
                 creds,
                 session,
                 exec: child::exec::Exec {
@@ -501,19 +568,27 @@ impl Config {
                     cwd: cwd.map(Into::into),
                 },
                 hooks: std::mem::take(&mut self.hooks).into(),
+                landlock: landlock.plan,
             },
+            landlock_abi: landlock.abi,
             program: program.to_string_lossy().into(),
             mount_paths,
+            cgroup_path: cgroup.path,
             line,
             env_shown,
             stdio_pipes: fds.pipes,
             nonblocking_pipes,
             forbid_fork: self.forbid_fork,
+            id_ranges,
             timeout: self.timeout,
             buffered,
             _owned: {
                 let mut owned = fds.owned;
                 owned.extend(self.ns.take_fds());
+                owned.extend(cgroup.owned);
+                owned.extend(landlock.ruleset);
+                owned.extend(proc);
+                owned.extend(enforce);
                 owned
             },
         })

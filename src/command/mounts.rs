@@ -102,9 +102,17 @@ impl Mount {
     /// (`MS_REMOUNT | MS_BIND | MS_RDONLY`, the locked flags restated): the
     /// bind, and the mounts below the source as `build()` finds them in
     /// `/proc/self/mountinfo`; where that cannot be read, the bind is not
-    /// recursive, so no submount comes along to stay writable. Either way
-    /// the child's own root cannot make it writable again without a new
-    /// bind, which its read-only view does not offer.
+    /// recursive, so no submount comes along to stay writable.
+    ///
+    /// With [`map_root`](Command::map_root) the child's root cannot make it
+    /// writable again (a remount or `mount_setattr` is `EPERM`, and so is
+    /// one on a new bind of it): the child locks its view once it is built
+    /// (see [`Command::mount`]). Without `map_root` nothing locks it: a
+    /// child in a user namespace without maps, or a root caller's child
+    /// without a user namespace, has `CAP_SYS_ADMIN` over the mount
+    /// namespace it built, and can remount the bind writable; take the
+    /// capability away ([`clear_caps`](Command::clear_caps), a uid change)
+    /// where the program must not.
     ///
     /// ```
     /// let m = safespawn::Mount::bind_ro("/usr", "/usr");
@@ -159,7 +167,8 @@ impl Mount {
     }
 
     /// Makes the mount at `path` read-only (that mount only, not the ones
-    /// below it; locked flags kept as for [`bind_ro`](Mount::bind_ro)).
+    /// below it; locked flags kept as for [`bind_ro`](Mount::bind_ro), and
+    /// locked against the child's root as there).
     /// Applied in call order, except `remount_ro("/")` with a new root,
     /// which is made after every mount (and after the old root is
     /// detached): it freezes the new root itself (the tmpfs of
@@ -195,8 +204,8 @@ impl Mount {
         self
     }
 
-    /// The tmpfs's size limit in bytes (`size=`). Only for
-    /// [`tmpfs`](Mount::tmpfs).
+    /// The tmpfs's size limit in bytes (`size=`; 0, which tmpfs reads as
+    /// no limit, is refused). Only for [`tmpfs`](Mount::tmpfs).
     ///
     /// ```
     /// let m = safespawn::Mount::tmpfs("/tmp").size(1 << 20);
@@ -208,7 +217,7 @@ impl Mount {
     }
 
     /// The mode of the tmpfs's root directory (`mode=`, e.g. `0o1777` for a
-    /// shared `/tmp`). Only for [`tmpfs`](Mount::tmpfs).
+    /// shared `/tmp`; at most `0o7777`). Only for [`tmpfs`](Mount::tmpfs).
     ///
     /// ```
     /// let m = safespawn::Mount::tmpfs("/tmp").mode(0o1777);
@@ -289,6 +298,21 @@ impl<M: Mode> Command<M> {
     /// then the new root, if any; then the mounts; then the old root is
     /// detached. None of it outlives the child's namespace, on any path.
     ///
+    /// With [`map_root`](Command::map_root), the view is then locked: the
+    /// child enters a nested user namespace (root mapped to root, so the
+    /// program still runs as uid 0) and a mount namespace owned by it,
+    /// where the kernel locks every mount: none can be unmounted to show
+    /// what it covers, and none of a mount's `ro`, `nosuid`, `nodev`,
+    /// `noexec` and atime flags can be cleared, by the program's root or
+    /// anyone in its namespaces. The program's capabilities are then those
+    /// of the nested user namespace, which does not own the command's other
+    /// new namespaces: it cannot change the hostname of its UTS namespace
+    /// or configure its network namespace (the child sets the
+    /// [`hostname`](Command::hostname) before). Without `map_root` the
+    /// child's root keeps `CAP_SYS_ADMIN` over the view it built and can
+    /// undo it (remount a read-only bind writable, unmount a tmpfs); a
+    /// program that must not needs its capabilities taken away.
+    ///
     /// # Errors
     ///
     /// `build()` refuses, naming the mount: a relative path
@@ -298,8 +322,8 @@ impl<M: Mode> Command<M> {
     /// for anything but `remount_ro` ([`BuildErrorKind::Invalid`]), a
     /// source that does not exist without [`Mount::optional`]
     /// ([`BuildErrorKind::NotFound`]), [`size`](Mount::size) or
-    /// [`mode`](Mount::mode) on a mount that is not a tmpfs
-    /// ([`BuildErrorKind::Invalid`]), and, naming both items
+    /// [`mode`](Mount::mode) on a mount that is not a tmpfs, `size(0)` and
+    /// a mode above `0o7777` ([`BuildErrorKind::Invalid`]), and, naming both items
     /// ([`BuildErrorKind::Conflict`]): any mount without `unshare(MOUNT)`, a
     /// `proc` without `unshare(PID)`, a `dev` without a new root. The
     /// kernel's refusal of a step (`EPERM` without privilege over the mount
@@ -361,8 +385,12 @@ impl<M: Mode> Command<M> {
     /// `unshare(MOUNT)`, and `root` together with another `root` or
     /// [`root_tmpfs`](Command::root_tmpfs) ([`BuildErrorKind::Conflict`]).
     /// The kernel's refusal is [`Error::Spawn`] at
-    /// [`Stage::Root`](crate::Stage::Root) (`EINVAL` from `pivot_root` in a
-    /// process whose root is not a mount point, as in a `chroot`).
+    /// [`Stage::Root`](crate::Stage::Root) (`ENOENT` for a directory gone
+    /// by the spawn, `EINVAL` from `pivot_root` where `/` is the initial
+    /// ramfs). A caller in a `chroot` whose root is not a mount point fails
+    /// earlier, at [`Stage::Mount`](crate::Stage::Mount) with `EINVAL`: `/`
+    /// cannot be made a slave there, and without that every mount of the
+    /// child could reach the caller's namespace.
     ///
     /// # References
     ///
@@ -456,6 +484,11 @@ pub(crate) struct View {
 }
 
 impl View {
+    /// Whether the child has a new root.
+    pub(crate) fn changes_root(&self) -> bool {
+        self.changed
+    }
+
     /// The caller's path that `path` (absolute, in the child's view) shows,
     /// if any.
     pub(crate) fn host_path(&self, path: &Path) -> Option<PathBuf> {
@@ -571,7 +604,11 @@ fn source(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::build(
             BuildErrorKind::NotFound,
             item(),
-            format!("the {what} {path:?} does not exist (.optional() skips a mount whose source is missing)"),
+            if what == "source" {
+                format!("the {what} {path:?} does not exist (.optional() skips a mount whose source is missing)")
+            } else {
+                format!("the {what} {path:?} does not exist")
+            },
         )),
         Err(e) => Err(Error::build(
             BuildErrorKind::NotFound,
@@ -624,6 +661,7 @@ impl MountsConfig {
     pub(crate) fn freeze(
         &self,
         unshare: Namespaces,
+        map_root: bool,
     ) -> Result<(MountPlan, View, Vec<PathBuf>), Error> {
         let private = unshare.contains(Namespaces::MOUNT);
         let root = match self.roots.as_slice() {
@@ -729,6 +767,20 @@ impl MountsConfig {
                     BuildErrorKind::Invalid,
                     item(),
                     "size() and mode() apply to Mount::tmpfs only",
+                ));
+            }
+            if m.size == Some(0) {
+                return Err(Error::build(
+                    BuildErrorKind::Invalid,
+                    item(),
+                    "size(0) would be read by tmpfs as no limit at all; leave size() out for the kernel's default",
+                ));
+            }
+            if let Some(mode) = m.mode.filter(|&mode| mode > 0o7777) {
+                return Err(Error::build(
+                    BuildErrorKind::Invalid,
+                    item(),
+                    format!("mode({mode:#o}) has bits beyond the permission bits (0o7777)"),
                 ));
             }
             let mut ops = Ops {
@@ -854,6 +906,10 @@ impl MountsConfig {
         Ok((
             MountPlan {
                 private,
+                // A view of the child's own making is only protected from
+                // its root in a nested user namespace, whose maps need ids
+                // mapped in the first one: map_root's.
+                lock: private && map_root && (new_root.is_some() || !self.mounts.is_empty()),
                 root: new_root,
                 mounts: Frozen::from(mounts),
                 root_read_only,
@@ -864,11 +920,15 @@ impl MountsConfig {
     }
 }
 
-/// The mount points below `src` (relative to it, parents first) in this
-/// process's mount table, `/proc/self/mountinfo`; `None` when it cannot be
-/// read.
+/// The mount points below `src` (relative to it, parents first) in the
+/// calling thread's mount table (`/proc/thread-self/mountinfo`, Linux 3.17:
+/// a thread may have a mount namespace of its own, and the child is made
+/// from this thread; `/proc/self/mountinfo` before); `None` when it cannot
+/// be read.
 fn submounts(src: &Path) -> Option<Vec<PathBuf>> {
-    let table = std::fs::read("/proc/self/mountinfo").ok()?;
+    let table = std::fs::read("/proc/thread-self/mountinfo")
+        .or_else(|_| std::fs::read("/proc/self/mountinfo"))
+        .ok()?;
     let mut below = Vec::new();
     for line in table.split(|&b| b == b'\n') {
         // The fifth field is the mount point, with space, tab, newline and

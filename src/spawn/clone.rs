@@ -1,6 +1,7 @@
 //! Making the child: `clone3`/`clone` on a stack buffer in the spawning
-//! frame (the vfork-style path), or `fork` (the path of `pre_exec` hooks and
-//! paused spawns).
+//! frame (the vfork-style path), or `fork` (the path of `pre_exec` hooks,
+//! paused spawns and id ranges, whose maps the parent writes while the
+//! child waits at its gate).
 
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
@@ -9,8 +10,11 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
+use super::id_maps;
+use crate::child::cgroup::Placement;
+use crate::child::namespaces::Gate;
 use crate::child::{self, Ctx, DaemonSlots};
-use crate::error::{BuildErrorKind, Error};
+use crate::error::{BuildErrorKind, Error, Stage};
 use crate::pidfd::ChildPid;
 use crate::plan::Plan;
 use crate::sys;
@@ -68,12 +72,14 @@ pub(crate) fn clone_on(
     daemon: DaemonSlots,
     report: &OwnedFd,
 ) -> Result<ChildPid, Error> {
+    refused_placement(plan)?;
     let old_mask = sys::signal::block_all_signals();
     let cx = Ctx {
         plan: &plan.child,
         slots,
         report: report.as_raw_fd(),
         pause: -1,
+        gate: Gate::NONE,
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
         daemon,
@@ -84,6 +90,26 @@ pub(crate) fn clone_on(
     // than a refusal of clone3 or CLONE_PIDFD, so a refusal is only
     // remembered once the fallback with the same namespaces has worked.
     let ns = plan.child.ns.clone_flags;
+    if let Some(cgroup) = plan.child.cgroup.clone_fd() {
+        // CLONE_INTO_CGROUP, which build() found this kernel to take with
+        // clone3: a failure is the cgroup's (or the namespaces') answer,
+        // never clone3's absence, so nothing is learned from it and no
+        // other clone is tried (it would start the child in our cgroup).
+        // SAFETY: as for the clone3 call below.
+        let cloned = unsafe {
+            sys::clone::clone3_vfork(
+                child::clear_sighand_entry,
+                stack.base(),
+                CHILD_STACK_SIZE,
+                arg,
+                ns,
+                Some(cgroup),
+            )
+        };
+        let _ = sys::signal::set_signal_mask(&old_mask);
+        let (pid, pidfd) = cloned.map_err(|e| placement_error(plan, e))?;
+        return ChildPid::adopt(pid, pidfd);
+    }
     let remember = ns == 0;
     // Preferably clone3 with CLONE_CLEAR_SIGHAND: the kernel resets the
     // child's signal handlers, which saves it ~62 system calls; where
@@ -105,6 +131,7 @@ pub(crate) fn clone_on(
                 CHILD_STACK_SIZE,
                 arg,
                 ns,
+                None,
             )
         };
     }
@@ -178,14 +205,53 @@ fn clone_error(how: &str, e: Errno) -> Error {
 /// A clone with namespace flags failed: [`Error::Spawn`] at stage
 /// [`Namespace`](crate::Stage::Namespace), as if the child had reported it.
 fn namespace_error(plan: &Plan, errno: Errno) -> Error {
+    stage_error(plan, Stage::Namespace, errno)
+}
+
+/// [`Error::Spawn`] at `stage`, as if the child had reported it.
+fn stage_error(plan: &Plan, stage: Stage, errno: Errno) -> Error {
     crate::spawn::report::spawn_error(
         plan,
         crate::child::report::Failure {
-            stage: crate::error::Stage::Namespace,
+            stage,
             errno,
             item: 0,
         },
     )
+}
+
+/// A clone with `CLONE_INTO_CGROUP` failed. The errors only a cgroup gives
+/// are [`Stage::Cgroup`]: `EBUSY` (domain controllers enabled in the
+/// target's `cgroup.subtree_control`),
+/// `EACCES` (delegation), `ENOENT` and `ENODEV` (removed), `EOPNOTSUPP`
+/// (a cgroup that cannot hold processes), `EBADF` (not a cgroup v2
+/// directory). `EPERM` and `EINVAL` are the cgroup's too unless the clone
+/// had namespace flags, which answer with them (no privilege, a kind this
+/// kernel lacks): then they, like every other error of such a clone, are
+/// [`Stage::Namespace`]'s; without namespaces the rest (`EAGAIN`, `ENOMEM`)
+/// are the clone's own.
+fn placement_error(plan: &Plan, e: Errno) -> Error {
+    let ns = plan.child.ns.clone_flags;
+    let cgroup_only = matches!(
+        e,
+        Errno::BUSY | Errno::ACCESS | Errno::NOENT | Errno::NODEV | Errno::OPNOTSUPP | Errno::BADF
+    );
+    if cgroup_only || (ns == 0 && matches!(e, Errno::PERM | Errno::INVAL)) {
+        stage_error(plan, Stage::Cgroup, e)
+    } else if ns != 0 {
+        namespace_error(plan, e)
+    } else {
+        Error::io("clone3 with CLONE_INTO_CGROUP", e)
+    }
+}
+
+/// A plan whose `cgroup.procs` could not be opened at `build()`: the
+/// spawn fails with that errno at [`Stage::Cgroup`], before any clone.
+fn refused_placement(plan: &Plan) -> Result<(), Error> {
+    match plan.child.cgroup {
+        Placement::Refused(e) => Err(stage_error(plan, Stage::Cgroup, e)),
+        _ => Ok(()),
+    }
 }
 
 /// A forked child, its report pipe and, when paused, the resume pipe.
@@ -197,12 +263,20 @@ pub(crate) struct Forked {
 
 /// Forks the child; `daemon` holds daemon mode's places (in the caller's
 /// frame, which the child gets a copy of), or null pointers.
+///
+/// With id ranges (`uid_map`, `gid_map`) the child waits at a gate (a pipe
+/// made here) right after its signal reset, while this process writes its
+/// maps ([`id_maps::write`]); then one byte releases it. A refused write is
+/// [`Error::Spawn`] at [`Stage::IdMap`](crate::error::Stage::IdMap): the
+/// child is killed and reaped while it waits at the gate, and every pipe
+/// closed, before this returns.
 pub(crate) fn fork_child(
     plan: &Plan,
     slots: &[RawFd],
     paused: bool,
     daemon: DaemonSlots,
 ) -> Result<Forked, Error> {
+    refused_placement(plan)?;
     if plan.forbid_fork {
         return Err(Error::build(
             BuildErrorKind::Conflict,
@@ -217,12 +291,20 @@ pub(crate) fn fork_child(
     } else {
         (None, None)
     };
+    let gate = match plan.id_ranges {
+        Some(_) => Some(sys::fd::pipe(PipeFlags::empty())?),
+        None => None,
+    };
     let old_mask = sys::signal::block_all_signals();
     let cx = Ctx {
         plan: &plan.child,
         slots,
         report: report_w.as_raw_fd(),
         pause: resume_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        gate: gate.as_ref().map_or(Gate::NONE, |(r, w)| Gate {
+            read: r.as_raw_fd(),
+            write: w.as_raw_fd(),
+        }),
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
         daemon,
@@ -231,15 +313,18 @@ pub(crate) fn fork_child(
     // flags, and unshare(2) in the child would not do for PID or TIME,
     // which only apply to the caller's later children (the child would not
     // be pid 1, unlike on the clone path).
+    // With a cgroup that the kernel places the child in, a fork-style
+    // clone3 with CLONE_INTO_CGROUP.
     let ns = plan.child.ns.clone_flags;
-    let forked = if ns == 0 {
+    let cgroup = plan.child.cgroup.clone_fd();
+    let forked = if ns == 0 && cgroup.is_none() {
         // SAFETY: the child only runs `child_main`, which keeps the child
         // contract (async-signal-safe raw calls, no allocation) until
         // exec/_exit.
         unsafe { sys::clone::fork() }
     } else {
         // SAFETY: as for fork.
-        unsafe { sys::clone::fork_into_namespaces(ns) }
+        unsafe { sys::clone::fork_into(ns, cgroup) }
     };
     if let Ok(0) = forked {
         child::child_main(&cx);
@@ -249,12 +334,39 @@ pub(crate) fn fork_child(
     drop(resume_r);
     let pid = match forked {
         Ok(pid) => pid,
+        Err(e) if cgroup.is_some() => return Err(placement_error(plan, e)),
         Err(e) if ns != 0 => return Err(namespace_error(plan, e)),
         Err(e) => return Err(Error::io("fork", e)),
     };
     // Race-free: the child is not reaped until it has an owner (its pidfd,
     // or, without pidfd_open, its pid).
-    let child = ChildPid::adopt(pid, -1)?;
+    let mut child = ChildPid::adopt(pid, -1)?;
+    if let (Some(ranges), Some((gate_r, gate_w))) = (&plan.id_ranges, gate) {
+        if let Err(refused) = id_maps::write(ranges, pid) {
+            // Killed and reaped while it still waits at the gate (it never
+            // execs); then the gate and report pipes close with this frame.
+            let _ = child.kill();
+            return Err(Error::Spawn {
+                stage: crate::error::Stage::IdMap,
+                errno: refused.errno,
+                program: plan.program.to_string(),
+                path: Some(refused.file.path(pid)),
+            });
+        }
+        // Release. The read end stays open here until the byte is written,
+        // so the write cannot meet a pipe without readers (EPIPE, SIGPIPE)
+        // even if the child was killed meanwhile.
+        let released = rustix::io::retry_on_intr(|| rustix::io::write(&gate_w, b"1"));
+        drop(gate_w);
+        drop(gate_r);
+        if let Err(e) = released {
+            // Dropping the child kills and reaps it.
+            return Err(Error::io(
+                "releasing the child after writing its id maps",
+                e,
+            ));
+        }
+    }
     Ok(Forked {
         child,
         report: report_r,

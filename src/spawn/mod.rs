@@ -6,8 +6,9 @@
 //! allocated. Because the parent is suspended until the child has exec'd or
 //! exited, the report pipe is read once, non-blocking: whatever the child had
 //! to say is already there (and the pipe is kept for the next spawn:
-//! [`report::ReportPipes`]). The fork path (for `pre_exec` hooks and paused
-//! spawns) reads it until end-of-file instead. Daemon mode is in [`daemon`].
+//! [`report::ReportPipes`]). The fork path (for `pre_exec` hooks, paused
+//! spawns and id ranges, whose maps the parent writes: [`id_maps`]) reads
+//! it until end-of-file instead. Daemon mode is in [`daemon`].
 
 use std::os::fd::{OwnedFd, RawFd};
 
@@ -23,6 +24,7 @@ use crate::plan::Plan;
 
 pub(crate) mod clone;
 pub(crate) mod daemon;
+pub(crate) mod id_maps;
 pub(crate) mod report;
 
 /// A child stopped before exec by `spawn_paused`.

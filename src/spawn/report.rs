@@ -24,7 +24,7 @@
 //!   forks made through the C library, by a fork counter its `pthread_atfork`
 //!   child handler advances (a copy in another pid namespace can have the
 //!   builder's pid number);
-//! * the fork path (hooks, paused spawns) and daemon mode read until
+//! * the fork path (hooks, paused spawns, id ranges) and daemon mode read until
 //!   end-of-file and always create their own pipes.
 
 use std::ffi::{CStr, OsStr};
@@ -37,6 +37,7 @@ use std::sync::Once;
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
+use crate::child;
 use crate::child::report::{self, Failure, Report, MSG_LEN};
 use crate::error::{Error, Stage};
 use crate::pidfd::ChildPid;
@@ -72,10 +73,21 @@ pub(crate) fn spawn_error(plan: &Plan, failure: Failure) -> Error {
             .as_ref()
             .and_then(|d| d.pidfile.as_deref())
             .and_then(shown),
+        Stage::Cgroup => plan.cgroup_path.clone(),
         Stage::Mount => usize::from(failure.item)
             .checked_sub(1)
             .and_then(|i| plan.mount_paths.get(i))
             .cloned(),
+        // The knobs and the label write through the plan's /proc fd: the
+        // file is named as the caller's /proc shows it.
+        Stage::OomScoreAdj => Some(proc_path(child::knobs::OOM_SCORE_ADJ)),
+        Stage::Label => match failure.item {
+            child::label::ITEM_APPARMOR => Some(proc_path(child::label::APPARMOR_EXEC)),
+            child::label::ITEM_SELINUX | child::label::ITEM_APPARMOR_FALLBACK => {
+                Some(proc_path(child::label::ATTR_EXEC))
+            }
+            _ => None,
+        },
         _ => None,
     };
     Error::Spawn {
@@ -84,6 +96,11 @@ pub(crate) fn spawn_error(plan: &Plan, failure: Failure) -> Error {
         program: plan.program.to_string(),
         path,
     }
+}
+
+/// `/proc/` + `rel`.
+fn proc_path(rel: &CStr) -> PathBuf {
+    PathBuf::from("/proc").join(OsStr::from_bytes(rel.to_bytes()))
 }
 
 /// Turns the message of a child that has failed into `Error::Spawn`, and

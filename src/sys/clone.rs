@@ -140,7 +140,14 @@ pub(crate) fn clone_pidfd_refusal_confirmed() {
 /// signal of the new process to `SIG_DFL`; ignored ones stay ignored.
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
-/// `struct clone_args`, version 0 (64 bytes), as `clone3(2)` reads it.
+/// `CLONE_INTO_CGROUP` (Linux 5.7): the child starts in the cgroup v2
+/// directory whose fd is `clone_args.cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args`, version 2 (88 bytes), as `clone3(2)` reads it.
+/// Without a cgroup only version 0 (the first 64 bytes) is passed: every
+/// kernel with `clone3` reads that much, and a seccomp profile may tell
+/// callers apart by the size (`tools/compat-run`'s `docker-eperm-old-glibc`).
 #[repr(C)]
 struct CloneArgs {
     flags: u64,
@@ -151,6 +158,96 @@ struct CloneArgs {
     stack: u64,
     stack_size: u64,
     tls: u64,
+    // Version 1 (Linux 5.5): unused here, zero.
+    set_tid: u64,
+    set_tid_size: u64,
+    // Version 2 (Linux 5.7): the cgroup directory fd of CLONE_INTO_CGROUP.
+    cgroup: u64,
+}
+static_assertions::const_assert_eq!(std::mem::size_of::<CloneArgs>(), 88);
+static_assertions::const_assert_eq!(std::mem::offset_of!(CloneArgs, cgroup), 80);
+
+/// `CLONE_ARGS_SIZE_VER0`: the size passed without a cgroup.
+const CLONE_ARGS_SIZE_VER0: usize = 64;
+
+impl CloneArgs {
+    /// Zero everywhere but `flags`, `exit_signal` and, with `cgroup`,
+    /// `CLONE_INTO_CGROUP` and its fd; and the size to pass with it.
+    fn new(flags: u64, cgroup: Option<c_int>) -> (CloneArgs, usize) {
+        let (flags, fd, size) = match cgroup {
+            Some(fd) => (
+                flags | CLONE_INTO_CGROUP,
+                fd as u64,
+                std::mem::size_of::<CloneArgs>(),
+            ),
+            None => (flags, 0, CLONE_ARGS_SIZE_VER0),
+        };
+        let args = CloneArgs {
+            flags,
+            pidfd: 0,
+            child_tid: 0,
+            parent_tid: 0,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: 0,
+            stack_size: 0,
+            tls: 0,
+            set_tid: 0,
+            set_tid_size: 0,
+            cgroup: fd,
+        };
+        (args, size)
+    }
+}
+
+/// Whether `clone3` here places a child in a cgroup (`CLONE_INTO_CGROUP`,
+/// Linux 5.7) on the `clone3` path: probed once, without creating a
+/// process, and cached. The probe is a `clone3` with the flag and an fd
+/// number no process can have open (`INT_MAX`, above any `RLIMIT_NOFILE`):
+/// a kernel that knows the flag and the 88-byte struct gets as far as the
+/// fd and answers `EBADF`; 5.3 to 5.6 refuse the unknown flag (`EINVAL`) or
+/// the non-zero bytes past the struct they know (`E2BIG`); a kernel without
+/// `clone3`, or a seccomp profile refusing it, answers `ENOSYS` or `EPERM`.
+/// Only `EBADF` means yes. False wherever the `clone3` path itself is not
+/// used ([`clone3_usable`]), and under the test-only
+/// `compat::NO_CLONE_INTO_CGROUP` or `compat::NO_CLONE3`, which are read on
+/// every call. Parent-only.
+pub(crate) fn have_clone_into_cgroup() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(Probe::Unknown as u8);
+    if !clone3_usable()
+        || compat::forced(compat::NO_CLONE3)
+        || compat::forced(compat::NO_CLONE_INTO_CGROUP)
+    {
+        return false;
+    }
+    match Probe::load(&STATE) {
+        Probe::Yes => true,
+        Probe::No => false,
+        Probe::Unknown => {
+            // No CLONE_VM, no stack: should the kernel ever make a child, it
+            // runs on a copy of this stack and leaves at once.
+            let (args, size) = CloneArgs::new(CLONE_CLEAR_SIGHAND, Some(c_int::MAX));
+            // SAFETY: the kernel reads `args` (`size` bytes, all of them
+            // initialised) and fails on the fd before it creates anything;
+            // a child, were one made, would only call _exit.
+            let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size) };
+            let answer = if ret == 0 {
+                exit_now(0)
+            } else if ret > 0 {
+                // Cannot happen (the fd is not open); reap it.
+                let _ = rustix::process::waitpid(
+                    rustix::process::Pid::from_raw(ret as i32),
+                    rustix::process::WaitOptions::empty(),
+                );
+                Probe::No
+            } else if last_errno() == Errno::BADF {
+                Probe::Yes
+            } else {
+                Probe::No
+            };
+            answer.store(&STATE);
+            answer == Probe::Yes
+        }
+    }
 }
 
 /// Whether `clone3` with `CLONE_CLEAR_SIGHAND` may be used (a [`Probe`]),
@@ -196,7 +293,9 @@ pub(crate) fn clone3_refusal_confirmed() {
 
 /// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns,
 /// exit_signal = SIGCHLD)`, `ns` being `CLONE_NEW*` flags (`CLONE_NEWTIME`
-/// included: with `CLONE_VM` the child enters the time namespace at exec), running `entry(arg)` on the stack
+/// included: with `CLONE_VM` the child enters the time namespace at exec),
+/// and with `cgroup` (a cgroup v2 directory fd) `CLONE_INTO_CGROUP`, which
+/// passes the 88-byte struct; running `entry(arg)` on the stack
 /// `[stack, stack + stack_size)`. Returns the child's pid and pidfd once
 /// the child has exec'd or exited. With `CLONE_CLEAR_SIGHAND` the kernel
 /// resets every signal handler in the child atomically, so the child does
@@ -221,25 +320,24 @@ pub(crate) unsafe fn clone3_vfork(
     stack_size: usize,
     arg: *mut c_void,
     ns: u64,
+    cgroup: Option<c_int>,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     if compat::forced(compat::NO_CLONE3) {
         return Err(compat::missing());
     }
+    if cgroup.is_some() && compat::forced(compat::NO_CLONE_INTO_CGROUP) {
+        return Err(compat::unknown_argument());
+    }
     let mut pidfd: c_int = -1;
-    let args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
-            | CLONE_CLEAR_SIGHAND
-            | ns,
-        pidfd: &mut pidfd as *mut c_int as u64,
-        child_tid: 0,
-        parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
-        stack: stack as u64,
-        stack_size: stack_size as u64,
-        tls: 0,
-    };
+    let (mut args, size) = CloneArgs::new(
+        (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_CLEAR_SIGHAND | ns,
+        cgroup,
+    );
+    args.pidfd = &mut pidfd as *mut c_int as u64;
+    args.stack = stack as u64;
+    args.stack_size = stack_size as u64;
     let ret: isize;
-    // SAFETY: the syscall reads `args` (valid, 64 bytes) and writes the
+    // SAFETY: the syscall reads `args` (valid, `size` bytes) and writes the
     // pidfd through `args.pidfd`; it clobbers rax (result), rcx and r11.
     // In the parent (rax != 0) the block ends there, every other register
     // intact. In the child (rax == 0) the kernel has switched to the new
@@ -267,7 +365,7 @@ pub(crate) unsafe fn clone3_vfork(
             "2:",
             inlateout("rax") libc::SYS_clone3 as isize => ret,
             in("rdi") &args as *const CloneArgs,
-            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("rsi") size,
             in("r12") entry,
             in("r13") arg,
             lateout("rcx") _,
@@ -294,6 +392,7 @@ pub(crate) unsafe fn clone3_vfork(
     _stack_size: usize,
     _arg: *mut c_void,
     _ns: u64,
+    _cgroup: Option<c_int>,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     Err(Errno::NOSYS)
 }
@@ -324,10 +423,11 @@ pub(crate) unsafe fn clone_vfork_settid(
 }
 
 /// A fork-style clone (no `CLONE_VM`, the child on a copy of the caller's
-/// stack) that starts the child in new namespaces: `fork(2)` takes no
-/// flags. `clone(ns | SIGCHLD)`, or `clone3` when `ns` has `CLONE_NEWTIME`,
-/// which only `clone3` takes. `Ok(0)` in the child, `Ok(pid)` in the
-/// parent.
+/// stack) that starts the child in new namespaces `ns` and, with `cgroup`,
+/// in that cgroup directory: `fork(2)` takes no flags. `clone(ns |
+/// SIGCHLD)`, or `clone3` when `ns` has `CLONE_NEWTIME` (which only
+/// `clone3` takes) or there is a cgroup (`CLONE_INTO_CGROUP`). `Ok(0)` in
+/// the child, `Ok(pid)` in the parent.
 ///
 /// Unlike the C library's `fork`, no `pthread_atfork` handler runs and the
 /// C library's own state is not reset in the child; a child that makes
@@ -335,31 +435,19 @@ pub(crate) unsafe fn clone_vfork_settid(
 ///
 /// # Safety
 /// As [`fork`].
-pub(crate) unsafe fn fork_into_namespaces(ns: u64) -> Result<libc::pid_t, Errno> {
-    let ret = if ns & CLONE_NEWTIME != 0 {
+pub(crate) unsafe fn fork_into(ns: u64, cgroup: Option<c_int>) -> Result<libc::pid_t, Errno> {
+    let ret = if ns & CLONE_NEWTIME != 0 || cgroup.is_some() {
         if compat::forced(compat::NO_CLONE3) {
             return Err(compat::missing());
         }
-        let args = CloneArgs {
-            flags: ns,
-            pidfd: 0,
-            child_tid: 0,
-            parent_tid: 0,
-            exit_signal: libc::SIGCHLD as u64,
-            stack: 0,
-            stack_size: 0,
-            tls: 0,
-        };
+        if cgroup.is_some() && compat::forced(compat::NO_CLONE_INTO_CGROUP) {
+            return Err(compat::unknown_argument());
+        }
+        let (args, size) = CloneArgs::new(ns, cgroup);
         // SAFETY: without CLONE_VM and without a stack the child runs on a
         // copy of this stack and returns here, as from fork; the kernel
-        // reads `args` (64 bytes).
-        unsafe {
-            libc::syscall(
-                libc::SYS_clone3,
-                &args as *const CloneArgs,
-                std::mem::size_of::<CloneArgs>(),
-            )
-        }
+        // reads `args` (`size` bytes).
+        unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size) }
     } else {
         // SAFETY: as above; every pointer argument is null, which is the
         // same in every architecture's argument order.
@@ -429,5 +517,40 @@ mod tests {
         } else {
             assert!(!clone3_usable() || !clone3_in_use());
         }
+    }
+
+    #[test]
+    fn clone_into_cgroup_is_found_where_the_kernel_has_it() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let filtered = std::fs::read_to_string("/proc/self/status")
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Seccomp:") && l.trim_end() != "Seccomp:\t0")
+            })
+            .unwrap_or(false);
+        let have = have_clone_into_cgroup();
+        // Cached: the same answer, and no child was ever made by the probe.
+        assert_eq!(have_clone_into_cgroup(), have);
+        if filtered {
+            eprintln!("CLONE_INTO_CGROUP check skipped: this process runs under a seccomp filter");
+        } else if cfg!(target_arch = "x86_64") && (major, minor) >= (5, 7) {
+            assert!(have, "CLONE_INTO_CGROUP not found on Linux {release}");
+        } else {
+            assert!(!have, "CLONE_INTO_CGROUP found on Linux {release}");
+        }
+    }
+
+    #[test]
+    fn clone_args_are_version_0_without_a_cgroup_and_2_with_one() {
+        let (args, size) = CloneArgs::new(1, None);
+        assert_eq!((args.flags, args.cgroup, size), (1, 0, 64));
+        let (args, size) = CloneArgs::new(1, Some(7));
+        assert_eq!(
+            (args.flags, args.cgroup, size),
+            (1 | CLONE_INTO_CGROUP, 7, 88)
+        );
     }
 }

@@ -3,8 +3,11 @@
 //! signals), [`clone`] (clone, clone3, fork, execve, _exit), [`fd`]
 //! (close_range and its probes, ppoll and RLIMIT_NOFILE for the last way of
 //! closing fds, the pidfd_open probe, pipes and pidfds above the standard
-//! streams) and [`creds`] (getgroups without allocating), [`mount`] (mount_setattr and its probe); [`compat`] holds
-//! the test-only emulation of older kernels. Everything else goes through
+//! streams), [`creds`] (getgroups without allocating), [`mount`]
+//! (mount_setattr and its probe), [`landlock`] (the three landlock calls
+//! and the ABI probe) and [`knobs`] (personality, the core scheduling
+//! probe, the `/proc` and selinuxfs fds of a plan); [`compat`] holds the
+//! test-only emulation of older kernels. Everything else goes through
 //! rustix.
 //!
 //! Each function says whether it is **child-safe** (async-signal-safe and
@@ -19,6 +22,8 @@ pub(crate) mod clone;
 pub(crate) mod compat;
 pub(crate) mod creds;
 pub(crate) mod fd;
+pub(crate) mod knobs;
+pub(crate) mod landlock;
 pub(crate) mod mount;
 pub(crate) mod signal;
 

@@ -1,9 +1,15 @@
 //! Shared by the integration tests: where the helper is, and its report.
-//! [`maximal`] holds the child contract test's option list, one entry per area.
+//! [`maximal`] holds the child contract test's option list, one entry per area;
+//! [`landlock`] what the landlock tests share.
+//! [`tripwire`] its allocator, which aborts in a child; [`census`] what a
+//! test counts (threads, fds, allocations) and the fd limit it raises.
 #![allow(dead_code)]
 
 pub mod census;
+pub mod cgroup;
+pub mod landlock;
 pub mod maximal;
+pub mod tripwire;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -171,7 +177,44 @@ pub struct Report {
     pub fds: BTreeMap<i32, String>,
     pub fields: BTreeMap<String, String>,
     pub rlimits: BTreeMap<String, (String, String)>,
+    /// The `mount` lines, in mountinfo's order.
+    pub mounts: Vec<MountLine>,
+    /// The containment probes' lines (`probe-write=PATH RESULT`, `ls=...`),
+    /// in order: (action, path, result).
+    pub probes: Vec<(String, Vec<u8>, String)>,
 }
+
+/// One `mount` line of the helper's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountLine {
+    pub point: Vec<u8>,
+    /// The per-mount options (`ro,nosuid,relatime`).
+    pub options: Vec<String>,
+    pub fstype: String,
+    /// The filesystem's own options (`rw,size=1024k,mode=755`).
+    pub super_options: Vec<String>,
+}
+
+impl MountLine {
+    pub fn has(&self, option: &str) -> bool {
+        self.options.iter().any(|o| o == option)
+    }
+    pub fn has_super(&self, option: &str) -> bool {
+        self.super_options.iter().any(|o| o == option)
+    }
+}
+
+/// The helper's probe actions, whose lines are `ACTION=PATH RESULT`.
+pub const PROBES: [&str; 8] = [
+    "probe-read",
+    "probe-write",
+    "probe-mkdir",
+    "probe-remount-rw",
+    "probe-mount-tmpfs",
+    "ls",
+    "readlink",
+    "stat",
+];
 
 impl Report {
     /// The child's supplementary groups (the `groups` line), sorted.
@@ -201,6 +244,26 @@ impl Report {
                         String::from_utf8_lossy(&unesc(t)).into_owned(),
                     );
                 }
+                "mount" => {
+                    let parts: Vec<&str> = v.split(' ').collect();
+                    let list = |i: usize| {
+                        parts
+                            .get(i)
+                            .map(|o| o.split(',').map(str::to_owned).collect())
+                            .unwrap_or_default()
+                    };
+                    r.mounts.push(MountLine {
+                        point: unesc(parts[0]),
+                        options: list(1),
+                        fstype: parts.get(2).unwrap_or(&"").to_string(),
+                        super_options: list(3),
+                    });
+                }
+                probe if PROBES.contains(&probe) => {
+                    let (path, result) = v.split_once(' ').unwrap_or((v, ""));
+                    r.probes
+                        .push((probe.to_owned(), unesc(path), result.to_owned()));
+                }
                 "rlimit" => {
                     let parts: Vec<&str> = v.split(' ').collect();
                     r.rlimits.insert(
@@ -214,6 +277,36 @@ impl Report {
             }
         }
         r
+    }
+
+    /// The result of the probe `action` on `path` (`ok`, `EROFS`, `ok a b`
+    /// for `ls`); the last one when it ran more than once.
+    pub fn probe(&self, action: &str, path: &str) -> &str {
+        self.probes
+            .iter()
+            .rev()
+            .find(|(a, p, _)| a == action && p == path.as_bytes())
+            .map(|(_, _, r)| r.as_str())
+            .unwrap_or_else(|| panic!("no {action}={path} line in the report: {:?}", self.probes))
+    }
+
+    /// The topmost mount at `point` (the last mountinfo line for it).
+    pub fn mount_at(&self, point: &str) -> Option<&MountLine> {
+        self.mounts
+            .iter()
+            .rev()
+            .find(|m| m.point == point.as_bytes())
+    }
+
+    /// The entries of an `ls` probe's result (which must be `ok`).
+    pub fn ls(&self, path: &str) -> Vec<String> {
+        let r = self.probe("ls", path);
+        let rest = r
+            .strip_prefix("ok")
+            .unwrap_or_else(|| panic!("ls={path} failed: {r}"));
+        rest.split_whitespace()
+            .map(|e| String::from_utf8_lossy(&unesc(e)).into_owned())
+            .collect()
     }
 
     pub fn field(&self, k: &str) -> &str {

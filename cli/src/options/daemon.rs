@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use safespawn::Command;
 
-use crate::exit::Failure;
+use crate::exit::{Failure, Items};
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Daemon")]
@@ -36,9 +36,10 @@ impl Daemon {
 
 /// Starts the daemon and returns once it runs (or failed to exec), the
 /// pidfile written by the daemon itself before exec. Prints the daemon's pid
-/// on stdout.
-pub fn start(cmd: Command<safespawn::Daemon>) -> Result<u8, Failure> {
-    let started = cmd.build()?.run()?;
+/// on stdout. `items`: the options behind the library's items, for its
+/// errors.
+pub fn start(cmd: Command<safespawn::Daemon>, items: &Items) -> Result<u8, Failure> {
+    let started = cmd.build().map_err(|e| items.failure(e))?.run()?;
     println!("{}", started.daemon);
     Ok(0)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use safespawn::{dry_run, Command};
 
-use crate::exit::{self, Failure};
+use crate::exit::{self, Failure, Items};
 use crate::forward;
 use crate::parse;
 
@@ -45,12 +45,13 @@ fn compat_profile(s: &str) -> Result<u32, String> {
     })
 }
 
-/// Prints the command line `cmd` would run, and runs nothing.
-pub fn dry(cmd: Command) -> Result<u8, Failure> {
+/// Prints the command line `cmd` would run, and runs nothing. `items`:
+/// the options behind the library's items, for its errors.
+pub fn dry(cmd: Command, items: &Items) -> Result<u8, Failure> {
     // Dogfooding the library's dry run: the line is exactly what `run`
     // would log, and build()'s checks (names, NUL bytes, fds) apply.
     let (lines, result) = dry_run::capture(|| cmd.status());
-    result.map_err(Failure::from)?;
+    result.map_err(|e| items.failure(e))?;
     for line in lines {
         println!("{line}");
     }
@@ -59,13 +60,15 @@ pub fn dry(cmd: Command) -> Result<u8, Failure> {
 
 /// Runs `cmd` in the foreground, passing on the signals safespawn gets, and
 /// returns its exit status (or the timeout's). `same_group`: the program
-/// stays in safespawn's process group (no --new-session).
+/// stays in safespawn's process group (no --new-session). `items`: as for
+/// [`dry`].
 pub fn foreground(
     cmd: Command,
+    items: &Items,
     timeout: Option<Duration>,
     same_group: bool,
 ) -> Result<u8, Failure> {
-    let prepared = cmd.build()?;
+    let prepared = cmd.build().map_err(|e| items.failure(e))?;
     forward::block();
     // Everything that can fail is set up before the program is exec'd:
     // a program must never run only to be killed because its wrapper could

@@ -26,11 +26,11 @@
 //! | profile | rules |
 //! |---|---|
 //! | `none` | no filter, no `no_new_privs`: a control run through the same `execvp` |
-//! | `5.4` | `clone3` → `ENOSYS`; `close_range` → `ENOSYS`; `mount_setattr` → `ENOSYS` |
+//! | `5.4` | `clone3` → `ENOSYS`; `close_range` → `ENOSYS`; `mount_setattr` → `ENOSYS`; `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self` → `ENOSYS` |
 //! | `5.3` | as `5.4`, and `waitid` whose first argument (idtype) is `P_PIDFD` (3) → `EINVAL` |
 //! | `4.18` | as `5.3`, and `pidfd_open`, `pidfd_send_signal`, `pidfd_getfd` → `ENOSYS`; `clone` whose flags (first argument) contain `CLONE_PIDFD` (`0x1000`) → `EINVAL` |
-//! | `docker-eperm` | `clone3` → `EPERM`; `close_range` → `EPERM`; `mount_setattr` → `EPERM` |
-//! | `docker-eperm-old-glibc` | `clone3` whose size argument is glibc's (88) → `ENOSYS`, every other `clone3` → `EPERM`; `close_range` → `EPERM`; `mount_setattr` → `EPERM` |
+//! | `docker-eperm` | `clone3` → `EPERM`; `close_range` → `EPERM`; `mount_setattr` → `EPERM`; the three landlock calls → `EPERM` |
+//! | `docker-eperm-old-glibc` | `clone3` whose size argument is glibc's (88) → `ENOSYS`, every other `clone3` → `EPERM`; `close_range` → `EPERM`; `mount_setattr` → `EPERM`; the three landlock calls → `EPERM` |
 //! | `no-proc` | `close_range` → `ENOSYS`; `/proc` is not mounted (below) |
 //!
 //! ## What each profile stands for, and where it differs from the real thing
@@ -40,7 +40,9 @@
 //! call: `pidfd_send_signal` 5.1; `CLONE_PIDFD` 5.2; `clone3` and
 //! `pidfd_open` 5.3; `waitid(P_PIDFD)` 5.4; `CLONE_CLEAR_SIGHAND` 5.5;
 //! `pidfd_getfd` 5.6; `close_range` 5.9; `CLOSE_RANGE_CLOEXEC` 5.11;
-//! `mount_setattr` 5.12 (without it read-only binds take the remount path).
+//! `mount_setattr` 5.12 (without it read-only binds take the remount path);
+//! the landlock calls 5.13 (without them a `Landlock` is refused at
+//! `build()`, best effort or not).
 //!
 //! * **`5.4`**: a kernel before `close_range` (5.9) on which `clone3` is
 //!   refused. A real 5.4 has `clone3` but not `CLONE_CLEAR_SIGHAND` (5.5),
@@ -83,8 +85,10 @@
 //!   version 0. glibc's calls get `ENOSYS` (so glibc falls back to `clone`
 //!   as an older glibc would have used from the start), all others `EPERM`.
 //!   Should a future glibc pass another size, threads fail with `EPERM`
-//!   again (loudly: the test harness cannot start); should safespawn ever
-//!   pass 88 bytes, its `clone3` would see `ENOSYS` here.
+//!   again (loudly: the test harness cannot start). safespawn passes 88
+//!   bytes only to place a child in a cgroup (`CLONE_INTO_CGROUP`), after
+//!   a probe of the same size, which sees `ENOSYS` here: the child then
+//!   places itself.
 //! * **`no-proc`**: a container or chroot without `/proc`, on a kernel
 //!   before `close_range`: the library's `/proc/self/fd` walk and anything
 //!   else that reads `/proc` must do without. The launcher unshares a mount
@@ -192,6 +196,23 @@ const fn always(name: &'static str, n: libc::c_long, errno: i32) -> Rule {
 const CLONE3_ENOSYS: Rule = always("clone3", libc::SYS_clone3, libc::ENOSYS);
 const CLOSE_RANGE_ENOSYS: Rule = always("close_range", libc::SYS_close_range, libc::ENOSYS);
 const MOUNT_SETATTR_ENOSYS: Rule = always("mount_setattr", libc::SYS_mount_setattr, libc::ENOSYS);
+
+/// The three landlock calls (Linux 5.13), failing with `errno`.
+fn landlock(errno: i32) -> [Rule; 3] {
+    [
+        always(
+            "landlock_create_ruleset",
+            libc::SYS_landlock_create_ruleset,
+            errno,
+        ),
+        always("landlock_add_rule", libc::SYS_landlock_add_rule, errno),
+        always(
+            "landlock_restrict_self",
+            libc::SYS_landlock_restrict_self,
+            errno,
+        ),
+    ]
+}
 const WAITID_PIDFD_EINVAL: Rule = Rule {
     name: "waitid",
     nr: nr(libc::SYS_waitid),
@@ -260,7 +281,11 @@ impl Profile {
     pub fn rules(self) -> Vec<Rule> {
         match self {
             Profile::None => Vec::new(),
-            Profile::Linux5_4 => vec![CLONE3_ENOSYS, CLOSE_RANGE_ENOSYS, MOUNT_SETATTR_ENOSYS],
+            Profile::Linux5_4 => {
+                let mut rules = vec![CLONE3_ENOSYS, CLOSE_RANGE_ENOSYS, MOUNT_SETATTR_ENOSYS];
+                rules.extend(landlock(libc::ENOSYS));
+                rules
+            }
             Profile::Linux5_3 => {
                 let mut rules = Profile::Linux5_4.rules();
                 rules.push(WAITID_PIDFD_EINVAL);
@@ -280,11 +305,15 @@ impl Profile {
                 ]);
                 rules
             }
-            Profile::DockerEperm => vec![
-                always("clone3", libc::SYS_clone3, libc::EPERM),
-                always("close_range", libc::SYS_close_range, libc::EPERM),
-                always("mount_setattr", libc::SYS_mount_setattr, libc::EPERM),
-            ],
+            Profile::DockerEperm => {
+                let mut rules = vec![
+                    always("clone3", libc::SYS_clone3, libc::EPERM),
+                    always("close_range", libc::SYS_close_range, libc::EPERM),
+                    always("mount_setattr", libc::SYS_mount_setattr, libc::EPERM),
+                ];
+                rules.extend(landlock(libc::EPERM));
+                rules
+            }
             Profile::DockerEpermOldGlibc => vec![
                 Rule {
                     name: "clone3",
@@ -298,7 +327,10 @@ impl Profile {
                 always("clone3", libc::SYS_clone3, libc::EPERM),
                 always("close_range", libc::SYS_close_range, libc::EPERM),
                 always("mount_setattr", libc::SYS_mount_setattr, libc::EPERM),
-            ],
+            ]
+            .into_iter()
+            .chain(landlock(libc::EPERM))
+            .collect(),
             Profile::NoProc => vec![CLOSE_RANGE_ENOSYS],
         }
     }
@@ -846,6 +878,9 @@ mod tests {
                 "clone3 -> ENOSYS",
                 "close_range -> ENOSYS",
                 "mount_setattr -> ENOSYS",
+                "landlock_create_ruleset -> ENOSYS",
+                "landlock_add_rule -> ENOSYS",
+                "landlock_restrict_self -> ENOSYS",
                 "waitid with argument 0 == 0x3 -> EINVAL",
                 "pidfd_open -> ENOSYS",
                 "pidfd_send_signal -> ENOSYS",

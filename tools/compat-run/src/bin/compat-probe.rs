@@ -226,6 +226,19 @@ fn main() {
         io(std::fs::read_dir("/proc/self/fd").map(|_| ())),
     ));
     results.push(("open", io(std::fs::File::open("/dev/null").map(|_| ()))));
+    // The landlock ABI version (Linux 5.13): a query, no ruleset made.
+    // SAFETY: a null attribute of size 0 with the version flag.
+    results.push((
+        "landlock",
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+                1u32,
+            )
+        }),
+    ));
 
     for (name, outcome) in results {
         match outcome {

@@ -35,6 +35,8 @@ pub(crate) struct Waiter {
     armed: bool,
     /// The next sleep of the backoff (1 ms, doubling up to 10 ms).
     step: Duration,
+    /// Whether the child was found running once already (see `poll`).
+    looked_twice: bool,
 }
 
 impl Waiter {
@@ -44,6 +46,7 @@ impl Waiter {
             backoff: None,
             armed: false,
             step: PID_POLL_FIRST,
+            looked_twice: false,
         }
     }
 
@@ -112,6 +115,16 @@ impl Waiter {
                 continue;
             }
             match child.pollable_pidfd() {
+                // Still running at the first look: let the runtime run its
+                // other tasks once and look again before registering. Most
+                // short-lived children have exited by then, and one more
+                // `waitid` is cheaper than a registration, its event and
+                // its removal (two `epoll_ctl` and an `epoll_wait` wake-up).
+                Some(_) if !self.looked_twice => {
+                    self.looked_twice = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 Some(pidfd) => {
                     // SAFETY: the `ChildPid` owns the pidfd and closes it
                     // only when dropped; the registration lives in the

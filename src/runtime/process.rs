@@ -18,9 +18,10 @@ use crate::process::{Finished, Running};
 use crate::Command;
 
 /// What a `Running` keeps between polls of its exit: the pidfd's
-/// registration (made on the first wait that would block, kept until the
-/// `Running` is dropped: registering the same fd twice in one epoll set is
-/// `EEXIST`), or, where the pidfd cannot be polled, the backoff timer.
+/// registration (made when a second look still finds the child running,
+/// kept until the `Running` is dropped: registering the same fd twice in
+/// one epoll set is `EEXIST`), or, where the pidfd cannot be polled, the
+/// backoff timer.
 /// Everything lives here and not in a future, so a wait that is dropped
 /// half-way loses nothing.
 #[derive(Debug)]
@@ -190,9 +191,10 @@ fn register_error(e: std::io::Error) -> Error {
 
 impl Running {
     /// Waits for the child to exit and reaps it, without blocking the
-    /// thread: the pidfd is registered with the runtime's reactor (once, on
-    /// the first wait that would block; the registration is kept in the
-    /// `Running`), and its readiness is taken as a hint: each wake-up asks
+    /// thread: the pidfd is registered with the runtime's reactor (once, when
+    /// the child is still running at a second look, taken after the
+    /// runtime's other tasks have had a turn; the registration is kept in
+    /// the `Running`), and its readiness is taken as a hint: each wake-up asks
     /// `waitid(P_PIDFD, WEXITED | WNOHANG)`, and a child that has not exited
     /// yet is waited for again. No thread, no `SIGCHLD` handler, no global
     /// queue. A piped stdin not taken is closed first, as by

@@ -3,6 +3,7 @@
 //! `Prepared<Direct>` and `Command<Direct>`.
 
 use std::future::poll_fn;
+use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -60,6 +61,13 @@ impl Waiter {
         child: &mut ChildPid,
         cx: &mut Context<'_>,
     ) -> Poll<Result<ExitStatus, Error>> {
+        if child.reaped() {
+            // The status kept: no reactor needed.
+            return Poll::Ready(child.try_wait().map_or_else(
+                |e| Err(Error::io("waiting for the child", e)),
+                |s| Ok(s.unwrap_or_else(|| ExitStatus::from_raw(0))),
+            ));
+        }
         let reactor = match super::current() {
             Ok(r) => r,
             Err(e) => return Poll::Ready(Err(e)),

@@ -81,7 +81,7 @@
 //!
 //! The mode `M` decides what a command can do, at compile time:
 //! [`Direct`] (caller-managed stdio, `spawn`/`run`/`status`),
-//! [`Buffered`] (in-memory I/O, synchronous only) and [`Daemon`]. For
+//! [`Buffered`] (in-memory I/O, run to completion: no `spawn`) and [`Daemon`]. For
 //! example, a finished child cannot be waited again:
 //!
 //! ```compile_fail
@@ -133,7 +133,8 @@
 //!
 //! [`Buffered`] mode feeds stdin from memory and captures stdout and stderr
 //! (separately, or interleaved in write order) through one deadlock-free
-//! poll loop; it only runs synchronously:
+//! poll loop; it runs to completion (`run`/`output`, or their `_async`
+//! forms: see [Async](#async)), so it has no `spawn`:
 //!
 //! ```
 //! let out = safespawn::Command::new("tr")
@@ -164,6 +165,111 @@
 //! assert_eq!(out.status.len(), 3);
 //! # Ok::<(), safespawn::Error>(())
 //! ```
+//!
+//! # Async
+//!
+#![cfg_attr(
+    not(any(feature = "tokio", feature = "async-io")),
+    doc = "With the cargo feature `tokio` (or `async-io`) a child is awaited through the
+runtime's reactor (`Running::wait_async`, `Prepared::status_async`, `output_async`, ...):
+this build has neither; see the documentation built with them (docs.rs has all features)."
+)]
+#![cfg_attr(
+    any(feature = "tokio", feature = "async-io"),
+    doc = r#"
+With the cargo feature `tokio` (or `async-io`, for smol and async-std;
+both may be enabled) a child is awaited through the runtime's reactor:
+its pidfd is registered with the reactor's epoll set, once per
+`Running`, and each readiness is taken as a hint, answered by a
+non-blocking `waitid(P_PIDFD)`. No helper thread, no `SIGCHLD`
+handler, no global queue of children: a `SIGCHLD`-based reaper
+elsewhere in the process (tokio::process's, say) neither sees our
+children nor has its own reaped by us.
+
+| item | what |
+|---|---|
+| [`Running::wait_async`] | `&mut self`: cancel-safe (a dropped wait loses nothing; wait again, or drop the child) |
+| [`Running::abort_async`] | TERM, the grace on the runtime's timer, KILL, reap |
+| [`Prepared::status_async`], [`Prepared::run_async`] (`Direct`) | as `status`/`run`; [`Command::timeout`] applies |
+| [`Prepared::output_async`], [`Prepared::run_async`] (`Buffered`) | buffered mode on the reactor: the same streams and decisions as the poll loop (input, captures, send buffers, `wait_delay`, `timeout`), only the waiting differs |
+| the same on [`Command`] | each = `build()?` then the call |
+
+Which runtime: with one feature, that one; with both, tokio when the
+call is polled inside a tokio runtime
+(`tokio::runtime::Handle::try_current`), async-io otherwise. tokio's
+runtime needs its IO and time drivers (`Builder::enable_all`); with the
+`tokio` feature alone, a call outside any tokio runtime is an
+[`Error::Io`], not a panic. Where the kernel cannot poll pidfds (before
+Linux 5.3, or a seccomp filter refusing `pidfd_open`) the waits sleep on
+the runtime's timer between non-blocking waits, 1 ms doubling up to
+10 ms, as the synchronous timeouts do.
+
+Spawning itself stays synchronous: it returns once the child has
+exec'd (tens to hundreds of microseconds, allocation-free). Dropping a
+[`Running`] inside a runtime still kills and reaps it, synchronously:
+up to the 100 ms grace for a child that ignores SIGTERM, and as long as
+a child stays in uninterruptible sleep; [`Running::abort_async`] does
+the same without holding the thread.
+
+A `Direct` child's pipes become the runtime's pipe types (with
+[`Command::nonblocking_pipes`]; tokio's constructors set `O_NONBLOCK`
+themselves too): `tokio::net::unix::pipe::Receiver::from_owned_fd`,
+`async_io::Async::new` on the `PipeReader`. With tokio:
+"#
+)]
+#![cfg_attr(
+    feature = "tokio",
+    doc = r#"
+```
+use safespawn::{Command, Stdio};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+
+# tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+// Many children at once, each in its own task, none with a thread.
+let prepared = std::sync::Arc::new(Command::new("sh").args(["-c", "exit 3"]).build()?);
+let tasks: Vec<_> = (0..10)
+    .map(|_| {
+        let p = prepared.clone();
+        tokio::spawn(async move { p.status_async().await })
+    })
+    .collect();
+for t in tasks {
+    assert_eq!(t.await.unwrap()?.code(), Some(3));
+}
+
+// A child's pipes on the reactor.
+let mut child = Command::new("tr")
+    .args(["a-z", "A-Z"])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .nonblocking_pipes()
+    .spawn()?;
+let mut stdin = pipe::Sender::from_owned_fd(child.take_stdin().unwrap().into())?;
+let mut stdout = pipe::Receiver::from_owned_fd(child.take_stdout().unwrap().into())?;
+stdin.write_all(b"hello").await?;
+drop(stdin);
+let mut out = String::new();
+stdout.read_to_string(&mut out).await?;
+assert_eq!(out, "HELLO");
+assert!(child.wait_async().await?.success());
+
+// Buffered mode, with a timeout: the reactor drives the pipes.
+let out = Command::new("sh")
+    .args(["-c", "cat; echo done >&2"])
+    .input("data")
+    .capture_stdout()
+    .capture_stderr()
+    .timeout(std::time::Duration::from_secs(10))
+    .run_async()
+    .await?;
+assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"data"[..], &b"done
+"[..]));
+# Ok::<(), Box<dyn std::error::Error>>(())
+# }).unwrap();
+```
+"#
+)]
 //!
 //! # Testing code that runs commands
 //!
@@ -351,6 +457,8 @@ mod plan;
 mod prepared;
 mod process;
 mod quote;
+#[cfg(any(feature = "tokio", feature = "async-io"))]
+mod runtime;
 mod spawn;
 mod sys;
 

@@ -39,18 +39,29 @@ use crate::spawn;
 /// ```
 #[derive(Debug)]
 pub struct Running {
+    /// The async waits' state (the pidfd's registration with a reactor).
+    /// Declared before `child`: fields are dropped in order, and the
+    /// registration must go before the pidfd it names is closed.
+    #[cfg(any(feature = "tokio", feature = "async-io"))]
+    pub(crate) waiter: crate::runtime::process::Waiter,
     /// Aborted (TERM, grace, KILL, reap) when dropped unreaped.
-    child: ChildPid,
-    stdin: Option<OwnedFd>,
+    pub(crate) child: ChildPid,
+    pub(crate) stdin: Option<OwnedFd>,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
-    line: Arc<str>,
+    pub(crate) line: Arc<str>,
 }
+
+// A child can move between threads, and the async waits keep it so (a
+// registration with a reactor is `Send + Sync` too).
+static_assertions::assert_impl_all!(Running: Send, Sync);
 
 impl Running {
     pub(crate) fn new(child: ChildPid, pipes: [Option<OwnedFd>; 3], line: Arc<str>) -> Running {
         let [stdin, stdout, stderr] = pipes;
         Running {
+            #[cfg(any(feature = "tokio", feature = "async-io"))]
+            waiter: crate::runtime::process::Waiter::new(),
             child: child.on_drop(OnDrop::Abort),
             stdin,
             stdout,
@@ -116,7 +127,10 @@ impl Running {
         self.stdin.take().map(PipeWriter::from)
     }
 
-    /// The parent's end of a piped stdout, once.
+    /// The parent's end of a piped stdout, once. With the `tokio` or
+    /// `async-io` feature it becomes the runtime's pipe type (see the
+    /// crate's [Async](crate#async) section; make the pipes non-blocking
+    /// with [`nonblocking_pipes`](crate::Command::nonblocking_pipes)).
     ///
     /// ```
     /// use safespawn::{Command, Stdio};

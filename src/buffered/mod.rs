@@ -1,7 +1,15 @@
 //! Buffered mode: in-memory stdin, captured stdout and stderr, send buffers,
 //! all driven by one poll loop in the calling thread (libvirt's
 //! virCommandSetInputBuffer, SetOutputBuffer, SetErrorBuffer, SetSendBuffer
-//! and virCommandProcessIO).
+//! and virCommandProcessIO), or, with the `tokio` or `async-io` feature, by
+//! the runtime's reactor (`output_async`, `run_async`).
+//!
+//! The two drivers share everything but the waiting: `streams.rs` reads and
+//! writes a pipe that may be ready (`Stream::service`), `state.rs` decides
+//! when the run ends (`Schedule`: the exit, the drain, the timeout) and
+//! puts the outcome together; `poll.rs` waits with `poll(2)`, `reactor.rs`
+//! with the reactor (each pipe registered once, readiness a hint, a
+//! bounded share of work per poll). The rules below hold for both.
 //!
 //! # The loop
 //!
@@ -63,9 +71,12 @@ use crate::process::Running;
 use crate::spawn;
 
 pub(crate) mod poll;
+#[cfg(any(feature = "tokio", feature = "async-io"))]
+mod reactor;
+mod state;
 pub(crate) mod streams;
 
-use self::streams::Pipes;
+use self::streams::{Pipes, Stream};
 
 /// How much of the captured stderr an [`Error::Exit`] carries (its end).
 pub(crate) const STDERR_TAIL: usize = 4096;
@@ -124,7 +135,11 @@ impl Prepared<Buffered> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn run(&self) -> Result<Output, Error> {
-        let out = self.output()?;
+        self.check(self.output()?)
+    }
+
+    /// `out` if its status is a success, else the [`Error::Exit`] of `run`.
+    fn check(&self, out: Output) -> Result<Output, Error> {
         if out.status.success() {
             return Ok(out);
         }
@@ -147,7 +162,7 @@ impl Prepared<Buffered> {
     ///
     /// * [`Error::Timeout`] past the command's
     ///   [`timeout`](crate::Command::timeout), once the child is aborted and
-    ///   reaped; what was captured is lost;
+    ///   reaped, carrying what was captured by then;
     /// * [`Error::Io`] when creating a pipe or making it non-blocking,
     ///   polling, reading from the child, writing to it (an `EPIPE` is not an
     ///   error: the child stopped reading, and writing stops) or waiting for
@@ -179,13 +194,22 @@ impl Prepared<Buffered> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn output(&self) -> Result<Output, Error> {
+        match self.start()? {
+            Started::DryRun(out) => Ok(out),
+            Started::Child(running, streams) => poll::drive(&self.plan, running, streams),
+        }
+    }
+
+    /// Creates the pipes and spawns the child (or, in a dry run, returns
+    /// the fake outcome): what both drivers start from.
+    fn start(&self) -> Result<Started<'_>, Error> {
         let plan = &*self.plan;
         if let Some(outcome) = crate::dry_run::intercept(plan) {
-            return Ok(Output {
+            return Ok(Started::DryRun(Output {
                 status: outcome.status,
                 stdout: outcome.stdout,
                 stderr: outcome.stderr,
-            });
+            }));
         }
         let pipes = Pipes::new(plan)?;
         let child = spawn::spawn(plan, &self.reports, &pipes.child_fds)?;
@@ -200,7 +224,92 @@ impl Prepared<Buffered> {
         // From here the child is owned by `running`: any early return aborts
         // and reaps it.
         let running = Running::new(child, [None, None, None], plan.line.clone());
-        poll::drive(plan, running, streams)
+        Ok(Started::Child(running, streams))
+    }
+}
+
+/// A buffered run, started.
+enum Started<'d> {
+    /// A dry run's fake outcome: nothing was spawned.
+    DryRun(Output),
+    /// The child, and the parent's ends of its pipes.
+    Child(Running, Vec<Stream<'d>>),
+}
+
+#[cfg(any(feature = "tokio", feature = "async-io"))]
+impl Prepared<Buffered> {
+    /// [`run`](Prepared::run), driven by the runtime's reactor instead of
+    /// a blocking poll loop: a non-zero exit or a death by signal is
+    /// [`Error::Exit`] with the end of the captured stderr.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Prepared::run) and [`output_async`](Prepared::output_async).
+    ///
+    /// # References
+    ///
+    /// As [`output_async`](Prepared::output_async).
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let p = safespawn::Command::new("sh").args(["-c", "echo oops >&2; exit 2"])
+    ///     .capture_stderr().build()?;
+    /// let err = p.run_async().await.unwrap_err();
+    /// assert!(err.to_string().ends_with("exited with status 2; stderr:\noops"));
+    /// # Ok::<(), safespawn::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn run_async(&self) -> Result<Output, Error> {
+        self.check(self.output_async().await?)
+    }
+
+    /// [`output`](Prepared::output), driven by the runtime's reactor: the
+    /// same pipes (non-blocking, 1 MiB where the kernel allows), the same
+    /// decisions (input, captures, interleaving, send buffers, `EPIPE` as
+    /// the end of writing, [`wait_delay`](crate::Command::wait_delay),
+    /// [`timeout`](crate::Command::timeout) with the output so far), shared
+    /// with the synchronous loop; only the waiting differs. Each pipe and
+    /// the child's pidfd are registered with the reactor (see
+    /// [`Running::wait_async`](crate::Running::wait_async) for which
+    /// runtime, and for kernels whose pidfds cannot be polled). One poll
+    /// does a bounded amount of work and then yields, so other tasks on the
+    /// same thread keep running while data moves.
+    ///
+    /// Dropping the future before it finishes kills and reaps the child, as
+    /// dropping a [`Running`](crate::Running) does (synchronously).
+    ///
+    /// # Errors
+    ///
+    /// As [`output`](Prepared::output); an abort at the timeout is
+    /// [`Running::abort_async`](crate::Running::abort_async); and
+    /// [`Error::Io`] when the reactor refuses a pipe or the pidfd, or (with
+    /// the `tokio` feature only) outside a tokio runtime, before anything
+    /// is spawned.
+    ///
+    /// # References
+    ///
+    /// As [`output`](Prepared::output), with the reactor's
+    /// [`epoll(7)`](https://man7.org/linux/man-pages/man7/epoll.7.html) in
+    /// place of `poll(2)`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let p = safespawn::Command::new("tr").args(["a-z", "A-Z"]).input("abc")
+    ///     .capture_stdout().build()?;
+    /// let out = p.output_async().await?;
+    /// assert_eq!(out.stdout, b"ABC");
+    /// # Ok::<(), safespawn::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn output_async(&self) -> Result<Output, Error> {
+        // Outside any runtime (tokio alone): fail before there is a child.
+        crate::runtime::current()?;
+        match self.start()? {
+            Started::DryRun(out) => Ok(out),
+            Started::Child(running, streams) => reactor::drive(&self.plan, running, streams).await,
+        }
     }
 }
 

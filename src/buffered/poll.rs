@@ -5,17 +5,18 @@ use std::time::Instant;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
-use super::streams::{Role, Stream};
+use super::state::{self, Next, Schedule};
+use super::streams::{Role, Serviced, Stream};
 use super::Output;
-use crate::child::fds::SLOT_STDOUT;
 use crate::error::Error;
 use crate::pidfd::{timespec, PID_POLL_FIRST, PID_POLL_MAX};
 use crate::plan::Plan;
 use crate::process::Running;
 use crate::sys;
 
-/// Blocks SIGPIPE in this thread while the loop writes, and on drop takes
-/// off the SIGPIPE a failed write raised (see the module docs).
+/// Blocks SIGPIPE in this thread while the loop writes (or, in the async
+/// driver, around each write), and on drop takes off the SIGPIPE a failed
+/// write raised (see the module docs).
 pub(crate) struct SigpipeGuard {
     old_mask: sys::signal::SigSet,
     pending_before: bool,
@@ -73,6 +74,8 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
 
 /// The poll loop: services `streams` until the child has exited and every
 /// stream is closed (or the post-exit `wait_delay` has passed), then reaps.
+/// The decisions are [`Schedule`]'s and [`Stream::service`]'s; this only
+/// waits, with `poll(2)`.
 ///
 /// The child's exit is seen through its pidfd, polled with the streams.
 /// Where the pidfd cannot be polled (no pidfds, Linux < 5.3) the loop wakes
@@ -84,18 +87,10 @@ pub(super) fn drive(
     mut running: Running,
     mut streams: Vec<Stream<'_>>,
 ) -> Result<Output, Error> {
-    let writes = streams
-        .iter()
-        .any(|s| s.fd.is_some() && matches!(s.role, Role::Write { .. }));
+    let writes = streams.iter().any(|s| s.is_open() && !s.is_reader());
     let mut sigpipe = writes.then(SigpipeGuard::new);
 
-    let start = Instant::now();
-    let timeout_at = plan.timeout.and_then(|t| start.checked_add(t));
-    let wait_delay = plan.buffered.wait_delay;
-    // Once the child has exited: the end of the drain (`None`: no end, a
-    // `wait_delay` past what an Instant holds).
-    let mut exited = false;
-    let mut drain_until: Option<Instant> = None;
+    let mut schedule = Schedule::new(plan, Instant::now());
     // Without a pollable pidfd: how long until the next look at the child.
     let mut pid_poll = PID_POLL_FIRST;
 
@@ -105,40 +100,20 @@ pub(super) fn drive(
 
     loop {
         let now = Instant::now();
-        let open = streams.iter().any(|s| s.fd.is_some());
-        if exited {
-            if !open {
+        let mut wake = match schedule.next(now, &streams) {
+            Next::Wait { wake } => wake,
+            Next::Done => break,
+            Next::DrainOver => {
+                state::last_reads(&mut streams)?;
                 break;
             }
-            if drain_until.is_some_and(|until| now >= until) {
-                // What is already in the pipes is kept; only what a
-                // grandchild might still write is given up.
-                for s in streams.iter_mut() {
-                    if matches!(s.role, Role::Read { .. }) {
-                        s.service()?;
-                    }
-                }
-                break;
+            Next::TimedOut => {
+                state::last_reads(&mut streams)?;
+                drop(sigpipe);
+                running.abort()?;
+                return Err(schedule.timeout_error(plan, streams));
             }
-        } else if timeout_at.is_some_and(|at| now >= at) {
-            // What the pipes hold already is kept: the caller gets the
-            // output up to the timeout with the error.
-            for s in streams.iter_mut() {
-                if matches!(s.role, Role::Read { .. }) {
-                    s.service()?;
-                }
-            }
-            let (stdout, stderr) = collect(streams);
-            drop(sigpipe);
-            running.abort()?;
-            return Err(Error::Timeout {
-                command: plan.line.to_string(),
-                timeout: plan.timeout.unwrap_or_default(),
-                stdout,
-                stderr,
-            });
-        }
-        let mut wake = if exited { drain_until } else { timeout_at };
+        };
 
         let mut fds = recycle(std::mem::take(&mut spare));
         ready.clear();
@@ -153,7 +128,7 @@ pub(super) fn drive(
             }
         }
         let mut watch_by_pid = false;
-        if !exited {
+        if !schedule.exited() {
             match running.pollable_pidfd() {
                 Some(pidfd) => {
                     fds.push(PollFd::from_borrowed_fd(pidfd, PollFlags::IN));
@@ -186,44 +161,23 @@ pub(super) fn drive(
                 check_exit = true;
                 continue;
             }
-            let stream = &mut streams[i];
-            let epipe = stream.service()?;
-            if epipe {
+            // POLLHUP and POLLERR too: the read or write reports them.
+            if streams[i].service()? == Serviced::Epipe {
                 if let Some(g) = sigpipe.as_mut() {
                     g.saw_epipe = true;
                 }
             }
         }
         if check_exit && running.try_wait()?.is_some() {
-            exited = true;
-            drain_until = Instant::now().checked_add(wait_delay);
+            schedule.child_exited(Instant::now());
         }
     }
 
     let status = running.wait()?.status();
     // Close what a grandchild may still hold, then restore the signal mask.
-    let (stdout, stderr) = collect(streams);
+    let out = state::output(status, streams);
     drop(sigpipe);
-    Ok(Output {
-        status,
-        stdout,
-        stderr,
-    })
-}
-
-/// What the read streams captured, as (stdout, stderr); closes every stream.
-fn collect(streams: Vec<Stream<'_>>) -> (Vec<u8>, Vec<u8>) {
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    for s in streams {
-        if let Role::Read { buf, slot } = s.role {
-            if slot == SLOT_STDOUT {
-                stdout = buf;
-            } else {
-                stderr = buf;
-            }
-        }
-    }
-    (stdout, stderr)
+    Ok(out)
 }
 
 #[cfg(test)]

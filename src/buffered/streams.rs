@@ -1,7 +1,9 @@
 //! The pipes of one buffered run, from the parent's side, and servicing
-//! one of them when poll says it is ready.
+//! one of them when it may be ready: the read and write logic both drivers
+//! share (the poll loop and the reactor's), which differ only in how they
+//! wait.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
@@ -18,11 +20,27 @@ const READ_CHUNK: usize = 64 * 1024;
 /// starve the others.
 const READS_PER_WAKE: usize = 8;
 
-/// One pipe the loop services, from the parent's side.
-pub(crate) struct Stream<'d> {
+/// One pipe the loop services, from the parent's side: `F` is the fd
+/// itself for the poll loop, the fd registered with a reactor for the
+/// async driver.
+pub(crate) struct Stream<'d, F = OwnedFd> {
     /// `None` once closed.
-    pub fd: Option<OwnedFd>,
+    pub fd: Option<F>,
     pub role: Role<'d>,
+}
+
+/// What one [`Stream::service`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serviced {
+    /// The pipe is empty (a read) or full (a write): wait for it.
+    Blocked,
+    /// The stream's share of this wake-up is used up; it may have more.
+    More,
+    /// The stream is closed: end-of-file read, or everything written.
+    Closed,
+    /// A write found the child's end closed (`EPIPE`): writing stopped and
+    /// the stream is closed.
+    Epipe,
 }
 
 pub(crate) enum Role<'d> {
@@ -108,13 +126,25 @@ impl<'d> Pipes<'d> {
     }
 }
 
-impl Stream<'_> {
-    /// Does the read or write the poll result asked for; `Ok(true)` when a
-    /// write found the child's end closed (EPIPE).
-    pub(crate) fn service(&mut self) -> Result<bool, Error> {
+impl<F: AsFd> Stream<'_, F> {
+    /// Whether the stream is still open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    /// Whether it reads from the child.
+    pub(crate) fn is_reader(&self) -> bool {
+        matches!(self.role, Role::Read { .. })
+    }
+
+    /// Does the reads or writes the stream may be ready for, until the
+    /// pipe would block, the stream closes, or its share of the wake-up is
+    /// used up; `EINTR` is retried. A closed stream does nothing.
+    pub(crate) fn service(&mut self) -> Result<Serviced, Error> {
         let Some(fd) = &self.fd else {
-            return Ok(false);
+            return Ok(Serviced::Closed);
         };
+        let fd = fd.as_fd();
         match &mut self.role {
             Role::Write { data, done } => loop {
                 match rustix::io::write(fd, &data[*done..]) {
@@ -123,18 +153,18 @@ impl Stream<'_> {
                         if *done >= data.len() {
                             // All written: end-of-file for the child.
                             self.fd = None;
-                            return Ok(false);
+                            return Ok(Serviced::Closed);
                         }
                         if n == 0 {
-                            return Ok(false);
+                            return Ok(Serviced::Blocked);
                         }
                     }
-                    Err(Errno::AGAIN) => return Ok(false),
+                    Err(Errno::AGAIN) => return Ok(Serviced::Blocked),
                     Err(Errno::INTR) => {}
                     Err(Errno::PIPE) => {
                         // The child stopped reading: stop writing.
                         self.fd = None;
-                        return Ok(true);
+                        return Ok(Serviced::Epipe);
                     }
                     Err(e) => return Err(Error::io("writing to the child", e)),
                 }
@@ -150,18 +180,37 @@ impl Stream<'_> {
                     match rustix::io::read(fd, rustix::buffer::spare_capacity(buf)) {
                         Ok(0) => {
                             self.fd = None;
-                            return Ok(false);
+                            return Ok(Serviced::Closed);
                         }
-                        // A short read emptied the pipe: back to poll.
-                        Ok(n) if n < offered => return Ok(false),
+                        // A short read emptied the pipe: back to waiting.
+                        Ok(n) if n < offered => return Ok(Serviced::Blocked),
                         Ok(_) => reads += 1,
-                        Err(Errno::AGAIN) => return Ok(false),
+                        Err(Errno::AGAIN) => return Ok(Serviced::Blocked),
                         Err(Errno::INTR) => {}
                         Err(e) => return Err(Error::io("reading from the child", e)),
                     }
                 }
-                Ok(false)
+                Ok(Serviced::More)
             }
         }
+    }
+}
+
+impl<'d> Stream<'d> {
+    /// The same stream with its fd (if open) turned into `G`, for the
+    /// async driver's registrations.
+    #[cfg(any(feature = "tokio", feature = "async-io"))]
+    pub(super) fn map_fd<G>(
+        self,
+        f: impl FnOnce(OwnedFd, &Role<'d>) -> Result<G, Error>,
+    ) -> Result<Stream<'d, G>, Error> {
+        let fd = match self.fd {
+            Some(fd) => Some(f(fd, &self.role)?),
+            None => None,
+        };
+        Ok(Stream {
+            fd,
+            role: self.role,
+        })
     }
 }

@@ -12,7 +12,7 @@ use rustix::io::Errno;
 
 use super::{PipelineOutput, PreparedPipeline, RunningPipeline, Slot};
 use crate::buffered::poll::{earliest, poll_timeout, SigpipeGuard};
-use crate::buffered::streams::{Role, Stream};
+use crate::buffered::streams::{Role, Serviced, Stream};
 use crate::child::fds::{SLOT_STDERR, SLOT_STDOUT};
 use crate::command::buffered::DEFAULT_WAIT_DELAY;
 use crate::error::Error;
@@ -178,7 +178,7 @@ pub(super) fn drive(
             match entry {
                 Entry::Exit => check_exits = true,
                 Entry::Stream(i) => {
-                    if streams[i].stream.service()? {
+                    if streams[i].stream.service()? == Serviced::Epipe {
                         if let Some(g) = sigpipe.as_mut() {
                             g.saw_epipe = true;
                         }
@@ -213,7 +213,7 @@ pub(super) fn drive(
 fn read_what_is_there(streams: &mut [Piped<'_>]) -> Result<(), Error> {
     for p in streams.iter_mut() {
         if matches!(p.stream.role, Role::Read { .. }) {
-            p.stream.service()?;
+            while p.stream.service()? == Serviced::More {}
         }
     }
     Ok(())

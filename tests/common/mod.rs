@@ -1,9 +1,11 @@
 //! Shared by the integration tests: where the helper is, and its report.
 //! [`maximal`] holds the child contract test's option list, one entry per area;
 //! [`landlock`] what the landlock tests share.
-//! [`tripwire`] its allocator, which aborts in a child.
+//! [`tripwire`] its allocator, which aborts in a child; [`census`] what a
+//! test counts (threads, fds, allocations) and the fd limit it raises.
 #![allow(dead_code)]
 
+pub mod census;
 pub mod cgroup;
 pub mod landlock;
 pub mod maximal;

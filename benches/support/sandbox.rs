@@ -811,8 +811,10 @@ pub fn bwrap_prepared(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
     )
 }
 
-/// safespawn with the same sandbox.
-pub fn prepared_sandbox(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
+/// The sandbox as a safespawn command: new user, mount, pid, net, uts and
+/// ipc namespaces with `map_root`, a tmpfs root with the read-only binds,
+/// `/tmp`, `/proc`, `/dev` and the no-op's directory.
+fn sandbox_command(spec: &SandboxSpec) -> safespawn::Command {
     use safespawn::{Mount, Namespaces};
     let mut c = super::methods::command(&spec.noop)
         .unshare(
@@ -837,45 +839,35 @@ pub fn prepared_sandbox(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
     if let Some(d) = &spec.noop_dir {
         c = c.mount(Mount::bind_ro(d, d));
     }
-    Some(c.build().expect("build the sandboxed no-op"))
+    c
+}
+
+/// safespawn with the same sandbox.
+pub fn prepared_sandbox(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
+    Some(
+        sandbox_command(spec)
+            .build()
+            .expect("build the sandboxed no-op"),
+    )
 }
 
 /// The sandbox of [`prepared_sandbox`] with every other confinement on top:
 /// a seccomp deny-list, a landlock ruleset on the bound directories (rules
-/// follow inodes, so one per bound source), the process knobs any user may
-/// set, and a cgroup when one is given.
+/// follow inodes, so one per bound source), a process knob, and a cgroup
+/// when one is given.
 pub fn prepared_everything(
     spec: &SandboxSpec,
     cgroup: Option<&std::path::Path>,
 ) -> Option<safespawn::Prepared> {
-    use safespawn::{Landlock, Mount, Namespaces, Personality, Seccomp};
-    let mut c = super::methods::command(&spec.noop)
-        .unshare(
-            Namespaces::USER
-                | Namespaces::MOUNT
-                | Namespaces::PID
-                | Namespaces::NET
-                | Namespaces::UTS
-                | Namespaces::IPC,
-        )
-        .map_root()
-        .root_tmpfs();
+    use safespawn::{Landlock, Personality, Seccomp};
     let mut rules = Landlock::new().best_effort();
-    for dir in RO_BINDS {
-        c = c.mount(Mount::bind_ro(dir, dir).optional());
-    }
     for (_, resolved) in &spec.ro_binds {
         rules = rules.allow_read(resolved).allow_exec(resolved);
     }
-    c = c
-        .mount(Mount::tmpfs("/tmp"))
-        .mount(Mount::proc("/proc"))
-        .mount(Mount::dev("/dev"));
     if let Some(d) = &spec.noop_dir {
-        c = c.mount(Mount::bind_ro(d, d));
         rules = rules.allow_read(d).allow_exec(d);
     }
-    c = c
+    let mut c = sandbox_command(spec)
         .personality(Personality::ADDR_NO_RANDOMIZE)
         .seccomp(Seccomp::deny(
             super::methods::known(super::methods::DENY),

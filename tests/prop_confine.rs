@@ -195,7 +195,7 @@ fn apply(cmd: Command, op: &Op) -> Command {
             .enumerate()
             {
                 if bits & (1 << i) != 0 {
-                    s = s | b;
+                    s |= b;
                 }
             }
             cmd.securebits(s)

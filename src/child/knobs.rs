@@ -27,7 +27,6 @@
 
 use std::os::fd::{BorrowedFd, RawFd};
 
-use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::process::Pid;
 use rustix::thread::{CoreSchedulingScope, CpuSet};
@@ -109,9 +108,9 @@ pub(crate) fn apply(plan: &KnobsPlan, proc: RawFd) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Opens `path` below the directory fd `dir` for writing and writes `text`
-/// with one `write`, as the files of `/proc` want it (each write is one
-/// value). A short write is `EIO`. Child-safe.
+/// [`super::write_once`] below the plan's directory fd `dir` (the `/proc`
+/// fd, carried through the fd steps; -1 when there is none: `EBADF`).
+/// Child-safe.
 pub(crate) fn write_once(dir: RawFd, path: &std::ffi::CStr, text: &[u8]) -> Result<(), Errno> {
     if dir < 0 {
         return Err(Errno::BADF);
@@ -119,11 +118,5 @@ pub(crate) fn write_once(dir: RawFd, path: &std::ffi::CStr, text: &[u8]) -> Resu
     // SAFETY: `dir` is the plan's /proc fd, open in this process until exec
     // (the fd steps kept it, or moved it and said where).
     let dir = unsafe { BorrowedFd::borrow_raw(dir) };
-    let file = rustix::fs::openat(dir, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let written = rustix::io::retry_on_intr(|| rustix::io::write(&file, text))?;
-    if written == text.len() {
-        Ok(())
-    } else {
-        Err(Errno::IO)
-    }
+    super::write_once(dir, path, text)
 }

@@ -108,6 +108,26 @@ use crate::sys::signal::SigSet;
 
 pub(crate) use self::daemon::DaemonSlots;
 
+/// Opens `path` (relative to `dir`, or absolute) for writing and writes
+/// `text` with one `write`, as the files of `/proc` want it: an id map is
+/// taken in one piece or refused, and each write to a knob is one value. A
+/// short write is `EIO`. Shared by the namespaces, mounts, knobs and label
+/// rooms.
+pub(crate) fn write_once(
+    dir: std::os::fd::BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    text: &[u8],
+) -> Result<(), rustix::io::Errno> {
+    use rustix::fs::{Mode, OFlags};
+    let file = rustix::fs::openat(dir, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let written = rustix::io::retry_on_intr(|| rustix::io::write(&file, text))?;
+    if written == text.len() {
+        Ok(())
+    } else {
+        Err(rustix::io::Errno::IO)
+    }
+}
+
 /// What the child reads of the frozen plan: one part per room.
 pub(crate) struct Plan {
     pub signals: signals::SignalPolicy,

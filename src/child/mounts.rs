@@ -59,7 +59,7 @@
 //! directory, which is a path in the new view.
 
 use std::ffi::CStr;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{FileType, Mode, OFlags, StatVfsMountFlags, CWD};
 use rustix::io::Errno;
@@ -67,6 +67,7 @@ use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::thread::UnshareFlags;
 
 use super::report::{At, AtItem, Failure};
+use super::write_once;
 use crate::error::Stage;
 use crate::frozen::Frozen;
 
@@ -217,25 +218,12 @@ fn lock(proc: &OwnedFd) -> Result<(), Errno> {
     // Already denied in the first user namespace (map_root), which the
     // nested one inherits; written anyway, as the kernel wants before an
     // unprivileged gid_map. ENOENT: a kernel before 3.19.
-    match write_at(proc, c"self/setgroups", b"deny") {
+    match write_once(proc.as_fd(), c"self/setgroups", b"deny") {
         Ok(()) | Err(Errno::NOENT) => {}
         Err(e) => return Err(e),
     }
-    write_at(proc, c"self/gid_map", b"0 0 1\n")?;
-    write_at(proc, c"self/uid_map", b"0 0 1\n")
-}
-
-/// Writes `text` to `path` under `dir` with one `write`; a short write is
-/// `EIO` (the kernel takes a map in one piece or refuses it).
-fn write_at(dir: &OwnedFd, path: &CStr, text: &[u8]) -> Result<(), Errno> {
-    let fd = rustix::fs::openat(dir, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let n = rustix::io::retry_on_intr(|| rustix::io::write(&fd, text))?;
-    drop(fd);
-    if n == text.len() {
-        Ok(())
-    } else {
-        Err(Errno::IO)
-    }
+    write_once(proc.as_fd(), c"self/gid_map", b"0 0 1\n")?;
+    write_once(proc.as_fd(), c"self/uid_map", b"0 0 1\n")
 }
 
 /// The base tmpfs on the stage, the pivot under it, and with `root(dir)`

@@ -4,14 +4,14 @@
 //! namespaces themselves are clone flags: see `clone_flags`, read by the
 //! spawning side.)
 
-use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, RawFd};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::CWD;
 use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
 
 use super::report::{At, Failure};
+use super::write_once;
 use crate::error::Stage;
 use crate::frozen::Frozen;
 
@@ -99,12 +99,12 @@ pub(crate) struct Join {
 pub(crate) fn apply(ns: &NsPlan, gate: Gate) -> Result<(), Failure> {
     wait_at_gate(gate)?;
     if let Some(maps) = &ns.id_maps {
-        match write_file(c"/proc/self/setgroups", b"deny") {
+        match write_once(CWD, c"/proc/self/setgroups", b"deny") {
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(e).at(Stage::IdMap),
         }
-        write_file(c"/proc/self/gid_map", &maps.gid_map).at(Stage::IdMap)?;
-        write_file(c"/proc/self/uid_map", &maps.uid_map).at(Stage::IdMap)?;
+        write_once(CWD, c"/proc/self/gid_map", &maps.gid_map).at(Stage::IdMap)?;
+        write_once(CWD, c"/proc/self/uid_map", &maps.uid_map).at(Stage::IdMap)?;
     }
     for join in ns.joins.iter() {
         // SAFETY: the plan owns the fd (close-on-exec) for as long as the
@@ -150,16 +150,3 @@ fn wait_at_gate(gate: Gate) -> Result<(), Failure> {
 /// env(1)'s "set-up failed"; normally nobody sees it: the parent kills the
 /// child first, or is gone).
 const GATE_CLOSED_EXIT: i32 = 125;
-
-/// Writes `text` to the file at `path` with one `write`; a short write is
-/// `EIO` (the kernel takes a map in one piece or refuses it).
-fn write_file(path: &CStr, text: &[u8]) -> Result<(), Errno> {
-    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let n = rustix::io::retry_on_intr(|| rustix::io::write(&fd, text))?;
-    drop(fd);
-    if n == text.len() {
-        Ok(())
-    } else {
-        Err(Errno::IO)
-    }
-}

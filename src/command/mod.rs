@@ -639,6 +639,14 @@ impl Config {
             )?),
             None => None,
         };
+        let max_static_fd = fds.fds.max_static_fd;
+        let proc_fd = proc.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        let mut owned = fds.owned;
+        owned.extend(self.ns.take_fds());
+        owned.extend(cgroup.owned);
+        owned.extend(landlock.ruleset);
+        owned.extend(proc);
+        owned.extend(enforce);
         Ok(Plan {
             child: child::Plan {
                 signals: self.signals.freeze(),
@@ -650,7 +658,7 @@ impl Config {
                 process,
                 knobs,
                 label,
-                proc: proc.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+                proc: proc_fd,
                 creds,
                 session,
                 exec: child::exec::Exec {
@@ -676,15 +684,11 @@ impl Config {
             id_ranges,
             timeout: self.timeout,
             buffered,
-            _owned: {
-                let mut owned = fds.owned;
-                owned.extend(self.ns.take_fds());
-                owned.extend(cgroup.owned);
-                owned.extend(landlock.ruleset);
-                owned.extend(proc);
-                owned.extend(enforce);
-                owned
-            },
+            highest_child_fd: owned
+                .iter()
+                .map(AsRawFd::as_raw_fd)
+                .fold(max_static_fd, std::os::fd::RawFd::max),
+            _owned: owned,
         })
     }
 

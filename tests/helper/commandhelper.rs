@@ -627,6 +627,7 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
         ("nonewprivs", "NoNewPrivs"),
         ("seccomp", "Seccomp"),
         ("seccomp_filters", "Seccomp_filters"),
+        ("fdsize", "FDSize"),
     ] {
         writeln!(out, "{key}={}", status_field(&status, field))?;
     }

@@ -600,7 +600,7 @@ impl Config {
         {
             creds.no_new_privs = true;
         }
-        let session = self.session.freeze()?;
+        let mut session = self.session.freeze(self.daemon.is_some())?;
         if self.forbid_fork && !self.privileged_hooks.is_empty() {
             return Err(Error::build(
                 BuildErrorKind::Conflict,
@@ -622,6 +622,8 @@ impl Config {
         let env_shown = !self.env.inherits();
         let nonblocking_pipes = self.fds.nonblocking_pipes;
         let fds = std::mem::take(&mut self.fds).freeze(&send_fds)?;
+        // The terminals are fds of the plan: checked once it is made.
+        self.session.check_terminals(&mut session, &fds.fds.maps)?;
         let seccomp = seccomp::freeze(&self.seccomp, &fds.fds.targets)?;
         if seccomp.is_some() {
             // The kernel installs a filter only with no_new_privs or

@@ -343,12 +343,19 @@ fn foreground_makes_the_child_s_group_the_foreground_of_the_caller_s_terminal() 
         .controlling_tty(0)
         .stdout(Stdio::piped())
         .stderr_to_stdout()
-        .timeout(Duration::from_secs(120))
         .spawn()
         .unwrap();
-    let out = read_all(child.take_stdout().unwrap());
-    let fin = child.wait().unwrap();
-    assert!(fin.success(), "{:?}\n{out}", fin.status());
+    // Its output fits in the pipe: waited for first, with a deadline (a
+    // helper stopped by SIGTTOU before its exec would hang the inner
+    // test in its spawn), then read.
+    let status = child.wait_timeout(Duration::from_secs(120)).unwrap();
+    let stdout = child.take_stdout().unwrap();
+    if status.is_none() {
+        child.abort().unwrap();
+    }
+    let out = read_all(stdout);
+    let status = status.unwrap_or_else(|| panic!("the inner test did not end in 120 s:\n{out}"));
+    assert!(status.success(), "{status:?}\n{out}");
     assert!(out.contains(INNER_PASSED), "{out}");
     assert!(out.contains("1 passed"), "{out}");
 }
@@ -387,8 +394,10 @@ fn inner_foreground() {
     };
 
     // A new group, brought to the foreground; the program's mask is the
-    // one it would have had (empty), SIGTTOU not left blocked. A child
-    // stopped by SIGTTOU would not exit: the timeout would end the test.
+    // one it would have had (empty), SIGTTOU not left blocked. (A child
+    // stopped by SIGTTOU before its exec would keep this spawn from
+    // returning: the outer test's deadline ends the run then; the timeout
+    // is for a program stopped after.)
     let cmd = helper("tty")
         .stdin(Stdio::inherit())
         .foreground()

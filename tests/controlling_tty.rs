@@ -18,14 +18,14 @@ mod common;
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use common::maximal::{read_all, start, PATHS};
 use common::tripwire::ParentOnly;
-use common::{helper, Report};
-use safespawn::{dry_run, BuildErrorKind, Command, Direct, Errno, Error, Stage, Stdio};
+use common::{helper, pty, Pty, Report};
+use safespawn::{BuildErrorKind, Command, Direct, Errno, Error, Stage, Stdio};
 
 #[global_allocator]
 static GLOBAL: ParentOnly = ParentOnly;
@@ -34,47 +34,6 @@ static GLOBAL: ParentOnly = ParentOnly;
 const INNER: &str = "SAFESPAWN_TEST_TTY_INNER";
 /// What [`inner_foreground`] prints once every check held.
 const INNER_PASSED: &str = "controlling_tty: inner foreground checks passed";
-
-/// A pseudo-terminal: the master, the slave (opened with `O_NOCTTY`, so it
-/// never becomes this process's controlling terminal) and the slave's
-/// device number.
-struct Pty {
-    master: OwnedFd,
-    slave: File,
-    name: std::path::PathBuf,
-    rdev: u64,
-}
-
-fn pty() -> Pty {
-    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let name = std::path::PathBuf::from(ptsname(&master, Vec::new()).unwrap().to_str().unwrap());
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open(&name)
-        .unwrap();
-    let rdev = slave.metadata().unwrap().rdev();
-    Pty {
-        master,
-        slave,
-        name,
-        rdev,
-    }
-}
-
-impl Pty {
-    fn slave_dup(&self) -> Stdio {
-        Stdio::dup(self.slave.as_fd())
-    }
-
-    fn slave_owned(&self) -> OwnedFd {
-        self.slave.try_clone().unwrap().into()
-    }
-}
 
 /// Runs `cmd` (whose report goes to a pipe) on every way into a child and
 /// returns the reports.
@@ -120,7 +79,11 @@ fn without_the_option_the_child_has_no_controlling_terminal() {
     let p = pty();
     for r in reports(helper("tty").stdin(p.slave_dup())) {
         assert_eq!(r.field("tty_nr"), "0");
-        assert_eq!(r.field("tty_dev_tty"), "E6", "ENXIO: no controlling terminal");
+        assert_eq!(
+            r.field("tty_dev_tty"),
+            "E6",
+            "ENXIO: no controlling terminal"
+        );
         assert_eq!(r.field("tty_fg"), format!("errno {}", libc::ENOTTY));
         assert_ne!(r.field("tty_sid"), r.field("tty_pid"));
     }
@@ -133,7 +96,11 @@ fn controlling_tty_makes_the_pty_the_child_s_terminal_and_its_group_the_foregrou
         let pid = r.field("tty_pid");
         assert_eq!(r.field("tty_sid"), pid, "a session of its own");
         assert_eq!(r.field("tty_pgid"), pid);
-        assert_eq!(r.field("tty_nr"), p.rdev.to_string(), "the pty is its terminal");
+        assert_eq!(
+            r.field("tty_nr"),
+            p.rdev.to_string(),
+            "the pty is its terminal"
+        );
         assert_eq!(r.field("tty_rdev"), p.rdev.to_string());
         assert_eq!(r.field("tty_fg"), pid, "its group is the foreground");
         assert_eq!(r.field("tty_fg_sid"), pid);
@@ -167,7 +134,10 @@ fn a_program_on_the_terminal_writes_through_the_master() {
     // then EIO.
     drop(prepared);
     let Pty {
-        master, slave, rdev, ..
+        master,
+        slave,
+        rdev,
+        ..
     } = p;
     drop(slave);
     let mut master = File::from(master);
@@ -219,7 +189,7 @@ fn another_session_s_terminal_is_eperm_at_stage_controlling_tty() {
     let second = helper("tty").stdin(p.slave_dup()).controlling_tty(0);
     assert_eq!(spawn_error(second), (Stage::ControllingTty, Errno::PERM));
     drop(paused); // killed and reaped
-    // Free again, so the same command works now.
+                  // Free again, so the same command works now.
     let again = helper("tty").stdin(p.slave_dup()).controlling_tty(0);
     assert!(again.status().unwrap().success());
 }
@@ -285,8 +255,15 @@ fn contradicting_options_are_build_errors() {
     conflict(with_tty().process_group(0), "controlling_tty(0)");
     conflict(with_tty().foreground(), "controlling_tty(0)");
     let daemon = with_tty().daemonize().build().unwrap_err();
-    assert_eq!(daemon.build_kind(), Some(BuildErrorKind::Conflict), "{daemon}");
-    assert!(daemon.to_string().contains("controlling_tty(0)"), "{daemon}");
+    assert_eq!(
+        daemon.build_kind(),
+        Some(BuildErrorKind::Conflict),
+        "{daemon}"
+    );
+    assert!(
+        daemon.to_string().contains("controlling_tty(0)"),
+        "{daemon}"
+    );
     // foreground: no stream is this process's controlling terminal (it
     // has none, and the pty is not it), a new session, a daemon.
     conflict(helper("tty").foreground(), "foreground()");
@@ -295,32 +272,14 @@ fn contradicting_options_are_build_errors() {
         "foreground()",
     );
     conflict(
-        helper("tty").stdin(p.slave_dup()).new_session().foreground(),
+        helper("tty")
+            .stdin(p.slave_dup())
+            .new_session()
+            .foreground(),
         "foreground()",
     );
     let daemon = helper("tty").foreground().daemonize().build().unwrap_err();
     assert!(daemon.to_string().contains("foreground()"), "{daemon}");
-}
-
-#[test]
-fn a_dry_run_does_not_ask_what_the_fds_are() {
-    let (lines, result) = dry_run::capture(|| {
-        helper("tty").controlling_tty(0).status()?;
-        helper("tty").foreground().status()
-    });
-    assert!(result.unwrap().success());
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    // What the options say is still checked.
-    let (_, result) = dry_run::capture(|| helper("tty").controlling_tty(9).status());
-    assert_eq!(
-        result.unwrap_err().build_kind(),
-        Some(BuildErrorKind::Invalid)
-    );
-    let (_, result) = dry_run::capture(|| helper("tty").new_session().foreground().status());
-    assert_eq!(
-        result.unwrap_err().build_kind(),
-        Some(BuildErrorKind::Conflict)
-    );
 }
 
 /// Runs this test binary again, as a child in a session of its own whose

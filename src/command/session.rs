@@ -345,7 +345,8 @@ impl SessionConfig {
         let source = |n: RawFd| maps.iter().find(|m| m.dst == n).map(|m| m.src);
         if let Some(n) = self.controlling_tty {
             let item = || format!("controlling_tty({n})");
-            let invalid = |problem: String| Err(Error::build(BuildErrorKind::Invalid, item(), problem));
+            let invalid =
+                |problem: String| Err(Error::build(BuildErrorKind::Invalid, item(), problem));
             match source(n) {
                 None => {
                     return invalid(format!(
@@ -387,7 +388,9 @@ impl SessionConfig {
             let terminal = (0..3).find(|&n| match source(n) {
                 Some(Src::Fd(_)) if dry_run => true,
                 // SAFETY: only queried; a closed number answers EBADF.
-                Some(Src::Fd(fd)) => is_own_controlling_terminal(unsafe { BorrowedFd::borrow_raw(fd) }),
+                Some(Src::Fd(fd)) => {
+                    is_own_controlling_terminal(unsafe { BorrowedFd::borrow_raw(fd) })
+                }
                 _ => false,
             });
             let Some(n) = terminal.or(dry_run.then_some(0)) else {

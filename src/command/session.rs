@@ -387,9 +387,10 @@ impl SessionConfig {
         if self.foreground {
             let terminal = (0..3).find(|&n| match source(n) {
                 Some(Src::Fd(_)) if dry_run => true,
-                // SAFETY: only queried; a closed number answers EBADF.
                 Some(Src::Fd(fd)) => {
-                    is_own_controlling_terminal(unsafe { BorrowedFd::borrow_raw(fd) })
+                    // SAFETY: only queried; a closed number answers EBADF.
+                    let stream = unsafe { BorrowedFd::borrow_raw(fd) };
+                    is_own_controlling_terminal(stream)
                 }
                 _ => false,
             });

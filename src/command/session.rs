@@ -117,7 +117,10 @@ impl<M: Mode> Command<M> {
     ///
     /// When the child exits, the kernel sends `SIGHUP` to the terminal's
     /// foreground group and the terminal has no session any more: the next
-    /// child may take it.
+    /// child may take it. A terminal that is another session's controlling
+    /// terminal is never taken from it: the argument of `TIOCSCTTY` is 0,
+    /// where Go passes 1, with which a caller that has `CAP_SYS_ADMIN`
+    /// detaches the terminal from its session without a word to it.
     ///
     /// # Errors
     ///

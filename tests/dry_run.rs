@@ -236,8 +236,7 @@ fn missing_program_is_accepted_only_inside_a_scope() {
 fn terminal_options_are_not_checked_against_the_fds_inside_a_scope() {
     let tty = || common::helper("tty").controlling_tty(0);
     let fg = || common::helper("tty").foreground();
-    // Outside: stdin is /dev/null, and this process has no terminal in
-    // its streams (or at least not /dev/null).
+    // Outside a scope both are refused: stdin is /dev/null, no terminal.
     assert_eq!(
         tty().build().unwrap_err().build_kind(),
         Some(BuildErrorKind::Invalid)

@@ -365,6 +365,8 @@ fn rest(
     // sets; no_new_privs last.
     credentials::apply(&plan.creds)?;
     // After the credentials: a uid change clears the parent-death signal.
+    // After the fd steps: the terminals of the controlling terminal and
+    // the foreground are named by their child numbers.
     session::apply(&plan.session, cx.parent_pid)?;
     // With the program's own credentials, so a directory it may not enter
     // fails here as it would for the program.

@@ -74,7 +74,7 @@
 //! | hooks | [`Command::pre_exec`] hooks, in order | after every set-up step, with the program's credentials |
 //! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
 //! | pause | [`Prepared::spawn_paused`]'s stop | the last moment a prepared child can be acted on |
-//! | seccomp | [`Command::seccomp`]'s filters | last: every later system call is filtered, so only exec (and a failed exec's report) comes after; after the credentials, which set `no_new_privs` for it. (Where a filter blocks `write`, the report pipe moved to the one fd it allows right after the fd steps.) |
+//! | seccomp | [`Command::seccomp`]'s filters | last: every later system call is filtered, so only exec (and a failed exec's report) comes after; after the credentials, which set `no_new_privs` for it. (Where a filter blocks `write`, a child that reports on a pipe moved it to the one fd the filter allows right after the fd steps; a child of `clone3` reports in the parent's memory.) |
 //! | exec | `execve` | |
 //!
 //! Changing the uid or gid without [`Command::groups`] clears the

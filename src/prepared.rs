@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::mode::{Direct, Mode};
 use crate::plan::Plan;
 use crate::process::{Finished, Paused, Running};
-use crate::spawn::{self, report::ReportPipes};
+use crate::spawn;
 use crate::sys;
 
 /// A built command: checked, serialised, reusable, `Send + Sync`.
@@ -34,10 +34,6 @@ use crate::sys;
 /// ```
 pub struct Prepared<M: Mode = Direct> {
     pub(crate) plan: Arc<Plan>,
-    /// The report pipe kept between vfork-style spawns (see
-    /// `spawn::report`); a spawn-time cache, so it lives here and not in the
-    /// frozen plan.
-    pub(crate) reports: ReportPipes,
     mode: PhantomData<M>,
 }
 
@@ -50,7 +46,6 @@ impl<M: Mode> Prepared<M> {
     pub(crate) fn from_plan(plan: Plan) -> Prepared<M> {
         Prepared {
             plan: Arc::new(plan),
-            reports: ReportPipes::new(),
             mode: PhantomData,
         }
     }
@@ -165,7 +160,7 @@ impl Prepared<Direct> {
     pub fn spawn(&self) -> Result<Running, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
-        let child = spawn::spawn(&self.plan, &self.reports, &pipes.child_fds())?;
+        let child = spawn::spawn(&self.plan, &pipes.child_fds())?;
         Ok(Running::new(child, pipes.parent, self.plan.line.clone()))
     }
 

@@ -212,7 +212,7 @@ impl Prepared<Buffered> {
             }));
         }
         let pipes = Pipes::new(plan)?;
-        let child = spawn::spawn(plan, &self.reports, &pipes.child_fds)?;
+        let child = spawn::spawn(plan, &pipes.child_fds)?;
         // The child has its copies now. Ours must go before any I/O, or a
         // child that stops reading never makes our writes fail with EPIPE.
         let Pipes {

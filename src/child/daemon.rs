@@ -151,7 +151,7 @@ fn split_paused(mut carried: Carried, daemon_main: DaemonMain<'_>) -> Result<Inf
             Err(failure) => failure,
             Ok(never) => match never {},
         };
-        report::fail(carried.report, failure)
+        report::fail(carried.report, std::ptr::null_mut(), failure)
     }
     let msg = report::encode(Msg::Daemon, Stage::Daemon, 0, pid);
     match report::send(carried.report, &msg) {
@@ -171,7 +171,7 @@ extern "C" fn daemon_entry(arg: *mut c_void) -> c_int {
         Ok(never) => match never {},
     };
     d.failed.store(true, Ordering::SeqCst);
-    report::fail(carried.report, failure)
+    report::fail(carried.report, std::ptr::null_mut(), failure)
 }
 
 /// The daemon's own steps: "/" (a daemon must not keep a mount point busy),

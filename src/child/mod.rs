@@ -21,9 +21,10 @@
 //!   unchecked value;
 //! * **touches no thread-local** except the C library's `errno`, which the
 //!   suspended parent thread does not read until the child is gone;
-//! * **writes no parent memory** except its own stack (and, for a daemon,
-//!   one flag in the frame of its intermediate, which is suspended while the
-//!   daemon runs);
+//! * **writes no parent memory** except its own stack, a failure message in
+//!   the spawning frame (the `clone3` path: [`Ctx::report_in_frame`]), and,
+//!   for a daemon, one flag in the frame of its intermediate, which is
+//!   suspended while the daemon runs;
 //! * makes only **raw system calls**: rustix's public API, and from the
 //!   `libc` crate only `sigaction`, the signal mask, `close_range`, `ppoll`,
 //!   `prlimit64`, `getgroups`, `mount_setattr`, `personality`,
@@ -163,8 +164,14 @@ pub(crate) struct Ctx<'a> {
     pub plan: &'a Plan,
     /// Per-spawn fds (pipe ends), referenced by `fds::Src::Slot(i)`.
     pub slots: &'a [RawFd],
-    /// The write end of the report pipe (close-on-exec).
-    pub report: RawFd,
+    /// The write end of the report pipe (close-on-exec), or -1 where the
+    /// child reports in the spawning frame (`report_in_frame`). A `Cell`,
+    /// as is `report_in_frame`: the spawning frame switches to a pipe
+    /// before a fallback clone, while no child runs.
+    pub report: std::cell::Cell<RawFd>,
+    /// Where a child of `clone3`, which shares the suspended parent's
+    /// memory, writes its failure message; null for the pipe.
+    pub report_in_frame: std::cell::Cell<*mut [u8; report::MSG_LEN]>,
     /// The read end of the pause pipe of `spawn_paused`, or -1.
     pub pause: RawFd,
     /// The gate the child waits at while the parent writes its id maps
@@ -255,11 +262,11 @@ pub(crate) fn child_main(cx: &Ctx<'_>) -> ! {
     steps_then_fail(cx, false)
 }
 
-/// Runs the step list; on a failure, reports it on the report pipe (where it
-/// is after the fd steps) and exits.
+/// Runs the step list; on a failure, reports it (in the spawning frame, or
+/// on the report pipe where it is after the fd steps) and exits.
 fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
     let mut carried = Carried {
-        report: cx.report,
+        report: cx.report.get(),
         pause: cx.pause,
         landlock: cx.plan.landlock.ruleset,
         proc: cx.plan.proc,
@@ -269,7 +276,7 @@ fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
         Err(failure) => failure,
         Ok(never) => match never {},
     };
-    report::fail(carried.report, failure)
+    report::fail(carried.report, cx.report_in_frame.get(), failure)
 }
 
 /// The step list, up to the daemon split. `handlers_cleared`: the kernel has

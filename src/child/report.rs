@@ -1,8 +1,9 @@
-//! The child's one error shape, [`Failure`], and the wire format of the
-//! report pipe (both directions: the child encodes, the parent decodes).
+//! The child's one error shape, [`Failure`], and the wire format of its
+//! reports (both directions: the child encodes, the parent decodes).
 //!
-//! A message is 12 bytes, written with one `write` (below `PIPE_BUF`, so it
-//! is atomic): a tag ([`Msg`]), a stage code ([`Stage::code`]) in the low
+//! A message is 12 bytes, written into the spawning frame (a child of
+//! `clone3`, see `spawn::report::Channel`) or to the report pipe with one
+//! `write` (below `PIPE_BUF`, so it is atomic): a tag ([`Msg`]), a stage code ([`Stage::code`]) in the low
 //! 16 bits of the second word with the failing item (below) in the high 16,
 //! and a value (an errno, or the daemon's pid).
 
@@ -126,16 +127,27 @@ pub(crate) fn send(report: RawFd, msg: &[u8; MSG_LEN]) -> Result<(), Errno> {
 
 /// Reports `failure` to the parent and exits with env(1)'s convention: 127
 /// when the program was not found, 126 when it cannot be executed, 125 when
-/// set-up failed before exec. Child-safe.
-pub(crate) fn fail(report: RawFd, failure: Failure) -> ! {
+/// set-up failed before exec. The message goes to `in_frame` where that is
+/// not null (a child of `clone3`, which shares the suspended parent's
+/// memory: see `spawn::clone::Channel`), otherwise to the report pipe
+/// `report`. Child-safe.
+pub(crate) fn fail(report: RawFd, in_frame: *mut [u8; MSG_LEN], failure: Failure) -> ! {
     let msg = encode(
         Msg::Error,
         failure.stage,
         failure.item,
         failure.errno.raw_os_error(),
     );
-    // Nothing can be done if this fails: the exit status still says 125-127.
-    let _ = send(report, &msg);
+    if in_frame.is_null() {
+        // Nothing can be done if this fails: the exit status still says
+        // 125-127.
+        let _ = send(report, &msg);
+    } else {
+        // SAFETY: the message lives in the spawning frame, which is
+        // suspended until this process exits (CLONE_VFORK) and reads it
+        // only then; nothing else writes it.
+        unsafe { in_frame.write_volatile(msg) };
+    }
     let code = match (failure.stage, failure.errno) {
         (Stage::Exec, Errno::NOENT) => 127,
         (Stage::Exec, _) => 126,

@@ -51,7 +51,8 @@ pub(crate) fn place_report(
         return Ok(());
     };
     let to = plan.report_fd;
-    if to < 0 || carried.report == to {
+    // A child that reports in the spawning frame has no pipe to move.
+    if to < 0 || carried.report < 0 || carried.report == to {
         return Ok(());
     }
     for fd in carried.all_mut() {

@@ -259,7 +259,11 @@ impl<M: Mode> Command<M> {
     /// `no_new_privs` then).
     ///
     /// **The failure report.** When exec fails after the filter, the child
-    /// still writes its report and exits. [`Seccomp::deny`] never blocks
+    /// still reports and exits. A child of `clone3` (the default path, Linux
+    /// 5.3) writes its report into the suspended parent's memory, which no
+    /// filter can block; the children that write it to a pipe (the fork
+    /// path of hooks and id ranges, daemons, and the plain `clone` where
+    /// `clone3` is refused) need `write(2)`. [`Seccomp::deny`] never blocks
     /// that unless `write` is listed, and [`Seccomp::allow`] unless `write`
     /// is missing; in those two cases the program lets `write(2)` through
     /// on one fd number only, chosen at `build()` as the lowest number that
@@ -271,7 +275,8 @@ impl<M: Mode> Command<M> {
     /// write to it only to an fd it put there itself (with `dup2` or
     /// `fcntl`, where the filter allows them). A raw program
     /// ([`Seccomp::from_bpf`]) is used as given: where it blocks `write`,
-    /// a failed exec shows in the exit status only.
+    /// a failed exec of a child that reports on a pipe shows in the exit
+    /// status only (127 or 126).
     ///
     /// Architectures: the generated programs kill the process (as
     /// libseccomp, Docker and systemd do) for a system call made through

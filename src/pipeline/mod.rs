@@ -636,7 +636,7 @@ impl PreparedPipeline {
                 None => fds.own_pipe(plan, SLOT_STDOUT)?,
             }
             fds.own_pipe(plan, SLOT_STDERR)?;
-            let child = spawn::spawn(plan, &stage.reports, &fds.slots)?;
+            let child = spawn::spawn(plan, &fds.slots)?;
             running.stages.push(Slot::Running(Running::new(
                 child,
                 fds.parent,

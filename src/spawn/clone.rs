@@ -12,8 +12,10 @@ use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use super::id_maps;
+use super::report::{Channel, ReportPipe};
 use crate::child::cgroup::Placement;
 use crate::child::namespaces::Gate;
+use crate::child::report::MSG_LEN;
 use crate::child::{self, Ctx, DaemonSlots};
 use crate::error::{BuildErrorKind, Error, Stage};
 use crate::pidfd::ChildPid;
@@ -63,9 +65,8 @@ fn parent_pid(plan: &Plan) -> i32 {
 
 /// `clone3`/`clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of the child steps on
 /// `stack`; returns once the child has exec'd or exited. The child reports
-/// failures on `report`, the write end of a report pipe; the parent keeps it
-/// open. `daemon` holds daemon mode's places in the caller's frame, or null
-/// pointers.
+/// failures through `report` (see [`Channel`]). `daemon` holds daemon
+/// mode's places in the caller's frame, or null pointers.
 ///
 /// Where the kernel has `close_range(2)` the child starts on this process's
 /// fd table (`CLONE_FILES`) and takes a table of its own as its first step,
@@ -79,9 +80,13 @@ pub(crate) fn clone_on(
     slots: &[RawFd],
     stack: &mut ChildStack,
     daemon: DaemonSlots,
-    report: &OwnedFd,
+    report: &mut Channel<'_>,
 ) -> Result<ChildPid, Error> {
     refused_placement(plan)?;
+    let (report_fd, in_frame) = match report {
+        Channel::Pipe(fd) => (fd.as_raw_fd(), std::ptr::null_mut()),
+        Channel::Frame { msg, .. } => (-1, msg as *mut [u8; MSG_LEN]),
+    };
     // Where the kernel puts the pidfd: read through this pointer only, by
     // the kernel, the child and the clone wrappers.
     let mut pidfd_slot: c_int = -1;
@@ -90,14 +95,15 @@ pub(crate) fn clone_on(
     let cx = Ctx {
         plan: &plan.child,
         slots,
-        report: report.as_raw_fd(),
+        report: Cell::new(report_fd),
+        report_in_frame: Cell::new(in_frame),
         pause: -1,
         gate: Gate::NONE,
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
         daemon,
         shared_table_end: Cell::new(if sys::clone::shared_files_usable() {
-            table_end(plan, slots, report)
+            table_end(plan, slots, report_fd)
         } else {
             -1
         }),
@@ -174,8 +180,24 @@ pub(crate) fn clone_on(
                 "clone(CLONE_VM | CLONE_VFORK)"
             };
             // Never on the parent's table here (see
-            // `sys::clone::shared_files_usable`).
+            // `sys::clone::shared_files_usable`), and never reporting in
+            // this frame: the child may have memory of its own (see
+            // `Channel`).
             cx.shared_table_end.set(-1);
+            if let Channel::Frame { fallback, .. } = report {
+                let pipe = match fallback {
+                    Some(pipe) => pipe,
+                    None => match ReportPipe::new() {
+                        Ok(pipe) => fallback.insert(pipe),
+                        Err(e) => {
+                            let _ = sys::signal::set_signal_mask(&old_mask);
+                            return Err(e);
+                        }
+                    },
+                };
+                cx.report.set(pipe.write.as_raw_fd());
+                cx.report_in_frame.set(std::ptr::null_mut());
+            }
             // SAFETY: as above, with `vfork_entry`, which resets the
             // handlers itself; the stack is unused again (no child was
             // created).
@@ -228,12 +250,12 @@ pub(crate) fn clone_on(
 
 /// Where a vfork-style child's own fd table ends (see
 /// [`child::fds::own_table`]): above every fd the plan names or owns, the
-/// spawn's pipe ends and the report pipe.
-fn table_end(plan: &Plan, slots: &[RawFd], report: &OwnedFd) -> RawFd {
+/// spawn's pipe ends and the report pipe (-1 for none).
+fn table_end(plan: &Plan, slots: &[RawFd], report: RawFd) -> RawFd {
     slots
         .iter()
         .copied()
-        .chain([report.as_raw_fd(), plan.highest_child_fd])
+        .chain([report, plan.highest_child_fd])
         .fold(-1, RawFd::max)
         .saturating_add(1)
 }
@@ -381,7 +403,8 @@ pub(crate) fn fork_child(
     let cx = Ctx {
         plan: &plan.child,
         slots,
-        report: report_w.as_raw_fd(),
+        report: Cell::new(report_w.as_raw_fd()),
+        report_in_frame: Cell::new(std::ptr::null_mut()),
         pause: resume_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
         gate: gate.as_ref().map_or(Gate::NONE, |(r, w)| Gate {
             read: r.as_raw_fd(),

@@ -9,7 +9,7 @@ use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use super::clone::{clone_on, fork_child, ChildStack};
-use super::report::{read_message, spawn_error, ReportPipe};
+use super::report::{read_message, spawn_error, Channel, ReportPipe};
 use crate::child::report::{decode, Report};
 use crate::child::DaemonSlots;
 use crate::error::Error;
@@ -54,7 +54,13 @@ pub(crate) fn spawn_daemon(plan: &Plan, slots: &[RawFd]) -> Result<DaemonPids, E
         // A pipe of its own, read until nothing is left: both the
         // intermediate and the daemon report on it.
         let report = ReportPipe::new()?;
-        let child = clone_on(plan, slots, first, slots_in_frame, &report.write)?;
+        let child = clone_on(
+            plan,
+            slots,
+            first,
+            slots_in_frame,
+            &mut Channel::Pipe(&report.write),
+        )?;
         drop(report.write);
         (child, report.read)
     };

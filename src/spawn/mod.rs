@@ -4,9 +4,10 @@
 //! child on a stack buffer in this frame ([`clone`]): no page tables are
 //! copied (the cost is flat in the parent's memory size) and nothing is
 //! allocated. Because the parent is suspended until the child has exec'd or
-//! exited, the report pipe is read once, non-blocking: whatever the child had
-//! to say is already there (and the pipe is kept for the next spawn:
-//! [`report::ReportPipes`]). The fork path (for `pre_exec` hooks, paused
+//! exited, whatever the child had to say is already there when the clone
+//! returns: in this frame, where the child of `clone3` writes its failure
+//! (no pipe at all), or in a pipe read once, non-blocking, behind a plain
+//! `clone` ([`report::Channel`]). The fork path (for `pre_exec` hooks, paused
 //! spawns and id ranges, whose maps the parent writes: [`id_maps`]) reads
 //! it until end-of-file instead. Daemon mode is in [`daemon`].
 
@@ -15,7 +16,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use rustix::io::Errno;
 
 use self::clone::{clone_on, fork_child, ChildStack, Forked};
-use self::report::{child_failed, read_message, ReportPipes};
+use self::report::{child_failed, read_message, Channel};
 use crate::child::report::{decode, Report};
 use crate::child::DaemonSlots;
 use crate::error::Error;
@@ -36,18 +37,13 @@ pub(crate) struct PausedChild {
 }
 
 /// Starts `plan` with the per-spawn fds `slots` and waits until it has
-/// exec'd (or failed, which is returned as `Error::Spawn`). `reports` is
-/// the `Prepared`'s kept report pipe.
-pub(crate) fn spawn(
-    plan: &Plan,
-    reports: &ReportPipes,
-    slots: &[RawFd],
-) -> Result<ChildPid, Error> {
+/// exec'd (or failed, which is returned as `Error::Spawn`).
+pub(crate) fn spawn(plan: &Plan, slots: &[RawFd]) -> Result<ChildPid, Error> {
     if plan.needs_fork() {
         let forked = fork_child(plan, slots, false, DaemonSlots::NONE)?;
         finish_fork(plan, forked.child, forked.report)
     } else {
-        clone_child_on(plan, reports, slots, &mut ChildStack::new())
+        clone_child_on(plan, slots, &mut ChildStack::new())
     }
 }
 
@@ -92,28 +88,15 @@ pub(crate) fn resume(plan: &Plan, paused: PausedChild) -> Result<ChildPid, Error
     finish_fork(plan, child, report)
 }
 
-/// The vfork-style spawn on `stack`, with the kept report pipe.
+/// The vfork-style spawn on `stack`.
 #[inline(always)]
-fn clone_child_on(
-    plan: &Plan,
-    reports: &ReportPipes,
-    slots: &[RawFd],
-    stack: &mut ChildStack,
-) -> Result<ChildPid, Error> {
-    let report = reports.take()?;
-    let child = clone_on(plan, slots, stack, DaemonSlots::NONE, &report.write)?;
-    // The child has exec'd or exited: its report, if any, is in the pipe.
-    let mut msg = [0u8; crate::child::report::MSG_LEN];
-    match rustix::io::retry_on_intr(|| rustix::io::read(&report.read, &mut msg)) {
-        Err(Errno::AGAIN) => {
-            // Nothing said, nothing left: the pipe can serve the next spawn.
-            reports.put_back(report);
-            Ok(child)
-        }
-        Ok(n) if n == msg.len() => Err(child_failed(plan, child, &msg)),
-        // A short message cannot happen (one write of MSG_LEN bytes, below
-        // PIPE_BUF, is atomic); the pipe is not reused after it.
-        Ok(_) => Ok(child),
+fn clone_child_on(plan: &Plan, slots: &[RawFd], stack: &mut ChildStack) -> Result<ChildPid, Error> {
+    let mut report = Channel::frame();
+    let child = clone_on(plan, slots, stack, DaemonSlots::NONE, &mut report)?;
+    // The child has exec'd or exited: what it said, if anything, is there.
+    match report.message() {
+        Ok(None) => Ok(child),
+        Ok(Some(msg)) => Err(child_failed(plan, child, &msg)),
         // Dropping the child kills and reaps it.
         Err(e) => Err(Error::io("reading the child's report", e)),
     }
@@ -151,12 +134,11 @@ mod tests {
             .cfg
             .freeze()
             .unwrap();
-        let reports = ReportPipes::new();
         let mut stack = ChildStack::new();
         let bytes = stack.base();
         // SAFETY: writing the whole buffer, which we own, before the child uses it.
         unsafe { std::ptr::write_bytes(bytes, 0xA5, clone::CHILD_STACK_SIZE) };
-        let err = clone_child_on(&plan, &reports, &[], &mut stack).unwrap_err();
+        let err = clone_child_on(&plan, &[], &mut stack).unwrap_err();
         assert!(
             matches!(
                 err,

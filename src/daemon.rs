@@ -23,6 +23,7 @@ use crate::plan::Plan;
 use crate::prepared::Prepared;
 use crate::process::Finished;
 use crate::spawn;
+use crate::send::{SendPipes, SendWriter};
 use crate::spawn::daemon::PausedDaemonChild;
 
 /// The pids of a started daemon, as returned by [`Prepared::run`] in
@@ -117,7 +118,12 @@ impl Prepared<Daemon> {
                 daemon: 0,
             });
         }
-        let pids = spawn::daemon::spawn_daemon(&self.plan, &[])?;
+        let sends = SendPipes::new(&self.plan)?;
+        let pids = spawn::daemon::spawn_daemon(&self.plan, sends.slots([-1; 3]).as_slice())?;
+        // The daemon is not ours to wait for: the writing ends when every
+        // buffer is in, or with `EPIPE` once the daemon (the last holder
+        // of the read ends) has closed them or exited.
+        sends.start(&self.plan)?.drive(None, None)?;
         Ok(Daemonized {
             intermediate: pids.intermediate,
             daemon: pids.daemon,
@@ -188,11 +194,17 @@ impl Prepared<Daemon> {
     /// ```
     pub fn spawn_paused(&self) -> Result<PausedDaemon, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
-        let child = spawn::daemon::spawn_daemon_paused(&self.plan, &[])?;
-        Ok(PausedDaemon {
+        let sends = SendPipes::new(&self.plan)?;
+        let child = spawn::daemon::spawn_daemon_paused(&self.plan, sends.slots([-1; 3]).as_slice())?;
+        let mut paused = PausedDaemon {
             child,
             plan: self.plan.clone(),
-        })
+            sends: SendWriter::none(),
+        };
+        // What fits goes in now (a failed write drops `paused`: the daemon
+        // is killed), the rest after the resume.
+        paused.sends = sends.start(&self.plan)?;
+        Ok(paused)
     }
 }
 
@@ -214,6 +226,9 @@ impl Prepared<Daemon> {
 pub struct PausedDaemon {
     child: PausedDaemonChild,
     plan: Arc<Plan>,
+    /// The send buffers not yet written whole: the rest is written by
+    /// `resume`, and closed if the daemon is dropped unresumed.
+    sends: SendWriter,
 }
 
 impl PausedDaemon {
@@ -270,6 +285,8 @@ impl PausedDaemon {
         let pids = spawn::daemon::resume_daemon(&self.plan, &mut self.child)?;
         // Exec'd: no longer ours to kill.
         self.child.pidfd = None;
+        // As `run`: until every buffer is in or the daemon is gone.
+        self.sends.drive(None, None)?;
         Ok(Daemonized {
             intermediate: pids.intermediate,
             daemon: pids.daemon,

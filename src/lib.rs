@@ -459,6 +459,8 @@ mod process;
 mod quote;
 #[cfg(any(feature = "tokio", feature = "async-io"))]
 mod runtime;
+mod secret;
+mod send;
 mod spawn;
 mod sys;
 

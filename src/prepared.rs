@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::mode::{Direct, Mode};
 use crate::plan::Plan;
 use crate::process::{Finished, Paused, Running};
+use crate::send::SendPipes;
 use crate::spawn::{self, report::ReportPipes};
 use crate::sys;
 
@@ -163,8 +164,12 @@ impl Prepared<Direct> {
     pub fn spawn(&self) -> Result<Running, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
-        let child = spawn::spawn(&self.plan, &self.reports, &pipes.child_fds())?;
-        Ok(Running::new(child, pipes.parent, self.plan.line.clone()))
+        let sends = SendPipes::new(&self.plan)?;
+        let slots = sends.slots(pipes.child_fds());
+        let child = spawn::spawn(&self.plan, &self.reports, slots.as_slice())?;
+        let running = Running::new(child, pipes.parent, self.plan.line.clone());
+        // On a failed write the `Running` is dropped: the child is aborted.
+        Ok(running.with_sends(sends.start(&self.plan)?))
     }
 
     /// Starts the child stopped just before exec (libvirt's handshake);
@@ -201,11 +206,17 @@ impl Prepared<Direct> {
     pub fn spawn_paused(&self) -> Result<Paused, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
-        let child = spawn::spawn_paused(&self.plan, &pipes.child_fds())?;
+        let sends = SendPipes::new(&self.plan)?;
+        let slots = sends.slots(pipes.child_fds());
+        let child = spawn::spawn_paused(&self.plan, slots.as_slice())?;
+        // What fits goes in now; a failed write drops the child (killed
+        // and reaped).
+        let sends = sends.start(&self.plan)?;
         Ok(Paused {
             child,
             plan: self.plan.clone(),
             pipes: pipes.parent,
+            sends,
         })
     }
 

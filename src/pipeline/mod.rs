@@ -32,6 +32,7 @@ use crate::command::fds::StdioKind;
 use crate::error::{BuildErrorKind, Error};
 use crate::mode::Direct;
 use crate::prepared::Prepared;
+use crate::secret::Secret;
 use crate::process::{Finished, Running};
 use crate::{spawn, sys, Command, Stdio};
 
@@ -80,7 +81,7 @@ const ABORT_GRACE: Duration = Duration::from_millis(100);
 /// ```
 pub struct Pipeline {
     stages: Vec<Command<Direct>>,
-    input: Option<Vec<u8>>,
+    input: Option<Secret>,
     sigpipe_is_failure: bool,
     timeout: Option<Duration>,
     /// The first problem found by a builder call, reported by `build()`.
@@ -127,7 +128,9 @@ impl Pipeline {
     /// [`output`](Pipeline::output), closing it once all is written (or the
     /// stage stops reading). [`spawn`](Pipeline::spawn) writes nothing:
     /// the first stage's stdin is a pipe whose end
-    /// [`RunningPipeline::take_stdin`] gives.
+    /// [`RunningPipeline::take_stdin`] gives. The bytes are erased when the
+    /// pipeline (or its [`PreparedPipeline`]) is dropped, as
+    /// [`Command::send_buffer`]'s are.
     ///
     /// # Errors
     ///
@@ -143,7 +146,7 @@ impl Pipeline {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn input(mut self, bytes: impl Into<Vec<u8>>) -> Pipeline {
-        self.input = Some(bytes.into());
+        self.input = Some(Secret::new(bytes));
         self
     }
 
@@ -275,6 +278,14 @@ impl Pipeline {
                     "stdout",
                     "is the pipe to the next stage",
                 )?;
+            }
+            if let Some((fd, _)) = cmd.cfg.send_buffers.first() {
+                // A stage's slots are its stdio pipes only.
+                return Err(Error::build(
+                    BuildErrorKind::Conflict,
+                    format!("{name}: child fd {fd} (send_buffer)"),
+                    "a pipeline stage takes no send buffers; feed the first stage with input(), or run the command on its own",
+                ));
             }
             let prepared = cmd.build().map_err(|e| match e {
                 Error::Build {
@@ -487,7 +498,7 @@ impl fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("stages", &self.stages)
-            .field("input", &self.input.as_ref().map(Vec::len))
+            .field("input", &self.input.as_ref().map(|i| i.len()))
             .field("sigpipe_is_failure", &self.sigpipe_is_failure)
             .field("timeout", &self.timeout)
             .finish()
@@ -551,7 +562,7 @@ impl Pool {
 /// ```
 pub struct PreparedPipeline {
     stages: Vec<Prepared<Direct>>,
-    input: Option<Vec<u8>>,
+    input: Option<Secret>,
     sigpipe_is_failure: bool,
     timeout: Option<Duration>,
     line: Arc<str>,
@@ -859,7 +870,7 @@ impl fmt::Debug for PreparedPipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreparedPipeline")
             .field("stages", &self.stages)
-            .field("input", &self.input.as_ref().map(Vec::len))
+            .field("input", &self.input.as_ref().map(|i| i.len()))
             .field("sigpipe_is_failure", &self.sigpipe_is_failure)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()

@@ -72,7 +72,7 @@ impl<T> Small<T> {
         self.inline.iter().flatten().count() + self.heap.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = &T> {
+    fn iter(&self) -> impl Iterator<Item = &T> + Clone {
         self.inline.iter().flatten().chain(self.heap.iter())
     }
 
@@ -120,25 +120,25 @@ struct Pending {
 }
 
 impl Pending {
-    fn fd(&self) -> BorrowedFd<'_> {
+    /// The write end: `None` only after a failed re-registration (which
+    /// returned its error); the buffer is then given up.
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
         #[cfg(any(feature = "tokio", feature = "async-io"))]
         if let Some(r) = &self.registered {
-            return r.as_fd();
+            return Some(r.as_fd());
         }
-        match &self.fd {
-            Some(fd) => fd.as_fd(),
-            // One of the two always holds the fd (but after a failed
-            // re-registration, which returned its error).
-            None => unreachable_fd(),
-        }
+        self.fd.as_ref().map(AsFd::as_fd)
     }
 
     /// Writes what the pipe takes; `Ok(false)` when this buffer is done
     /// (all written, or the reader gone: noted in `guard`).
     fn write(&mut self, plan: &Plan, guard: &mut SigpipeGuard) -> Result<bool, Error> {
         let data = plan.send_buffers[self.buffer].1.as_bytes();
+        let Some(fd) = self.fd() else {
+            return Ok(false);
+        };
         let mut done = self.done;
-        let written = write_some(self.fd(), data, &mut done);
+        let written = write_some(fd, data, &mut done);
         self.done = done;
         match written {
             Ok(Serviced::Blocked | Serviced::More) => Ok(true),
@@ -150,14 +150,6 @@ impl Pending {
             Err(e) => Err(send_error(plan, self.buffer, e)),
         }
     }
-}
-
-/// A borrowed fd that is never used: `Pending` always holds its fd in
-/// `fd` or `registered`. `-1` makes any call on it fail with `EBADF`
-/// rather than touch another fd.
-fn unreachable_fd() -> BorrowedFd<'static> {
-    // SAFETY: -1 is no fd; a system call given it fails with EBADF.
-    unsafe { BorrowedFd::borrow_raw(-1) }
 }
 
 /// The error of a failed write, naming the child fd.
@@ -389,37 +381,35 @@ impl SendWriter {
         pidfd: Option<BorrowedFd<'_>>,
         timeout: Option<rustix::event::Timespec>,
     ) -> Result<bool, Error> {
-        // The set is `INLINE + 1` entries in place; only the entries in
-        // use are polled (the rest repeat a real fd only because a
-        // `PollFd` must name one).
-        let mut entries: [Option<(BorrowedFd<'_>, PollFlags)>; INLINE + 1] = [None; INLINE + 1];
-        let mut n = 0;
-        if let Some(pidfd) = pidfd {
-            entries[0] = Some((pidfd, PollFlags::IN));
-            n = 1;
-        }
-        let fits = self.pending.len() + n <= entries.len();
-        let polled = if fits {
-            for p in self.pending.iter() {
-                entries[n] = Some((p.fd(), PollFlags::OUT));
-                n += 1;
+        let all = pidfd
+            .map(|fd| (fd, PollFlags::IN))
+            .into_iter()
+            .chain(
+                self.pending
+                    .iter()
+                    .filter_map(Pending::fd)
+                    .map(|fd| (fd, PollFlags::OUT)),
+            );
+        let n = all.clone().count();
+        let Some(first) = all.clone().next() else {
+            return Ok(false);
+        };
+        let polled = if n <= INLINE + 1 {
+            // In place: only the first `n` entries are polled (the rest
+            // repeat the first only because a `PollFd` must name an fd).
+            let mut set: [PollFd<'_>; INLINE + 1] =
+                std::array::from_fn(|_| PollFd::from_borrowed_fd(first.0, first.1));
+            for (entry, (fd, events)) in set.iter_mut().zip(all) {
+                *entry = PollFd::from_borrowed_fd(fd, events);
             }
-            let mut set: [PollFd<'_>; INLINE + 1] = std::array::from_fn(|i| {
-                let (fd, events) = entries[i % n].unwrap_or((unreachable_fd(), PollFlags::empty()));
-                PollFd::from_borrowed_fd(fd, events)
-            });
             let r = rustix::event::poll(&mut set[..n], timeout.as_ref());
             r.map(|_| pidfd.is_some() && !set[0].revents().is_empty())
         } else {
             // More than `INLINE` buffers pending: the documented
             // allocation.
-            let mut set: Vec<PollFd<'_>> = Vec::with_capacity(self.pending.len() + 1);
-            set.extend(pidfd.map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)));
-            set.extend(
-                self.pending
-                    .iter()
-                    .map(|p| PollFd::from_borrowed_fd(p.fd(), PollFlags::OUT)),
-            );
+            let mut set: Vec<PollFd<'_>> = all
+                .map(|(fd, events)| PollFd::from_borrowed_fd(fd, events))
+                .collect();
             let r = rustix::event::poll(&mut set, timeout.as_ref());
             r.map(|_| pidfd.is_some() && !set[0].revents().is_empty())
         };

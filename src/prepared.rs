@@ -98,7 +98,10 @@ impl StdioPipes {
 
 impl Prepared<Direct> {
     /// Starts the child and returns at once (libvirt's RunAsync). Allocates
-    /// nothing.
+    /// nothing (with more than 4 [send buffers](crate::Command::send_buffer),
+    /// two small allocations). The send buffers are written as far as their
+    /// pipes take before it returns; the rest is written by the
+    /// [`Running`]'s waits.
     ///
     /// # Errors
     ///
@@ -126,7 +129,9 @@ impl Prepared<Direct> {
     ///   [`Exec`](crate::Stage::Exec), in the order the child runs them; the
     ///   builder method that asks for a step says how it fails;
     /// * [`Error::Io`] when a call in the parent fails: creating the stdio
-    ///   pipes or a report pipe (`EMFILE`), making a pipe non-blocking,
+    ///   pipes, a send buffer's pipe or a report pipe (`EMFILE`), making a
+    ///   pipe non-blocking, writing a send buffer (otherwise than into a
+    ///   pipe whose reader is gone; the child is then aborted),
     ///   `clone` or `fork` (`EAGAIN` at `RLIMIT_NPROC`, `ENOMEM`),
     ///   `pidfd_open` on the fork path, reading the child's report, or a
     ///   report no child of ours can have written (`EPROTO`);

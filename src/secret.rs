@@ -72,12 +72,7 @@ fn erase(v: &mut Vec<u8>) {
         // SAFETY: `base + head` is aligned for `u64` (`align_offset`), and
         // word `w` ends at `head + 8 * (w + 1) <= cap`: inside the
         // allocation.
-        unsafe {
-            base.add(head)
-                .cast::<u64>()
-                .add(w)
-                .write_volatile(0)
-        };
+        unsafe { base.add(head).cast::<u64>().add(w).write_volatile(0) };
     }
     for i in tail..cap {
         // SAFETY: `i < cap`, as above.

@@ -108,10 +108,11 @@ impl<T> Small<T> {
 /// A write end with bytes left to write.
 struct Pending {
     /// The registration with a reactor (`wait_async`), once made: it then
-    /// owns the fd, and `fd` is `None`. Declared first so that it is
-    /// dropped (deregistered) before anything else.
+    /// owns the fd, and `fd` is `None`. Boxed: registering allocates
+    /// anyway, and a `Running` (which holds [`INLINE`] of these in place)
+    /// stays small for the synchronous paths.
     #[cfg(any(feature = "tokio", feature = "async-io"))]
-    registered: Option<crate::runtime::Registered<OwnedFd>>,
+    registered: Option<Box<crate::runtime::Registered<OwnedFd>>>,
     fd: Option<OwnedFd>,
     /// Which of the plan's send buffers.
     buffer: usize,
@@ -381,15 +382,12 @@ impl SendWriter {
         pidfd: Option<BorrowedFd<'_>>,
         timeout: Option<rustix::event::Timespec>,
     ) -> Result<bool, Error> {
-        let all = pidfd
-            .map(|fd| (fd, PollFlags::IN))
-            .into_iter()
-            .chain(
-                self.pending
-                    .iter()
-                    .filter_map(Pending::fd)
-                    .map(|fd| (fd, PollFlags::OUT)),
-            );
+        let all = pidfd.map(|fd| (fd, PollFlags::IN)).into_iter().chain(
+            self.pending
+                .iter()
+                .filter_map(Pending::fd)
+                .map(|fd| (fd, PollFlags::OUT)),
+        );
         let n = all.clone().count();
         let Some(first) = all.clone().next() else {
             return Ok(false);
@@ -494,18 +492,21 @@ mod reactor {
     /// Registers `p`'s fd with `reactor` (once; again if it was registered
     /// with another, whose runtime may be gone).
     fn register(p: &mut Pending, reactor: Reactor) -> Result<(), Error> {
-        if p.registered.as_ref().is_some_and(|r| r.reactor() == reactor) {
+        if p.registered
+            .as_ref()
+            .is_some_and(|r| r.reactor() == reactor)
+        {
             return Ok(());
         }
         let fd = match (p.registered.take(), p.fd.take()) {
-            (Some(r), _) => r.into_inner(),
+            (Some(r), _) => (*r).into_inner(),
             (None, Some(fd)) => Ok(fd),
             (None, None) => return Err(Error::io("a send buffer's pipe", rustix::io::Errno::BADF)),
         };
         let registered = fd.and_then(|fd| Registered::owned(reactor, fd, Dir::Write));
         match registered {
             Ok(r) => {
-                p.registered = Some(r);
+                p.registered = Some(Box::new(r));
                 Ok(())
             }
             Err(e) => Err(Error::Io(std::io::Error::new(

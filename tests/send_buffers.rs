@@ -159,7 +159,11 @@ fn a_child_that_never_reads_ends_the_writing() {
         .build()
         .unwrap();
     assert!(closer.status().unwrap().success());
-    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
     drop((p, closer));
     assert_eq!(open_fds(), before);
     assert!(zombie_children().is_empty());
@@ -179,7 +183,11 @@ fn the_childs_exit_ends_the_writing() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// Dropping a `Running` whose buffer is not written whole closes its
@@ -309,7 +317,11 @@ fn a_daemon_that_never_reads_ends_the_writing() {
         .send_buffer(3, vec![5u8; 4 * MIB])
         .run()
         .unwrap();
-    assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 /// A paused daemon: what fits before `spawn_paused` returns, the rest by
@@ -351,7 +363,10 @@ fn buffered_mode_and_pipelines() {
         .build()
         .unwrap_err();
     assert_eq!(err.build_kind(), Some(BuildErrorKind::Conflict), "{err}");
-    assert!(err.to_string().contains("child fd 3 (send_buffer)"), "{err}");
+    assert!(
+        err.to_string().contains("child fd 3 (send_buffer)"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------
@@ -490,12 +505,19 @@ fn the_buffers_memory_is_zero_after_the_run() {
             .capture_stdout()
             .run()
             .unwrap();
-        let out = String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+        let out = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         assert_eq!(out, format!("1000 {big}"));
         // Direct: spawn and wait, one-shot.
         let child = counts(3, big).send_buffer(3, secret(big)).spawn().unwrap();
         assert!(child.wait().unwrap().success());
-        assert!(counts(3, 77).send_buffer(3, secret(77)).run().unwrap().success());
+        assert!(counts(3, 77)
+            .send_buffer(3, secret(77))
+            .run()
+            .unwrap()
+            .success());
         // A daemon.
         let dir = Scratch::new("send-erase");
         let done = dir.join("done");
@@ -511,7 +533,10 @@ fn the_buffers_memory_is_zero_after_the_run() {
             big.to_string()
         );
         // Paused, then resumed (Direct).
-        let paused = counts(3, big).send_buffer(3, secret(big)).spawn_paused().unwrap();
+        let paused = counts(3, big)
+            .send_buffer(3, secret(big))
+            .spawn_paused()
+            .unwrap();
         assert!(paused.resume().unwrap().wait().unwrap().success());
         // Dropped unbuilt, or failing to build.
         drop(
@@ -520,7 +545,10 @@ fn the_buffers_memory_is_zero_after_the_run() {
                 .capture_stdout()
                 .input(secret(500)),
         );
-        assert!(Command::new("true").send_buffer(1, secret(500)).build().is_err());
+        assert!(Command::new("true")
+            .send_buffer(1, secret(500))
+            .build()
+            .is_err());
         // A Prepared run several times, then dropped; a Running dropped
         // with data pending.
         let p = counts(3, big).send_buffer(3, secret(big)).build().unwrap();

@@ -363,7 +363,10 @@ fn spawning_with_send_buffers_allocates_nothing() {
     let small = Command::new("true").send_buffer(3, "key").build().unwrap();
     let big = vec![7u8; 3 * 1024 * 1024];
     let read_by_wait = Command::new("sh")
-        .args(["-c", "cat <&3 >/dev/null; cat <&4 >/dev/null; cat <&5 >/dev/null; cat <&6 >/dev/null"])
+        .args([
+            "-c",
+            "cat <&3 >/dev/null; cat <&4 >/dev/null; cat <&5 >/dev/null; cat <&6 >/dev/null",
+        ])
         .send_buffer(3, big.clone())
         .send_buffer(4, big.clone())
         .send_buffer(5, "five")
@@ -388,7 +391,10 @@ fn spawning_with_send_buffers_allocates_nothing() {
     run(2);
     for round in 0..5 {
         let n = allocations_during(|| run(1));
-        assert_eq!(n, 0, "round {round}: {n} heap allocations with send buffers");
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations with send buffers"
+        );
     }
 }
 

@@ -188,7 +188,11 @@ impl<F: AsFd> Stream<'_, F> {
 /// `fd`; not an error). `EINTR` is retried. Straight from the slice: the
 /// bytes (maybe a secret) are never copied. The caller keeps SIGPIPE
 /// blocked (`poll::SigpipeGuard`).
-pub(crate) fn write_some(fd: BorrowedFd<'_>, data: &[u8], done: &mut usize) -> Result<Serviced, Error> {
+pub(crate) fn write_some(
+    fd: BorrowedFd<'_>,
+    data: &[u8],
+    done: &mut usize,
+) -> Result<Serviced, Error> {
     loop {
         if *done >= data.len() {
             return Ok(Serviced::Closed);

@@ -32,8 +32,8 @@ use crate::command::fds::StdioKind;
 use crate::error::{BuildErrorKind, Error};
 use crate::mode::Direct;
 use crate::prepared::Prepared;
-use crate::secret::Secret;
 use crate::process::{Finished, Running};
+use crate::secret::Secret;
 use crate::{spawn, sys, Command, Stdio};
 
 mod drive;
@@ -507,6 +507,10 @@ impl fmt::Debug for Pipeline {
 
 /// One stage's place in a running or finished pipeline.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "slots live in a pooled vector reused across spawns; boxing the `Running` (which keeps its send buffers' write ends in place) would allocate per spawn"
+)]
 enum Slot {
     Running(Running),
     Finished(Finished),

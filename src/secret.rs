@@ -26,13 +26,9 @@ impl Secret {
     pub(crate) fn new(bytes: impl Into<Vec<u8>>) -> Secret {
         Secret(bytes.into())
     }
-
-    /// The bytes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
 }
 
+/// The bytes, borrowed: the one way to read them, never a copy.
 impl std::ops::Deref for Secret {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -108,7 +104,7 @@ mod tests {
         let v = b"key".to_vec();
         let ptr = v.as_ptr();
         let s = Secret::new(v);
-        assert_eq!(s.as_bytes().as_ptr(), ptr);
+        assert_eq!(s.as_ptr(), ptr);
         assert_eq!(format!("{s:?}"), "Secret(3 bytes)");
     }
 }

@@ -134,10 +134,12 @@ impl Pending {
     /// Writes what the pipe takes; `Ok(false)` when this buffer is done
     /// (all written, or the reader gone: noted in `guard`).
     fn write(&mut self, plan: &Plan, guard: &mut SigpipeGuard) -> Result<bool, Error> {
-        let data = plan.send_buffers[self.buffer].1.as_bytes();
-        let Some(fd) = self.fd() else {
+        // `buffer` indexes the plan it was made from: both are always there.
+        let (Some((child_fd, data)), Some(fd)) = (plan.send_buffers.get(self.buffer), self.fd())
+        else {
             return Ok(false);
         };
+        let child_fd = *child_fd;
         let mut done = self.done;
         let written = write_some(fd, data, &mut done);
         self.done = done;
@@ -148,20 +150,17 @@ impl Pending {
                 guard.saw_epipe = true;
                 Ok(false)
             }
-            Err(e) => Err(send_error(plan, self.buffer, e)),
+            Err(e) => Err(send_error(child_fd, e)),
         }
     }
 }
 
 /// The error of a failed write, naming the child fd.
-fn send_error(plan: &Plan, buffer: usize, e: Error) -> Error {
+fn send_error(child_fd: RawFd, e: Error) -> Error {
     match e {
         Error::Io(io) => Error::Io(std::io::Error::new(
             io.kind(),
-            format!(
-                "writing send buffer {} (child fd {}): {io}",
-                buffer, plan.send_buffers[buffer].0
-            ),
+            format!("writing the send buffer of child fd {child_fd}: {io}"),
         )),
         other => other,
     }

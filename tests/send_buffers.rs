@@ -311,10 +311,12 @@ fn a_daemon_that_never_reads_ends_the_writing() {
     let _serial = serial();
     sigpipe_default();
     let start = Instant::now();
+    // Given before `daemonize`: the buffer follows the command into Daemon
+    // mode.
     Command::new("sleep")
         .arg("0.2")
-        .daemonize()
         .send_buffer(3, vec![5u8; 4 * MIB])
+        .daemonize()
         .run()
         .unwrap();
     assert!(

@@ -227,8 +227,11 @@ impl Pipeline {
     ///   the stage set itself (the stdin of a later stage, the stdout of
     ///   an earlier one: anything but the default [`Stdio::null`]), for
     ///   [`input`](Pipeline::input) with a first stage whose stdin is set,
-    ///   and for a pipeline joined after another with `|` that had input
-    ///   of its own (it would feed a stage that reads the pipe instead).
+    ///   for a pipeline joined after another with `|` that had input
+    ///   of its own (it would feed a stage that reads the pipe instead),
+    ///   and for a stage with a [`send_buffer`](Command::send_buffer)
+    ///   (`stage 1 (cat): child fd 3 (send_buffer)`: a stage's per-spawn
+    ///   fds are its stdio pipes).
     ///
     /// ```
     /// use safespawn::{Command, Stdio};

@@ -258,7 +258,7 @@ impl Running {
     /// `P_PIDFD` (Linux 5.4) or `P_PID` and `WNOHANG`; any Linux from 4.18.
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// let mut child = safespawn::Command::new("sleep").arg("5").spawn().unwrap();
     /// assert!(child.wait_timeout(Duration::from_millis(20)).unwrap().is_none());
     /// child.signal(safespawn::Signal::KILL).unwrap();

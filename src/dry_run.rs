@@ -14,10 +14,15 @@
 //! `run` return [`Error::Exit`]. `spawn` and `spawn_paused` are refused
 //! with an [`Error::Build`]: a dry run cannot fake a live child.
 //!
-//! Every other check of `build()` still applies, with one exception: a
+//! Every other check of `build()` still applies, with two exceptions: a
 //! program that cannot be found on PATH (or is found there only as a file
 //! that cannot be executed) is accepted, so that tests do not depend on what
-//! the machine running them has installed.
+//! the machine running them has installed; and the terminals of
+//! [`controlling_tty`](crate::Command::controlling_tty) and
+//! [`foreground`](crate::Command::foreground) are not asked whether they
+//! are terminals (or the caller's controlling terminal), so that tests do
+//! not depend on whether they run in one. Which fd numbers are planned,
+//! and which options conflict, is still checked.
 //!
 //! The scope belongs to the calling thread (commands run by other threads
 //! are not intercepted), scopes nest (an inner scope records to itself and

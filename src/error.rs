@@ -462,23 +462,31 @@ stages! {
     ParentDeathSignal = 24 => "setting the parent-death signal",
     /// Creating a new session.
     Session = 25 => "creating a new session",
+    /// Making a terminal the new session's controlling terminal
+    /// ([`controlling_tty`](crate::Command::controlling_tty)): `EPERM` when
+    /// it is already another session's, or the fd is open for writing only.
+    ControllingTty = 26 => "acquiring the controlling terminal",
     /// Joining or creating a process group.
-    ProcessGroup = 26 => "setting the process group",
+    ProcessGroup = 27 => "setting the process group",
+    /// Making the child's process group the terminal's foreground group
+    /// ([`foreground`](crate::Command::foreground)): `ENOTTY` when the
+    /// terminal is not the caller's controlling terminal (any more).
+    Foreground = 28 => "placing the process group in the foreground",
     /// Changing the working directory.
-    Chdir = 27 => "changing the working directory",
+    Chdir = 29 => "changing the working directory",
     /// A `pre_exec` or `pre_exec_privileged` hook returned an error (its
     /// errno), or panicked
     /// (`ENOTRECOVERABLE`: the panic was caught at the hook call, see
     /// [`Command::pre_exec`](crate::Command::pre_exec)).
-    Hook = 28 => "a pre_exec hook",
+    Hook = 30 => "a pre_exec hook",
     /// Enforcing the Landlock ruleset (`landlock_restrict_self`).
-    Landlock = 29 => "enforcing the landlock ruleset",
+    Landlock = 31 => "enforcing the landlock ruleset",
     /// Waiting for `resume()` of a paused spawn.
-    Handshake = 30 => "waiting to be resumed",
+    Handshake = 32 => "waiting to be resumed",
     /// Installing the seccomp filter, the last step before exec.
-    Seccomp = 31 => "installing the seccomp filter",
+    Seccomp = 33 => "installing the seccomp filter",
     /// Executing the program.
-    Exec = 32 => "exec",
+    Exec = 34 => "exec",
 }
 
 impl Stage {

@@ -57,7 +57,8 @@
 //! | step | what | why there |
 //! |---|---|---|
 //! | (clone) | [`Command::unshare`]'s new namespaces, as `CLONE_NEW*` flags of the clone itself; [`Command::cgroup`]'s placement (`CLONE_INTO_CGROUP`) | nothing of the child runs outside them; a pid namespace only counts for a process it creates |
-//! | signals | handlers to default, ignored signals reset, mask emptied | first: no parent handler may run in the child |
+//! | own fd table | a child of the vfork path, started on the parent's fd table (`CLONE_FILES`, where the kernel has `close_range`), takes a table of its own holding only the fds below every fd it uses (`close_range(n, ~0, CLOSE_RANGE_UNSHARE)`; [`Stage::Fds`]) | first: no step may open, move or close an fd in the caller's table; the parent's other fds are never copied nor closed one by one, so a spawn costs the same with 10 or 10,000 fds open |
+//! | signals | handlers to default, ignored signals reset, mask emptied | first of the rest: no parent handler may run in the child (every signal stays blocked until then) |
 //! | cgroup | where the clone could not place it (no `CLONE_INTO_CGROUP`): `"0"` written to the cgroup's `cgroup.procs` (opened at `build()`), then a new cgroup namespace if asked for | right after the signals: the child spends no more than the clone and that step in the caller's cgroup; the namespace after the placement, so its root is the target |
 //! | namespaces | with [`Command::uid_map`] / [`Command::gid_map`] ranges, a wait at the gate while the parent writes them (`uid_map`, `setgroups`, `gid_map`; the fork path); [`Command::map_root`]'s self maps (`setgroups` denied, then `gid_map`, then `uid_map`); [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
 //! | fds | stdio, passed fds and the read ends of [`Command::send_buffer`]'s pipes placed, collision-safe; every other fd closed (the parent's write ends are close-on-exec besides) | before anything that could keep an fd open |
@@ -68,7 +69,7 @@
 //! | label | [`Command::selinux_exec_label`], [`Command::apparmor_profile`]: the exec attribute of this thread, through the same `/proc` fd | after the knobs, before the credentials: the attribute is this thread's to write, and a policy may refuse a transition after a uid change; it takes effect at exec |
 //! | privileged hooks | [`Command::pre_exec_privileged`] hooks, in order | with the caller's credentials, before the privilege drop (libvirt's hook order); after the mounts, limits, knobs and label, so the hook sees the child's view and cannot get in the way of the label write; the credential steps after it apply in full whatever it did |
 //! | credentials | [`Command::securebits`], bounding set, `KEEPCAPS`, groups, gid, uid, capability sets, `no_new_privs` | securebits first and the bounding set while `CAP_SETPCAP` is there, groups while `CAP_SETGID` is |
-//! | session | parent-death signal (then a check that the parent is still there), `setsid`, process group | after the credentials: changing them clears the parent-death signal |
+//! | session | parent-death signal (then a check that the parent is still there), `setsid`, [`Command::controlling_tty`]'s `TIOCSCTTY`, process group, [`Command::foreground`]'s `tcsetpgrp` (with `SIGTTOU` blocked for the call) | after the credentials: changing them clears the parent-death signal; after the fds, so the terminal is at its child number; the terminal after `setsid` (only a session leader acquires one), the foreground after the group it gives the terminal to |
 //! | exec | working directory | with the program's own credentials |
 //! | hooks | [`Command::pre_exec`] hooks, in order | after every set-up step, with the program's credentials |
 //! | landlock | [`Command::landlock`]'s `landlock_restrict_self` on the ruleset `build()` made | after the mounts (a landlocked process cannot change its mount topology), `no_new_privs` and the caller's own set-up (working directory, hooks); before the pause, so a paused child is already confined |
@@ -494,11 +495,11 @@ pub use process::{Detached, Finished, Paused, Running};
 #[doc(hidden)]
 pub mod __compat {
     pub use crate::sys::compat::{
-        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, LANDLOCK_ABI_1,
-        LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3,
-        NO_CLONE_INTO_CGROUP, NO_LANDLOCK, NO_MOUNT_SETATTR, NO_PIDFD_OPEN, NO_PIDFD_SEND_SIGNAL,
-        NO_SECCOMP_SYSCALL, NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE, REFUSE_WITH_EPERM,
-        SELINUX_ENFORCING, SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
+        CLONE_IGNORES_PIDFD, CLONE_PIDFD_REFUSED, CLONE_REFUSES_PIDFD, CLONE_REFUSES_SHARED_FILES,
+        LANDLOCK_ABI_1, LANDLOCK_ABI_2, LANDLOCK_ABI_3, LINUX_5_1, LINUX_5_2, LINUX_5_3, NO_CLONE3,
+        NO_CLONE_INTO_CGROUP, NO_CLOSE_RANGE_UNSHARE, NO_LANDLOCK, NO_MOUNT_SETATTR, NO_PIDFD_OPEN,
+        NO_PIDFD_SEND_SIGNAL, NO_SECCOMP_SYSCALL, NO_WAITID_PIDFD, OLD_CONTAINER_PROFILE,
+        REFUSE_WITH_EPERM, SELINUX_ENFORCING, SLOW_ID_MAP_WRITER, SLOW_ID_MAP_WRITER_DELAY,
     };
 }
 /// Test-only: makes the pidfd-related system calls of this process answer

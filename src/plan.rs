@@ -61,6 +61,10 @@ pub(crate) struct Plan {
     /// dropped (the last `Arc` of it: a `Prepared`, or a `Running`,
     /// `Paused` or `PausedDaemon` still writing them).
     pub send_buffers: Vec<(RawFd, Secret)>,
+    /// The highest fd the child uses that the plan names (the fd plan's
+    /// sources and targets) or owns (below): a child started on the
+    /// parent's fd table keeps the fds up to it and the spawn's own.
+    pub highest_child_fd: RawFd,
     /// Fds the plan owns, kept open for the child to copy; closed when the
     /// plan is dropped.
     pub _owned: Vec<OwnedFd>,

@@ -123,7 +123,9 @@ impl Prepared<Direct> {
     ///   [`NoNewPrivs`](crate::Stage::NoNewPrivs),
     ///   [`ParentDeathSignal`](crate::Stage::ParentDeathSignal),
     ///   [`Session`](crate::Stage::Session),
+    ///   [`ControllingTty`](crate::Stage::ControllingTty),
     ///   [`ProcessGroup`](crate::Stage::ProcessGroup),
+    ///   [`Foreground`](crate::Stage::Foreground),
     ///   [`Chdir`](crate::Stage::Chdir), [`Hook`](crate::Stage::Hook),
     ///   [`Landlock`](crate::Stage::Landlock) and
     ///   [`Exec`](crate::Stage::Exec), in the order the child runs them; the

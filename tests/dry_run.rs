@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use safespawn::dry_run::{self, Outcome};
-use safespawn::{Command, Error};
+use safespawn::{BuildErrorKind, Command, Error};
 
 fn marker(name: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("safespawn-dry-{}-{name}", std::process::id()));
@@ -227,6 +227,43 @@ fn missing_program_is_accepted_only_inside_a_scope() {
     assert_eq!(lines, [format!("{name} -v")]);
     let err = Command::new(name).status().unwrap_err();
     assert!(matches!(err, Error::Build { .. }), "{err:?}");
+}
+
+/// The terminals of `controlling_tty` and `foreground` are not asked what
+/// they are inside a scope (a test of code that runs an interactive
+/// program need not run in a terminal); what the options name is.
+#[test]
+fn terminal_options_are_not_checked_against_the_fds_inside_a_scope() {
+    let tty = || common::helper("tty").controlling_tty(0);
+    let fg = || common::helper("tty").foreground();
+    // Outside a scope both are refused: stdin is /dev/null, no terminal.
+    assert_eq!(
+        tty().build().unwrap_err().build_kind(),
+        Some(BuildErrorKind::Invalid)
+    );
+    assert_eq!(
+        fg().build().unwrap_err().build_kind(),
+        Some(BuildErrorKind::Conflict)
+    );
+    let (lines, result) = dry_run::capture(|| {
+        tty().status()?;
+        fg().status()
+    });
+    assert!(result.unwrap().success());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // A number the plan does not give the child, and contradictions, are
+    // still refused.
+    let (lines, result) = dry_run::capture(|| common::helper("tty").controlling_tty(9).status());
+    assert_eq!(
+        result.unwrap_err().build_kind(),
+        Some(BuildErrorKind::Invalid)
+    );
+    let (_, result) = dry_run::capture(|| fg().new_session().status());
+    assert_eq!(
+        result.unwrap_err().build_kind(),
+        Some(BuildErrorKind::Conflict)
+    );
+    assert!(lines.is_empty(), "{lines:?}");
 }
 
 #[test]

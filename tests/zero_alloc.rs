@@ -86,6 +86,14 @@ fn spawn_wait_and_abort_allocate_nothing() {
         .seccomp(Seccomp::deny(["write"], libc::EPERM))
         .build()
         .unwrap();
+    // A new session with a pseudo-terminal as its controlling terminal
+    // (free again once each child is gone).
+    let pty = common::pty();
+    let with_tty = Command::new("true")
+        .stdin(pty.slave_dup())
+        .controlling_tty(0)
+        .build()
+        .unwrap();
     let run = |n: usize| {
         for _ in 0..n {
             let child = plain.spawn().unwrap();
@@ -107,6 +115,8 @@ fn spawn_wait_and_abort_allocate_nothing() {
             assert!(child.try_wait().unwrap().is_none());
             child.abort().unwrap();
             drop(sleeper.spawn().unwrap()); // drop aborts too
+
+            assert!(with_tty.status().unwrap().success());
 
             if let Some(p) = &landlocked {
                 assert!(p.status().unwrap().success());

@@ -96,6 +96,42 @@ fn source_fd(slots: &[RawFd], src: Src) -> Result<RawFd, Errno> {
     }
 }
 
+/// A child started on its parent's fd table (`end` ≥ 0; see
+/// `spawn::clone`) takes one of its own, holding the fds below `end` (every
+/// fd the plan, the spawn's pipes and the carried fds use is below it) and
+/// nothing above: the parent's other fds are never copied, and need no
+/// closing. A child started on a copy (`end` < 0) has nothing to do. The
+/// fds below `end` that it does not keep are closed by [`close_others`],
+/// as in any child.
+///
+/// One fd of the table is not the parent's: the pidfd the clone made for
+/// this very child, which the kernel put into the shared table at the
+/// lowest free number, and whose number it stored at `pidfd_slot` before
+/// the child ran. Where the parent's standard streams are closed that is
+/// 0, 1 or 2, which the child would take for an inherited stream (the
+/// parent moves its own copy above them afterwards): the child closes its
+/// copy at once.
+pub(crate) fn own_table(end: RawFd, pidfd_slot: *const std::ffi::c_int) -> Result<(), Errno> {
+    let Ok(end) = u32::try_from(end) else {
+        return Ok(());
+    };
+    sys::fd::unshare_table_below(end)?;
+    if !pidfd_slot.is_null() {
+        // SAFETY: the slot lives in the spawning frame, suspended until this
+        // process execs or exits (CLONE_VFORK); the kernel wrote it before
+        // this process ran, and nothing writes it while this one runs.
+        let pidfd = unsafe { pidfd_slot.read_volatile() };
+        if let Ok(pidfd) = u32::try_from(pidfd) {
+            if pidfd < end {
+                // SAFETY: the number is this process's copy of the pidfd,
+                // which nothing in this process owns or uses.
+                unsafe { rustix::io::close(pidfd as RawFd) };
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Places every planned fd, `FD_CLOEXEC` cleared only on the kept ones.
 ///
 /// A source that is also some mapping's target could be overwritten before it

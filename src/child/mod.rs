@@ -6,7 +6,10 @@
 //! (`CLONE_VM | CLONE_VFORK`, on a stack buffer in the spawning frame) or
 //! in a copy of a multi-threaded parent (`fork`). Other parent threads may
 //! hold any lock at that moment, and in the `CLONE_VM` case they keep
-//! running in the same address space. Therefore this module and every room
+//! running in the same address space. On the vfork path the child also
+//! starts on the parent's fd table (`CLONE_FILES`) until its first step
+//! gives it one of its own ([`fds::own_table`]): before that step it opens,
+//! moves and closes nothing. Therefore this module and every room
 //! below it:
 //!
 //! * **never allocates or frees** heap memory (no `Vec`, `String`, `format!`,
@@ -175,6 +178,16 @@ pub(crate) struct Ctx<'a> {
     pub parent_pid: i32,
     /// Daemon mode's places in the spawning frame; null pointers otherwise.
     pub daemon: DaemonSlots,
+    /// A child started on the parent's fd table (`CLONE_FILES`): the number
+    /// above every fd it uses, below which its own table keeps the fds (see
+    /// [`fds::own_table`]); -1 for a child started on a copy of the table.
+    /// A `Cell`: the spawning frame clears it before a second clone without
+    /// the flag, while no child runs.
+    pub shared_table_end: std::cell::Cell<RawFd>,
+    /// Where the kernel stored the child's pidfd (-1 for none) before the
+    /// child ran, in the spawning frame; null on the fork path. A child on
+    /// the parent's table finds that pidfd in its table too.
+    pub pidfd_slot: *const c_int,
 }
 
 /// The fds the child carries through its steps; they may move (see
@@ -263,7 +276,14 @@ fn steps_then_fail(cx: &Ctx<'_>, handlers_cleared: bool) -> ! {
 /// reset every signal handler (`clone3` with `CLONE_CLEAR_SIGHAND`).
 fn run(cx: &Ctx<'_>, carried: &mut Carried, handlers_cleared: bool) -> Result<Infallible, Failure> {
     let plan = cx.plan;
-    // First: until the handlers are reset, a signal would run the parent's
+    // Before anything else, so that no step opens, moves or closes an fd
+    // in the caller's table: a child started on the parent's table (the
+    // vfork path, which then neither copies the parent's fds at the clone
+    // nor closes them one by one) takes a table of its own, with only the
+    // fds below every one it uses. Every signal is still blocked (see
+    // below), so no handler can run first.
+    fds::own_table(cx.shared_table_end.get(), cx.pidfd_slot).at(Stage::Fds)?;
+    // First of the rest: until the handlers are reset, a signal would run the parent's
     // handler in this process (every signal is blocked until the mask is set
     // at the end of this step).
     signals::reset(&plan.signals, &cx.parent_mask, handlers_cleared).at(Stage::Signals)?;
@@ -345,6 +365,8 @@ fn rest(
     // sets; no_new_privs last.
     credentials::apply(&plan.creds)?;
     // After the credentials: a uid change clears the parent-death signal.
+    // After the fd steps: the terminals of the controlling terminal and
+    // the foreground are named by their child numbers.
     session::apply(&plan.session, cx.parent_pid)?;
     // With the program's own credentials, so a directory it may not enter
     // fails here as it would for the program.

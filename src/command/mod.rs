@@ -470,14 +470,19 @@ impl<M: Mode> Command<M> {
     ///   already planned;
     /// * [`BuildErrorKind::Conflict`]: options that exclude each other:
     ///   [`process_group`](Command::process_group) with
-    ///   [`new_session`](Command::new_session); a
+    ///   [`new_session`](Command::new_session) or
+    ///   [`controlling_tty`](Command::controlling_tty);
+    ///   [`foreground`](Command::foreground) with `new_session`,
+    ///   `controlling_tty` or without a standard stream that is the
+    ///   caller's controlling terminal; a
     ///   [`pre_exec`](Command::pre_exec) hook with
     ///   [`forbid_fork`](Command::forbid_fork) (or a
     ///   [`uid_map`](Command::uid_map) / [`gid_map`](Command::gid_map)
     ///   range with it); for a
     ///   [`daemonize`](Command::daemonize)d command, a working directory,
     ///   [`Stdio::piped`](crate::Stdio::piped), a
-    ///   [`parent_death_signal`](Command::parent_death_signal), a
+    ///   [`parent_death_signal`](Command::parent_death_signal),
+    ///   `controlling_tty`, `foreground`, a
     ///   [`timeout`](Command::timeout) or
     ///   [`unshare`](Command::unshare)`(PID)`; a
     ///   [`hostname`](Command::hostname) without `unshare(UTS)`; a
@@ -485,7 +490,9 @@ impl<M: Mode> Command<M> {
     ///   unshared (or `USER` with [`map_root`](Command::map_root)); `TIME`
     ///   where `clone3` is known to be missing; a `uid_map` / `gid_map`
     ///   without `unshare(USER)` or with `map_root`. Also
-    ///   [`BuildErrorKind::Invalid`] for a `join_namespace` that is not
+    ///   [`BuildErrorKind::Invalid`] for a `controlling_tty` whose fd is
+    ///   not planned, not a terminal, write-only or the caller's own
+    ///   controlling terminal, for a `join_namespace` that is not
     ///   exactly one kind and for a bad id range (count 0, past
     ///   `u32::MAX`, overlapping another), and `Nul` / `TooLong` (above 64
     ///   bytes) for a hostname, `TooLong` for a map of more than 340 ranges
@@ -603,7 +610,7 @@ impl Config {
         {
             creds.no_new_privs = true;
         }
-        let session = self.session.freeze()?;
+        let mut session = self.session.freeze(self.daemon.is_some())?;
         if self.forbid_fork && !self.privileged_hooks.is_empty() {
             return Err(Error::build(
                 BuildErrorKind::Conflict,
@@ -627,6 +634,8 @@ impl Config {
         let env_shown = !self.env.inherits();
         let nonblocking_pipes = self.fds.nonblocking_pipes;
         let fds = std::mem::take(&mut self.fds).freeze(&send_fds)?;
+        // The terminals are fds of the plan: checked once it is made.
+        self.session.check_terminals(&mut session, &fds.fds.maps)?;
         let seccomp = seccomp::freeze(&self.seccomp, &fds.fds.targets)?;
         if seccomp.is_some() {
             // The kernel installs a filter only with no_new_privs or
@@ -644,6 +653,14 @@ impl Config {
             )?),
             None => None,
         };
+        let max_static_fd = fds.fds.max_static_fd;
+        let proc_fd = proc.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        let mut owned = fds.owned;
+        owned.extend(self.ns.take_fds());
+        owned.extend(cgroup.owned);
+        owned.extend(landlock.ruleset);
+        owned.extend(proc);
+        owned.extend(enforce);
         Ok(Plan {
             child: child::Plan {
                 signals: self.signals.freeze(),
@@ -655,7 +672,7 @@ impl Config {
                 process,
                 knobs,
                 label,
-                proc: proc.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+                proc: proc_fd,
                 creds,
                 session,
                 exec: child::exec::Exec {
@@ -682,15 +699,11 @@ impl Config {
             timeout: self.timeout,
             buffered,
             send_buffers,
-            _owned: {
-                let mut owned = fds.owned;
-                owned.extend(self.ns.take_fds());
-                owned.extend(cgroup.owned);
-                owned.extend(landlock.ruleset);
-                owned.extend(proc);
-                owned.extend(enforce);
-                owned
-            },
+            highest_child_fd: owned
+                .iter()
+                .map(AsRawFd::as_raw_fd)
+                .fold(max_static_fd, std::os::fd::RawFd::max),
+            _owned: owned,
         })
     }
 

@@ -3,7 +3,8 @@
 //! paused spawns and id ranges, whose maps the parent writes while the
 //! child waits at its gate).
 
-use std::ffi::c_void;
+use std::cell::Cell;
+use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -65,6 +66,14 @@ fn parent_pid(plan: &Plan) -> i32 {
 /// failures on `report`, the write end of a report pipe; the parent keeps it
 /// open. `daemon` holds daemon mode's places in the caller's frame, or null
 /// pointers.
+///
+/// Where the kernel has `close_range(2)` the child starts on this process's
+/// fd table (`CLONE_FILES`) and takes a table of its own as its first step,
+/// holding the fds below [`table_end`]: the kernel then copies a few
+/// entries instead of the whole table at the clone, and the exec has
+/// nothing left to close. A process with thousands of fds open (a server's
+/// sockets, the pidfds of a thousand running children) would otherwise pay
+/// for each of them twice per spawn: once copied, once closed.
 pub(crate) fn clone_on(
     plan: &Plan,
     slots: &[RawFd],
@@ -73,6 +82,10 @@ pub(crate) fn clone_on(
     report: &OwnedFd,
 ) -> Result<ChildPid, Error> {
     refused_placement(plan)?;
+    // Where the kernel puts the pidfd: read through this pointer only, by
+    // the kernel, the child and the clone wrappers.
+    let mut pidfd_slot: c_int = -1;
+    let pidfd_slot: *mut c_int = &mut pidfd_slot;
     let old_mask = sys::signal::block_all_signals();
     let cx = Ctx {
         plan: &plan.child,
@@ -83,6 +96,12 @@ pub(crate) fn clone_on(
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
         daemon,
+        shared_table_end: Cell::new(if sys::clone::shared_files_usable() {
+            table_end(plan, slots, report)
+        } else {
+            -1
+        }),
+        pidfd_slot,
     };
     let arg = &cx as *const Ctx<'_> as *mut c_void;
     // The namespaces of `unshare`. With them, EPERM and EINVAL may be the
@@ -96,16 +115,17 @@ pub(crate) fn clone_on(
         // never clone3's absence, so nothing is learned from it and no
         // other clone is tried (it would start the child in our cgroup).
         // SAFETY: as for the clone3 call below.
-        let cloned = unsafe {
+        let cloned = sharing_if_taken(&cx, |shared| unsafe {
             sys::clone::clone3_vfork(
                 child::clear_sighand_entry,
                 stack.base(),
                 CHILD_STACK_SIZE,
                 arg,
-                ns,
+                ns | shared_files(shared),
                 Some(cgroup),
+                pidfd_slot,
             )
-        };
+        });
         let _ = sys::signal::set_signal_mask(&old_mask);
         let (pid, pidfd) = cloned.map_err(|e| placement_error(plan, e))?;
         return ChildPid::adopt(pid, pidfd);
@@ -124,16 +144,17 @@ pub(crate) fn clone_on(
         // child steps, which keep the child contract (see crate::child) and
         // end in execve or _exit; every signal is blocked; `cx` lives in
         // this frame until clone3 returns.
-        cloned = unsafe {
+        cloned = sharing_if_taken(&cx, |shared| unsafe {
             sys::clone::clone3_vfork(
                 child::clear_sighand_entry,
                 stack.base(),
                 CHILD_STACK_SIZE,
                 arg,
-                ns,
+                ns | shared_files(shared),
                 None,
+                pidfd_slot,
             )
-        };
+        });
     }
     let mut refused_ns_error = None;
     if matches!(cloned, Err(e) if sys::clone::clone3_refused(e, remember)) {
@@ -152,11 +173,21 @@ pub(crate) fn clone_on(
             } else {
                 "clone(CLONE_VM | CLONE_VFORK)"
             };
+            // Never on the parent's table here (see
+            // `sys::clone::shared_files_usable`).
+            cx.shared_table_end.set(-1);
             // SAFETY: as above, with `vfork_entry`, which resets the
             // handlers itself; the stack is unused again (no child was
             // created).
             cloned = unsafe {
-                sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, with_pidfd, ns)
+                sys::clone::clone_vfork(
+                    child::vfork_entry,
+                    stack.top(),
+                    arg,
+                    with_pidfd,
+                    ns,
+                    pidfd_slot,
+                )
             };
             if with_pidfd
                 && matches!(cloned, Err(e) if sys::clone::clone_pidfd_refused(e, remember))
@@ -164,7 +195,14 @@ pub(crate) fn clone_on(
                 how = "clone(CLONE_VM | CLONE_VFORK)";
                 // SAFETY: as above; the refused call created no child.
                 cloned = unsafe {
-                    sys::clone::clone_vfork(child::vfork_entry, stack.top(), arg, false, ns)
+                    sys::clone::clone_vfork(
+                        child::vfork_entry,
+                        stack.top(),
+                        arg,
+                        false,
+                        ns,
+                        pidfd_slot,
+                    )
                 };
                 if !remember && cloned.is_ok() {
                     sys::clone::clone_pidfd_refusal_confirmed();
@@ -186,6 +224,50 @@ pub(crate) fn clone_on(
     let (pid, pidfd) = cloned.map_err(|e| clone_error(how, e))?;
     // No pidfd (Linux < 5.2, or the flag refused): pidfd_open, or by pid.
     ChildPid::adopt(pid, pidfd)
+}
+
+/// Where a vfork-style child's own fd table ends (see
+/// [`child::fds::own_table`]): above every fd the plan names or owns, the
+/// spawn's pipe ends and the report pipe.
+fn table_end(plan: &Plan, slots: &[RawFd], report: &OwnedFd) -> RawFd {
+    slots
+        .iter()
+        .copied()
+        .chain([report.as_raw_fd(), plan.highest_child_fd])
+        .fold(-1, RawFd::max)
+        .saturating_add(1)
+}
+
+/// `CLONE_FILES` when `shared`.
+fn shared_files(shared: bool) -> u64 {
+    if shared {
+        libc::CLONE_FILES as u64
+    } else {
+        0
+    }
+}
+
+/// Runs `clone(shared)` (a `clone3`), asking for a child on the parent's fd
+/// table when `cx` says so; where that is refused with `EINVAL` (an
+/// emulator or sandbox that does not take the flag) and the same clone
+/// without it works, children start on a copy of the table from then on.
+/// No child exists when `clone` fails, so `cx` may change in between.
+fn sharing_if_taken(
+    cx: &Ctx<'_>,
+    mut clone: impl FnMut(bool) -> Result<(libc::pid_t, c_int), Errno>,
+) -> Result<(libc::pid_t, c_int), Errno> {
+    let shared = cx.shared_table_end.get() >= 0;
+    match clone(shared) {
+        Err(Errno::INVAL) if shared => {
+            cx.shared_table_end.set(-1);
+            let again = clone(false);
+            if again.is_ok() {
+                sys::clone::shared_files_refused();
+            }
+            again
+        }
+        cloned => cloned,
+    }
 }
 
 /// The error of a clone that failed after every fallback, naming what it
@@ -308,6 +390,9 @@ pub(crate) fn fork_child(
         parent_mask: old_mask,
         parent_pid: parent_pid(plan),
         daemon,
+        // The fork path's child has its own copy of the table.
+        shared_table_end: Cell::new(-1),
+        pidfd_slot: std::ptr::null(),
     };
     // With namespaces, a fork-style clone that creates them: fork takes no
     // flags, and unshare(2) in the child would not do for PID or TIME,

@@ -63,15 +63,19 @@ pub(crate) type ChildEntry = extern "C" fn(*mut c_void) -> c_int;
 /// * `entry` must never return into the C library's frame: it ends in
 ///   `execve` or `_exit`, touches no thread-locals but `errno`, takes no
 ///   lock, does not allocate and does not unwind;
-/// * every signal must be blocked in the calling thread.
+/// * every signal must be blocked in the calling thread;
+/// * `pidfd_slot` must be valid for reads and writes of a `c_int` until
+///   this returns. The kernel stores the pidfd there before the child runs.
 pub(crate) unsafe fn clone_vfork(
     entry: ChildEntry,
     stack_top: *mut u8,
     arg: *mut c_void,
     with_pidfd: bool,
     ns: u64,
+    pidfd_slot: *mut c_int,
 ) -> Result<(libc::pid_t, c_int), Errno> {
-    let mut pidfd: c_int = -1;
+    // SAFETY: the caller's promise: the slot is valid for writes.
+    unsafe { pidfd_slot.write(-1) };
     // The caller keeps CLONE_NEWTIME (0x80, a signal number here) out.
     let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | ns as c_int;
     if with_pidfd {
@@ -85,23 +89,38 @@ pub(crate) unsafe fn clone_vfork(
     // SAFETY: upheld by the caller, see above. With CLONE_PIDFD the kernel
     // stores the new pidfd through the parent_tid argument (and leaves it
     // alone where it ignores the flag); without it that argument is unused.
-    let pid = unsafe {
-        libc::clone(
-            entry,
-            stack_top.cast::<c_void>(),
-            flags,
-            arg,
-            &mut pidfd as *mut c_int,
-        )
-    };
+    let pid = unsafe { libc::clone(entry, stack_top.cast::<c_void>(), flags, arg, pidfd_slot) };
     if pid < 0 {
         return Err(last_errno());
     }
+    // SAFETY: as above; the kernel wrote the pidfd there, or left the -1.
+    let pidfd = unsafe { pidfd_slot.read() };
     if with_pidfd {
         (if pidfd >= 0 { Probe::Yes } else { Probe::No }).store(&CLONE_PIDFD_STATE);
     }
     Ok((pid, pidfd))
 }
+
+/// Whether a vfork-style child of `clone3` may start on the parent's fd
+/// table (`CLONE_FILES`) and take a table of its own as its first step (see
+/// [`unshare_table_below`](super::fd::unshare_table_below)): where the
+/// kernel has `close_range(2)` (Linux 5.9), until a `clone3` refuses the
+/// flag. Only `clone3` asks for it: every kernel with `close_range` has
+/// `clone3`, so the plain `clone` runs only under a filter or an emulator,
+/// and valgrind, whose `clone3` is missing, ends the whole process at a
+/// `clone` with `CLONE_FILES` next to `CLONE_VFORK` instead of refusing it.
+/// Parent-only.
+pub(crate) fn shared_files_usable() -> bool {
+    Probe::load(&SHARED_FILES_STATE) != Probe::No && super::fd::have_close_range()
+}
+
+/// A clone with `CLONE_FILES` was refused and the same clone without it
+/// worked: children start on a copy of the table from now on.
+pub(crate) fn shared_files_refused() {
+    Probe::No.store(&SHARED_FILES_STATE);
+}
+
+static SHARED_FILES_STATE: AtomicU8 = AtomicU8::new(Probe::Unknown as u8);
 
 /// Whether `clone` gives a pidfd with `CLONE_PIDFD` (a [`Probe`]): learned
 /// from the first call that asked for one and cached.
@@ -311,7 +330,9 @@ pub(crate) fn clone3_refusal_confirmed() {
 /// The same as [`clone_vfork`]: `stack .. stack + stack_size` is writable,
 /// 16-byte aligned at both ends, large enough for `entry` and unused by
 /// anything else until this returns; `entry` keeps the child contract and
-/// ends in `execve` or `_exit`; every signal is blocked in the calling
+/// ends in `execve` or `_exit`; `pidfd_slot` as for [`clone_vfork`] (a
+/// child started on this process's fd table, `CLONE_FILES` in `ns`, reads there
+/// which number its own table holds the pidfd at); every signal is blocked in the calling
 /// thread.
 #[cfg(target_arch = "x86_64")]
 pub(crate) unsafe fn clone3_vfork(
@@ -321,19 +342,24 @@ pub(crate) unsafe fn clone3_vfork(
     arg: *mut c_void,
     ns: u64,
     cgroup: Option<c_int>,
+    pidfd_slot: *mut c_int,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     if compat::forced(compat::NO_CLONE3) {
         return Err(compat::missing());
     }
+    if ns & libc::CLONE_FILES as u64 != 0 && compat::forced(compat::CLONE_REFUSES_SHARED_FILES) {
+        return Err(Errno::INVAL);
+    }
     if cgroup.is_some() && compat::forced(compat::NO_CLONE_INTO_CGROUP) {
         return Err(compat::unknown_argument());
     }
-    let mut pidfd: c_int = -1;
+    // SAFETY: the caller's promise: the slot is valid for writes.
+    unsafe { pidfd_slot.write(-1) };
     let (mut args, size) = CloneArgs::new(
         (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_CLEAR_SIGHAND | ns,
         cgroup,
     );
-    args.pidfd = &mut pidfd as *mut c_int as u64;
+    args.pidfd = pidfd_slot as u64;
     args.stack = stack as u64;
     args.stack_size = stack_size as u64;
     let ret: isize;
@@ -349,7 +375,7 @@ pub(crate) unsafe fn clone3_vfork(
     // memory of the parent's frame but what `entry` is allowed to (see the
     // caller's contract), and the parent is suspended until it execs or
     // exits (CLONE_VFORK). The default memory clobber makes the compiler
-    // reload `pidfd` after the block.
+    // read the slot again after the block.
     unsafe {
         std::arch::asm!(
             "syscall",
@@ -377,7 +403,8 @@ pub(crate) unsafe fn clone3_vfork(
         Err(errno_from_raw(ret.unsigned_abs().min(4095) as c_int))
     } else {
         Probe::Yes.store(&CLONE3_STATE);
-        Ok((ret as libc::pid_t, pidfd))
+        // SAFETY: the caller's promise; the kernel wrote the pidfd there.
+        Ok((ret as libc::pid_t, unsafe { pidfd_slot.read() }))
     }
 }
 
@@ -393,6 +420,7 @@ pub(crate) unsafe fn clone3_vfork(
     _arg: *mut c_void,
     _ns: u64,
     _cgroup: Option<c_int>,
+    _pidfd_slot: *mut c_int,
 ) -> Result<(libc::pid_t, c_int), Errno> {
     Err(Errno::NOSYS)
 }

@@ -79,6 +79,14 @@ pub const NO_CLONE_INTO_CGROUP: u32 = 1 << 11;
 /// `ENOSYS` too, so a build that chose it anyway fails at the spawn. (Bit
 /// 16: above the landlock ABI cap's bits.)
 pub const NO_SECCOMP_SYSCALL: u32 = 1 << 16;
+/// `clone3` with `CLONE_FILES` next to `CLONE_VM | CLONE_VFORK` fails with
+/// `EINVAL` and creates nothing (an emulator or sandbox that does not take
+/// the flag there): children start on a copy of the fd table.
+pub const CLONE_REFUSES_SHARED_FILES: u32 = 1 << 20;
+/// `close_range(.., CLOSE_RANGE_UNSHARE)` fails in the child (a seccomp
+/// filter that looks at the flags): the child takes its own fd table with
+/// `unshare(CLONE_FILES)` instead, a copy of the whole table.
+pub const NO_CLOSE_RANGE_UNSHARE: u32 = 1 << 21;
 
 /// Linux 5.1 and older: no pidfd from `clone`, no `clone3`, no
 /// `pidfd_open`, no `waitid(P_PIDFD)`: children are owned by pid. No

@@ -18,6 +18,36 @@ use crate::error::Error;
 /// closing it (Linux 5.11).
 pub(crate) const CLOSE_RANGE_CLOEXEC: u32 = libc::CLOSE_RANGE_CLOEXEC;
 
+/// `close_range(2)`'s flag: give the caller an fd table of its own first
+/// (Linux 5.9, with the call itself).
+const CLOSE_RANGE_UNSHARE: u32 = libc::CLOSE_RANGE_UNSHARE;
+
+/// Gives a child started on its parent's fd table (`CLONE_FILES`) a table
+/// of its own that holds the fds below `first` and nothing above, with
+/// `close_range(first, ~0, CLOSE_RANGE_UNSHARE)`: the kernel copies only
+/// the entries below `first`, so the fds above are neither copied nor
+/// closed one by one (a parent with thousands of sockets open costs the
+/// child nothing for them). Where that call is refused (a seccomp filter
+/// looking at the flags), `unshare(CLONE_FILES)` (Linux 2.6.16) copies the
+/// whole table instead, and the fd steps close the rest as usual.
+/// Child-only: in any process whose table other threads share, this
+/// would give the calling thread a table of its own.
+///
+/// [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html),
+/// [`unshare(2)`](https://man7.org/linux/man-pages/man2/unshare.2.html).
+pub(crate) fn unshare_table_below(first: u32) -> Result<(), Errno> {
+    if !super::compat::forced(super::compat::NO_CLOSE_RANGE_UNSHARE)
+        && close_range(first, u32::MAX, CLOSE_RANGE_UNSHARE).is_ok()
+    {
+        return Ok(());
+    }
+    // SAFETY: unsharing the fd table changes only which table this process
+    // uses; the fds it names stay open in both, and nothing in this process
+    // (a child between clone and exec, see above) holds a view of the old
+    // table but the fd numbers it goes on using.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FILES) }
+}
+
 /// `close_range(first, last, flags)`. Child-safe.
 pub(crate) fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno> {
     // SAFETY: close_range takes three integers and touches no memory.

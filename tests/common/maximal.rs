@@ -316,6 +316,7 @@ pub fn maximal_commands() -> Vec<Maximal> {
             assert_eq!(r.field("pgid"), r.field("pid"));
             assert_eq!(r.field("sid"), own_session);
         }),
+        controlling_tty_entry(),
         entry(
             "seccomp",
             // Every kind of filter, stacked (the report fd's move, for
@@ -486,6 +487,24 @@ fn knobs_entry() -> Maximal {
         if core {
             assert_ne!(r.field("sched_core"), "0");
         }
+    })
+}
+
+/// session: a pseudo-terminal's slave as stdin, made the controlling
+/// terminal of the child's new session. (`foreground` needs a caller with
+/// a controlling terminal, which this process has not: its steps run
+/// under the tripwire in tests/controlling_tty.rs, in a re-executed test
+/// that has one.)
+fn controlling_tty_entry() -> Maximal {
+    let pty = super::pty();
+    let cmd = helper("report,tty")
+        .stdin(pty.slave_dup())
+        .controlling_tty(0);
+    entry("session", cmd, move |r| {
+        assert_eq!(r.field("sid"), r.field("pid"));
+        assert_eq!(r.field("tty_nr"), pty.rdev.to_string());
+        assert_eq!(r.field("tty_fg"), r.field("pid"));
+        drop(pty); // the master open until the child is gone
     })
 }
 

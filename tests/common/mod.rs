@@ -145,6 +145,52 @@ impl Drop for Scratch {
     }
 }
 
+/// A pseudo-terminal: the master, the slave (opened with `O_NOCTTY`, so it
+/// never becomes this process's controlling terminal), the slave's path
+/// and device number.
+pub struct Pty {
+    pub master: std::os::fd::OwnedFd,
+    pub slave: std::fs::File,
+    pub name: std::path::PathBuf,
+    pub rdev: u64,
+}
+
+/// Opens a new pseudo-terminal ([`Pty`]).
+pub fn pty() -> Pty {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let name = std::path::PathBuf::from(name.to_str().unwrap());
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .unwrap();
+    let rdev = slave.metadata().unwrap().rdev();
+    Pty {
+        master,
+        slave,
+        name,
+        rdev,
+    }
+}
+
+impl Pty {
+    /// The slave, duplicated, for one of the child's streams.
+    pub fn slave_dup(&self) -> Stdio {
+        Stdio::dup(std::os::fd::AsFd::as_fd(&self.slave))
+    }
+
+    /// The slave, duplicated, for `map_fd` or a stream.
+    pub fn slave_owned(&self) -> std::os::fd::OwnedFd {
+        self.slave.try_clone().unwrap().into()
+    }
+}
+
 /// Like [`helper`], for commands that run under another uid.
 pub fn helper_for_any_user(actions: &str) -> Command<Direct> {
     Command::new(helper_path_for_any_user()).arg(format!("::{actions}"))

@@ -61,6 +61,16 @@
 //!   result of `/proc/self/root/`);
 //! * `procs`: `procs=` and the numeric entries of `/proc`, sorted.
 //!
+//! The terminal: `tty` (of fd 0) or `tty=N` (of fd N) prints `tty_pid`,
+//! `tty_pgid`, `tty_sid` (`getpid`, `getpgrp`, `getsid(0)`: no `/proc`
+//! needed), `tty_nr` (the controlling terminal's device number, field 7 of
+//! `/proc/self/stat`, 0 for none; empty without `/proc`), `tty_rdev` (the
+//! device number of fd N, `errno N` if it has none), `tty_fg` and
+//! `tty_fg_sid` (`tcgetpgrp` and `tcgetsid` of fd N, or `errno N`),
+//! `tty_dev_tty` (`ok`, or the errno's name, of opening `/dev/tty`, which
+//! only a process with a controlling terminal can) and `tty_sigblk` (the
+//! blocked signals, `SigBlk` of `/proc/self/status`).
+//!
 //! The report is one `key=value` per line; values are escaped so any byte
 //! string survives: bytes outside printable ASCII, `\` and `%` become `%XX`.
 //! Keys: `argc`, `arg` (once per argument, in order), `env` (sorted), `fd`
@@ -88,6 +98,10 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 extern "C" {
+    fn getpgrp() -> i32;
+    fn getsid(pid: i32) -> i32;
+    fn tcgetpgrp(fd: i32) -> i32;
+    fn tcgetsid(fd: i32) -> i32;
     fn kill(pid: i32, sig: i32) -> i32;
     fn close(fd: i32) -> i32;
     fn mount(
@@ -475,6 +489,49 @@ fn stat_root(out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A libc call's result, or `errno N` when it returned -1.
+fn result_or_errno(rc: i32) -> String {
+    if rc == -1 {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        format!("errno {e}")
+    } else {
+        rc.to_string()
+    }
+}
+
+/// The `tty` lines, about fd `fd`.
+fn write_tty(out: &mut impl Write, fd: i32) -> std::io::Result<()> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::MetadataExt;
+    writeln!(out, "tty_pid={}", std::process::id())?;
+    // SAFETY: getpgrp and getsid(0) read nothing of this program's memory.
+    let (pgid, sid) = unsafe { (getpgrp(), getsid(0)) };
+    writeln!(out, "tty_pgid={pgid}")?;
+    writeln!(out, "tty_sid={}", result_or_errno(sid))?;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    // After "pid (comm)": field 3 (state) is index 0, so field 7 is 4.
+    let tty_nr = after.split_whitespace().nth(4).unwrap_or("");
+    writeln!(out, "tty_nr={tty_nr}")?;
+    // SAFETY: the File is never dropped (ManuallyDrop): fd stays open and
+    // ours to use after.
+    let file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    let rdev = match file.metadata() {
+        Ok(m) => m.rdev().to_string(),
+        Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(0)),
+    };
+    writeln!(out, "tty_rdev={rdev}")?;
+    // SAFETY: both read the terminal's state, nothing of our memory.
+    let (fg, fg_sid) = unsafe { (tcgetpgrp(fd), tcgetsid(fd)) };
+    writeln!(out, "tty_fg={}", result_or_errno(fg))?;
+    writeln!(out, "tty_fg_sid={}", result_or_errno(fg_sid))?;
+    let dev_tty = std::fs::File::open("/dev/tty").map(drop);
+    writeln!(out, "tty_dev_tty={}", outcome(dev_tty))?;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    writeln!(out, "tty_sigblk={}", status_field(&status, "SigBlk"))?;
+    Ok(())
+}
+
 /// The numeric entries of /proc, sorted.
 fn procs() -> std::io::Result<Vec<u32>> {
     let mut pids: Vec<u32> = std::fs::read_dir("/proc")?
@@ -627,6 +684,7 @@ fn report(out: &mut impl Write) -> std::io::Result<()> {
         ("nonewprivs", "NoNewPrivs"),
         ("seccomp", "Seccomp"),
         ("seccomp_filters", "Seccomp_filters"),
+        ("fdsize", "FDSize"),
     ] {
         writeln!(out, "{key}={}", status_field(&status, field))?;
     }
@@ -791,6 +849,17 @@ fn main() {
                 "stat-root" => {
                     let mut buf = Vec::new();
                     stat_root(&mut buf)?;
+                    stdout.write_all(&buf)?;
+                    stdout.flush()
+                }
+                "tty" => {
+                    let fd: i32 = if value.is_empty() {
+                        0
+                    } else {
+                        value.parse().map_err(std::io::Error::other)?
+                    };
+                    let mut buf = Vec::new();
+                    write_tty(&mut buf, fd)?;
                     stdout.write_all(&buf)?;
                     stdout.flush()
                 }

@@ -22,6 +22,7 @@ use crate::mode::Daemon;
 use crate::plan::Plan;
 use crate::prepared::Prepared;
 use crate::process::Finished;
+use crate::send::{SendPipes, SendWriter};
 use crate::spawn;
 use crate::spawn::daemon::PausedDaemonChild;
 
@@ -52,8 +53,12 @@ pub struct Daemonized {
 impl Prepared<Daemon> {
     /// Starts the daemon and returns its pids once the intermediate process
     /// has exited (and is reaped) and the daemon has exec'd, its pidfile (if
-    /// any) written and locked. The command's
-    /// [`timeout`](crate::Command::timeout) is not used.
+    /// any) written and locked, and every
+    /// [send buffer](crate::Command::send_buffer) is written (or the
+    /// daemon has closed its end or exited). A daemonized command has no
+    /// [`timeout`](crate::Command::timeout) (`build` refuses one): a daemon
+    /// that neither reads a buffer larger than its pipe nor exits keeps
+    /// `run` waiting.
     ///
     /// In a dry-run scope nothing is started: the command line is recorded,
     /// and a successful fake status gives `Daemonized { intermediate: 0,
@@ -74,8 +79,9 @@ impl Prepared<Daemon> {
     ///   [`Prepared::spawn`](crate::Prepared::spawn) from
     ///   [`Rlimit`](crate::Stage::Rlimit) to [`Exec`](crate::Stage::Exec);
     /// * [`Error::Io`] when a call in the parent fails (creating the report
-    ///   pipe, `clone` or `fork`, reading the report, reaping the
-    ///   intermediate); `ECHILD` when the intermediate was killed by a
+    ///   pipe or a send buffer's pipe, `clone` or `fork`, reading the
+    ///   report, reaping the intermediate, writing a send buffer otherwise
+    ///   than into a pipe whose reader is gone); `ECHILD` when the intermediate was killed by a
     ///   signal (on the clone path a daemon it had started is killed too)
     ///   or ended without starting the daemon; `EPROTO` for a report no
     ///   child of ours can have written;
@@ -117,7 +123,12 @@ impl Prepared<Daemon> {
                 daemon: 0,
             });
         }
-        let pids = spawn::daemon::spawn_daemon(&self.plan, &[])?;
+        let sends = SendPipes::new(&self.plan)?;
+        let pids = spawn::daemon::spawn_daemon(&self.plan, sends.slots([-1; 3]).as_slice())?;
+        // The daemon is not ours to wait for: the writing ends when every
+        // buffer is in, or with `EPIPE` once the daemon (the last holder
+        // of the read ends) has closed them or exited.
+        sends.start(&self.plan)?.drive(None, None)?;
         Ok(Daemonized {
             intermediate: pids.intermediate,
             daemon: pids.daemon,
@@ -130,7 +141,9 @@ impl Prepared<Daemon> {
     /// RequireHandshake): returns once the intermediate process has exited
     /// (and is reaped) and the daemon waits at its pause, after every step
     /// but the exec — its pidfile written and locked, its privileges,
-    /// hooks and landlock ruleset applied. Move
+    /// hooks and landlock ruleset applied, and as much of each
+    /// [send buffer](crate::Command::send_buffer) written as its pipe
+    /// takes (the rest is written by [`PausedDaemon::resume`]). Move
     /// [`pids().daemon`](PausedDaemon::pids) into a cgroup, say, then
     /// [`PausedDaemon::resume`] lets it exec. Dropping the [`PausedDaemon`]
     /// instead kills the daemon and waits until it is gone, so its pidfile
@@ -188,11 +201,18 @@ impl Prepared<Daemon> {
     /// ```
     pub fn spawn_paused(&self) -> Result<PausedDaemon, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
-        let child = spawn::daemon::spawn_daemon_paused(&self.plan, &[])?;
-        Ok(PausedDaemon {
+        let sends = SendPipes::new(&self.plan)?;
+        let child =
+            spawn::daemon::spawn_daemon_paused(&self.plan, sends.slots([-1; 3]).as_slice())?;
+        let mut paused = PausedDaemon {
             child,
             plan: self.plan.clone(),
-        })
+            sends: SendWriter::none(),
+        };
+        // What fits goes in now (a failed write drops `paused`: the daemon
+        // is killed), the rest after the resume.
+        paused.sends = sends.start(&self.plan)?;
+        Ok(paused)
     }
 }
 
@@ -214,6 +234,9 @@ impl Prepared<Daemon> {
 pub struct PausedDaemon {
     child: PausedDaemonChild,
     plan: Arc<Plan>,
+    /// The send buffers not yet written whole: the rest is written by
+    /// `resume`, and closed if the daemon is dropped unresumed.
+    sends: SendWriter,
 }
 
 impl PausedDaemon {
@@ -236,7 +259,9 @@ impl PausedDaemon {
     }
 
     /// Lets the daemon exec (libvirt's HandshakeNotify); returns its pids
-    /// once it has.
+    /// once it has, and has been sent what is left of its
+    /// [send buffers](crate::Command::send_buffer) (or has closed its end
+    /// or exited).
     ///
     /// # Errors
     ///
@@ -270,6 +295,8 @@ impl PausedDaemon {
         let pids = spawn::daemon::resume_daemon(&self.plan, &mut self.child)?;
         // Exec'd: no longer ours to kill.
         self.child.pidfd = None;
+        // As `run`: until every buffer is in or the daemon is gone.
+        self.sends.drive(None, None)?;
         Ok(Daemonized {
             intermediate: pids.intermediate,
             daemon: pids.daemon,

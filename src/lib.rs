@@ -61,7 +61,7 @@
 //! | signals | handlers to default, ignored signals reset, mask emptied | first of the rest: no parent handler may run in the child (every signal stays blocked until then) |
 //! | cgroup | where the clone could not place it (no `CLONE_INTO_CGROUP`): `"0"` written to the cgroup's `cgroup.procs` (opened at `build()`), then a new cgroup namespace if asked for | right after the signals: the child spends no more than the clone and that step in the caller's cgroup; the namespace after the placement, so its root is the target |
 //! | namespaces | with [`Command::uid_map`] / [`Command::gid_map`] ranges, a wait at the gate while the parent writes them (`uid_map`, `setgroups`, `gid_map`; the fork path); [`Command::map_root`]'s self maps (`setgroups` denied, then `gid_map`, then `uid_map`); [`Command::join_namespace`]'s `setns` calls, [`Command::hostname`] | right after the signals: until the maps are written the child's ids are unmapped and every later step would see them so; the join fds are used before the fd steps could move or close them |
-//! | fds | stdio and passed fds placed, collision-safe; every other fd closed | before anything that could keep an fd open |
+//! | fds | stdio, passed fds and the read ends of [`Command::send_buffer`]'s pipes placed, collision-safe; every other fd closed (the parent's write ends are close-on-exec besides) | before anything that could keep an fd open |
 //! | daemon | daemon mode: `setsid`, the daemon started, `/`, the pidfile | before the privilege steps, with the caller's rights |
 //! | mounts | with a new mount namespace: `/` made a recursive slave; [`Command::root`] / [`Command::root_tmpfs`]'s base tmpfs and pivot; each [`Command::mount`]; the old root detached; with [`Command::map_root`], the view locked (a nested user and mount namespace) | after the fds and the pidfile (named in the caller's view); before the privilege steps, which would take `CAP_SYS_ADMIN` away, and before the working directory and the hooks, which belong to the new view |
 //! | process | umask, rlimits | before the uid change, while a hard limit may still be raised |
@@ -146,6 +146,11 @@
 //! assert_eq!(out.stdout, b"HELLO\n");
 //! # Ok::<(), safespawn::Error>(())
 //! ```
+//!
+//! Secrets travel through these buffers (a key on stdin, or on an fd of
+//! its own with [`Command::send_buffer`], which every mode has): the
+//! memory that holds them is zeroed before it is freed, and the crate
+//! makes no copy of them.
 //!
 //! # Pipelines
 //!
@@ -400,7 +405,7 @@ assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"data"[..], &b"don
 //! | `SetPreExecHook` | [`Command::pre_exec_privileged`] (libvirt's place: as root, before the label and the privilege drop); [`Command::pre_exec`] runs after every set-up step |
 //! | `RequireHandshake`, `HandshakeWait`, `HandshakeNotify` | [`Prepared::spawn_paused`], [`Paused::resume`] |
 //! | `SetInputBuffer`, `SetOutputBuffer`, `SetErrorBuffer` | [`Command::input`], [`Command::capture_stdout`], [`Command::capture_stderr`], [`Command::capture_interleaved`] ([`Buffered`] mode, [`Output`]) |
-//! | `SetSendBuffer` | [`Command::send_buffer`] |
+//! | `SetSendBuffer` | [`Command::send_buffer`], in every mode: `Direct` (written by `spawn` as far as the pipe takes, the rest by the waits), `Buffered` (the run's loop), `Daemon` (`run` returns once written); erased when the last owner of the bytes (the command, or the `Prepared` and any `Running` still writing) is dropped, as libvirt erases its send buffers; so is [`Command::input`]'s stdin |
 //! | `Run` / `RunAsync` + `Wait` | [`Prepared::run`] / [`Prepared::spawn`] + [`Running::wait`] |
 //! | `Abort`, `Free` of an unreaped child | [`Running::abort`], dropping a [`Running`] |
 //! | `virProcessWait`, `virProcessAbort` | [`Detached::wait`], [`Detached::abort`] |
@@ -460,6 +465,8 @@ mod process;
 mod quote;
 #[cfg(any(feature = "tokio", feature = "async-io"))]
 mod runtime;
+mod secret;
+mod send;
 mod spawn;
 mod sys;
 

@@ -190,7 +190,10 @@ impl ChildPid {
 
     /// [`wait_timeout`](Self::wait_timeout) up to `deadline` (`None`: no
     /// deadline).
-    fn wait_until(&mut self, deadline: Option<Instant>) -> Result<Option<ExitStatus>, Errno> {
+    pub(crate) fn wait_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<ExitStatus>, Errno> {
         if let Some(status) = self.status {
             return Ok(Some(status));
         }

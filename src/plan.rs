@@ -14,16 +14,16 @@ use std::time::Duration;
 
 use crate::child;
 use crate::quote;
+use crate::secret::Secret;
 
 /// Buffered mode's data: only the parent reads it.
 #[derive(Debug, Default)]
 pub(crate) struct BufferedPlan {
-    pub input: Option<Vec<u8>>,
+    /// The stdin fed to the child; erased when the plan is dropped.
+    pub input: Option<Secret>,
     pub capture_stdout: bool,
     pub capture_stderr: bool,
     pub interleaved: bool,
-    /// (child fd, bytes), in `Src::Slot(SLOT_SEND_BUFFERS + i)` order.
-    pub send_buffers: Vec<(RawFd, Vec<u8>)>,
     pub wait_delay: Duration,
 }
 
@@ -56,6 +56,11 @@ pub(crate) struct Plan {
     pub id_ranges: Option<crate::spawn::id_maps::IdRanges>,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
+    /// The send buffers, every mode: (child fd, bytes), in
+    /// `Src::Slot(SLOT_SEND_BUFFERS + i)` order; erased when the plan is
+    /// dropped (the last `Arc` of it: a `Prepared`, or a `Running`,
+    /// `Paused` or `PausedDaemon` still writing them).
+    pub send_buffers: Vec<(RawFd, Secret)>,
     /// The highest fd the child uses that the plan names (the fd plan's
     /// sources and targets) or owns (below): a child started on the
     /// parent's fd table keeps the fds up to it and the spawn's own.

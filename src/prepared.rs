@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::mode::{Direct, Mode};
 use crate::plan::Plan;
 use crate::process::{Finished, Paused, Running};
+use crate::send::SendPipes;
 use crate::spawn;
 use crate::sys;
 
@@ -92,7 +93,10 @@ impl StdioPipes {
 
 impl Prepared<Direct> {
     /// Starts the child and returns at once (libvirt's RunAsync). Allocates
-    /// nothing.
+    /// nothing (with more than 4 [send buffers](crate::Command::send_buffer),
+    /// two small allocations). The send buffers are written as far as their
+    /// pipes take before it returns; the rest is written by the
+    /// [`Running`]'s waits.
     ///
     /// # Errors
     ///
@@ -122,7 +126,9 @@ impl Prepared<Direct> {
     ///   [`Exec`](crate::Stage::Exec), in the order the child runs them; the
     ///   builder method that asks for a step says how it fails;
     /// * [`Error::Io`] when a call in the parent fails: creating the stdio
-    ///   pipes or a report pipe (`EMFILE`), making a pipe non-blocking,
+    ///   pipes, a send buffer's pipe or a report pipe (`EMFILE`), making a
+    ///   pipe non-blocking, writing a send buffer (otherwise than into a
+    ///   pipe whose reader is gone; the child is then aborted),
     ///   `clone` or `fork` (`EAGAIN` at `RLIMIT_NPROC`, `ENOMEM`),
     ///   `pidfd_open` on the fork path, reading the child's report, or a
     ///   report no child of ours can have written (`EPROTO`);
@@ -160,8 +166,12 @@ impl Prepared<Direct> {
     pub fn spawn(&self) -> Result<Running, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
-        let child = spawn::spawn(&self.plan, &pipes.child_fds())?;
-        Ok(Running::new(child, pipes.parent, self.plan.line.clone()))
+        let sends = SendPipes::new(&self.plan)?;
+        let slots = sends.slots(pipes.child_fds());
+        let child = spawn::spawn(&self.plan, slots.as_slice())?;
+        let running = Running::new(child, pipes.parent, self.plan.line.clone());
+        // On a failed write the `Running` is dropped: the child is aborted.
+        Ok(running.with_sends(sends.start(&self.plan)?))
     }
 
     /// Starts the child stopped just before exec (libvirt's handshake);
@@ -198,11 +208,17 @@ impl Prepared<Direct> {
     pub fn spawn_paused(&self) -> Result<Paused, Error> {
         crate::dry_run::refuse_spawn(&self.plan.line)?;
         let pipes = StdioPipes::new(&self.plan)?;
-        let child = spawn::spawn_paused(&self.plan, &pipes.child_fds())?;
+        let sends = SendPipes::new(&self.plan)?;
+        let slots = sends.slots(pipes.child_fds());
+        let child = spawn::spawn_paused(&self.plan, slots.as_slice())?;
+        // What fits goes in now; a failed write drops the child (killed
+        // and reaped).
+        let sends = sends.start(&self.plan)?;
         Ok(Paused {
             child,
             plan: self.plan.clone(),
             pipes: pipes.parent,
+            sends,
         })
     }
 

@@ -10,13 +10,14 @@ use std::io::{PipeReader, PipeWriter};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
 use crate::error::Error;
 use crate::pidfd::{ChildPid, OnDrop};
 use crate::plan::Plan;
+use crate::send::{SendWriter, Until};
 use crate::spawn;
 
 /// A running child (libvirt's RunAsync). Dropping it aborts the child.
@@ -44,6 +45,9 @@ pub struct Running {
     /// registration must go before the pidfd it names is closed.
     #[cfg(any(feature = "tokio", feature = "async-io"))]
     pub(crate) waiter: crate::runtime::process::Waiter,
+    /// The send buffers still to write (`Command::send_buffer`); closed
+    /// before the child is aborted on drop.
+    pub(crate) sends: SendWriter,
     /// Aborted (TERM, grace, KILL, reap) when dropped unreaped.
     pub(crate) child: ChildPid,
     pub(crate) stdin: Option<OwnedFd>,
@@ -62,12 +66,19 @@ impl Running {
         Running {
             #[cfg(any(feature = "tokio", feature = "async-io"))]
             waiter: crate::runtime::process::Waiter::new(),
+            sends: SendWriter::none(),
             child: child.on_drop(OnDrop::Abort),
             stdin,
             stdout,
             stderr,
             line,
         }
+    }
+
+    /// The same child, with the send buffers `sends` still to write.
+    pub(crate) fn with_sends(mut self, sends: SendWriter) -> Running {
+        self.sends = sends;
+        self
     }
 
     /// The child's pid.
@@ -155,19 +166,25 @@ impl Running {
     }
 
     /// Waits for the child to exit and reaps it. A piped stdin not taken is
-    /// closed first, so a child reading it sees end-of-file.
+    /// closed first, so a child reading it sees end-of-file. What is left
+    /// of the [send buffers](crate::Command::send_buffer) is written
+    /// meanwhile, until the child has read it, closed its end or exited.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when `waitid` fails (`EINTR` is retried): `ECHILD`
     /// when this process ignores `SIGCHLD` (`SIG_IGN` or `SA_NOCLDWAIT`,
     /// with which the kernel reaps children itself), `EINVAL` on a kernel
-    /// without `P_PIDFD`.
+    /// without `P_PIDFD`; when writing a send buffer fails otherwise than
+    /// by the child's end being closed, naming the child fd.
     ///
     /// # References
     ///
     /// [`waitid(2)`](https://man7.org/linux/man-pages/man2/waitid.2.html) with
-    /// `P_PIDFD`; Linux 5.4.
+    /// `P_PIDFD`; Linux 5.4. With send buffers pending,
+    /// [`poll(2)`](https://man7.org/linux/man-pages/man2/poll.2.html) on
+    /// their pipes and the pidfd (Linux 5.3) and
+    /// [`write(2)`](https://man7.org/linux/man-pages/man2/write.2.html).
     ///
     /// ```
     /// let child = safespawn::Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
@@ -175,6 +192,9 @@ impl Running {
     /// ```
     pub fn wait(mut self) -> Result<Finished, Error> {
         self.stdin = None;
+        // Reaps the child if it exits first: the wait below returns the
+        // status kept.
+        self.sends.drive(Some(&mut self.child), None)?;
         let status = self
             .child
             .wait()
@@ -183,7 +203,9 @@ impl Running {
     }
 
     /// The exit status if the child has ended (reaping it), without blocking.
-    /// Once it has returned a status, it returns the same one again.
+    /// Once it has returned a status, it returns the same one again. What
+    /// the pipes of pending [send buffers](crate::Command::send_buffer)
+    /// take is written first, without waiting.
     ///
     /// # Errors
     ///
@@ -203,21 +225,30 @@ impl Running {
     /// # child.abort().unwrap();
     /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        self.child
+        self.sends.write_now()?;
+        let status = self
+            .child
             .try_wait()
-            .map_err(|e| Error::io("waiting for the child", e))
+            .map_err(|e| Error::io("waiting for the child", e))?;
+        if status.is_some() {
+            self.sends.close();
+        }
+        Ok(status)
     }
 
     /// Waits at most `timeout` for the child to end, reaping it if it has
     /// (polling its pidfd; where the kernel cannot poll pidfds, before Linux
     /// 5.3, sleeping briefly between non-blocking waits: 1 ms, doubling up
     /// to 10 ms). A `timeout` too large for a deadline (`Duration::MAX`)
-    /// waits for as long as the child runs.
+    /// waits for as long as the child runs. Pending
+    /// [send buffers](crate::Command::send_buffer) are written meanwhile,
+    /// as by [`wait`](Running::wait); what is left at the timeout stays
+    /// for the next wait.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] when the wait fails (the child was reaped elsewhere:
-    /// `ECHILD`).
+    /// `ECHILD`), or a send buffer's write, as for [`wait`](Running::wait).
     ///
     /// # References
     ///
@@ -235,8 +266,12 @@ impl Running {
     /// assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(9));
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
+        let deadline = Instant::now().checked_add(timeout);
+        if self.sends.drive(Some(&mut self.child), deadline)? == Until::Deadline {
+            return Ok(None);
+        }
         self.child
-            .wait_timeout(timeout)
+            .wait_until(deadline)
             .map_err(|e| Error::io("waiting for the child", e))
     }
 
@@ -300,6 +335,7 @@ impl Running {
     /// assert_eq!(finished.signal(), Some(15));
     /// ```
     pub fn abort(mut self) -> Result<Finished, Error> {
+        self.sends.close();
         let status = self
             .child
             .abort()
@@ -346,7 +382,10 @@ impl Running {
 
     /// Gives up ownership: the child is no longer aborted on drop, and the
     /// caller waits for or aborts it through [`Detached`]. Pipes not taken
-    /// are closed.
+    /// are closed, and so are those of
+    /// [send buffers](crate::Command::send_buffer) not yet written whole
+    /// (the child sees end-of-file early: [`wait`](Running::wait) first
+    /// where that matters).
     ///
     /// ```
     /// let detached = safespawn::Command::new("true").spawn().unwrap().detach();
@@ -457,6 +496,8 @@ pub struct Paused {
     pub(crate) child: spawn::PausedChild,
     pub(crate) plan: Arc<Plan>,
     pub(crate) pipes: [Option<OwnedFd>; 3],
+    /// The send buffers not yet written whole.
+    pub(crate) sends: SendWriter,
 }
 
 impl Paused {
@@ -471,7 +512,9 @@ impl Paused {
         self.child.child.pid()
     }
 
-    /// Lets the child exec; returns once it has.
+    /// Lets the child exec; returns once it has. What the pipes of pending
+    /// [send buffers](crate::Command::send_buffer) take is written then;
+    /// the rest by the [`Running`]'s waits.
     ///
     /// # Errors
     ///
@@ -495,9 +538,16 @@ impl Paused {
     /// assert!(running.wait().unwrap().success());
     /// ```
     pub fn resume(self) -> Result<Running, Error> {
-        let Paused { child, plan, pipes } = self;
+        let Paused {
+            child,
+            plan,
+            pipes,
+            sends,
+        } = self;
         let spawned = spawn::resume(&plan, child)?;
-        Ok(Running::new(spawned, pipes, plan.line.clone()))
+        let mut running = Running::new(spawned, pipes, plan.line.clone()).with_sends(sends);
+        running.sends.write_now()?;
+        Ok(running)
     }
 }
 

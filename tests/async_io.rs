@@ -122,6 +122,12 @@ fn sixty_four_mib_each_way() {
 }
 
 #[test]
+fn a_direct_childs_send_buffers_are_written_by_wait_async() {
+    let _serial = serial();
+    block_on(suite::direct_send_buffers());
+}
+
+#[test]
 fn a_child_that_never_reads_its_input() {
     let _serial = serial();
     block_on(suite::child_that_never_reads());

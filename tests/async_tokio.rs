@@ -164,6 +164,12 @@ fn sixty_four_mib_each_way_while_another_task_ticks() {
 }
 
 #[test]
+fn a_direct_childs_send_buffers_are_written_by_wait_async() {
+    let _serial = serial();
+    current_thread().block_on(suite::direct_send_buffers());
+}
+
+#[test]
 fn a_child_that_never_reads_its_input() {
     let _serial = serial();
     current_thread().block_on(suite::child_that_never_reads());

@@ -268,6 +268,7 @@ fn child_exiting_without_reading() {
     assert_eq!(out.status.code(), Some(3));
     // A send buffer nobody reads is the same: EPIPE, not an error.
     let out = helper("exit=0")
+        .capture_stdout()
         .send_buffer(3, vec![2u8; 4 * MIB])
         .run()
         .unwrap();

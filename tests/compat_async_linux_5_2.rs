@@ -62,6 +62,7 @@ fn direct_and_buffered_runs() {
     let _serial = serial();
     let rt = setup();
     rt.block_on(suite::direct_runs());
+    rt.block_on(suite::direct_send_buffers());
     rt.block_on(suite::buffered_matches_sync());
     rt.block_on(suite::buffered_timeout());
     rt.block_on(suite::grandchild_bounded_by_wait_delay());

@@ -364,6 +364,50 @@ fn spawning_a_prepared_pipeline_allocates_nothing() {
     assert_eq!(n, 0, "{n} heap allocations in spawn + wait");
 }
 
+/// Direct send buffers: the pipes, the slot list, the first write at the
+/// spawn and the rest written by `wait` (a buffer larger than its pipe),
+/// up to the four buffers a spawn keeps in place; a `Running` dropped
+/// with data pending; `try_wait`'s writes.
+#[test]
+fn spawning_with_send_buffers_allocates_nothing() {
+    let small = Command::new("true").send_buffer(3, "key").build().unwrap();
+    let big = vec![7u8; 3 * 1024 * 1024];
+    let read_by_wait = Command::new("sh")
+        .args([
+            "-c",
+            "cat <&3 >/dev/null; cat <&4 >/dev/null; cat <&5 >/dev/null; cat <&6 >/dev/null",
+        ])
+        .send_buffer(3, big.clone())
+        .send_buffer(4, big.clone())
+        .send_buffer(5, "five")
+        .send_buffer(6, big.clone())
+        .build()
+        .unwrap();
+    let never_read = Command::new("sleep")
+        .arg("30")
+        .send_buffer(3, big)
+        .build()
+        .unwrap();
+    let run = |n: usize| {
+        for _ in 0..n {
+            assert!(small.spawn().unwrap().wait().unwrap().success());
+            assert!(small.status().unwrap().success());
+            assert!(read_by_wait.spawn().unwrap().wait().unwrap().success());
+            let mut child = never_read.spawn().unwrap();
+            assert!(child.try_wait().unwrap().is_none());
+            drop(child);
+        }
+    };
+    run(2);
+    for round in 0..5 {
+        let n = allocations_during(|| run(1));
+        assert_eq!(
+            n, 0,
+            "round {round}: {n} heap allocations with send buffers"
+        );
+    }
+}
+
 /// Every confinement at once, as far as this system allows: new user,
 /// mount, pid, net, uts and ipc namespaces with `map_root` and a hostname,
 /// a tmpfs root with read-only system binds, proc, dev and `/tmp`, the
@@ -418,7 +462,9 @@ fn a_spawn_with_every_confinement_at_once_allocates_nothing() {
     if let Some(target) = &cgroup {
         cmd = cmd.cgroup(&target.path);
     }
-    let everything = cmd.build().unwrap();
+    // A send buffer too (the child does not read it: it goes in whole at
+    // the spawn).
+    let everything = cmd.send_buffer(3, "everything").build().unwrap();
     let run = |n: usize| {
         for _ in 0..n {
             let fin = everything.spawn().unwrap().wait().unwrap();

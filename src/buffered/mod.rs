@@ -229,6 +229,10 @@ impl Prepared<Buffered> {
 }
 
 /// A buffered run, started.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived, on the stack; a `Running` keeps its send buffers' write ends in place so that spawning allocates nothing"
+)]
 enum Started<'d> {
     /// A dry run's fake outcome: nothing was spawned.
     DryRun(Output),

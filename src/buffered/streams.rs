@@ -3,7 +3,7 @@
 //! share (the poll loop and the reactor's), which differ only in how they
 //! wait.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
@@ -65,7 +65,7 @@ pub(super) struct Pipes<'d> {
 
 impl<'d> Pipes<'d> {
     pub(super) fn new(plan: &'d Plan) -> Result<Pipes<'d>, Error> {
-        let sends = &plan.buffered.send_buffers;
+        let sends = &plan.send_buffers;
         let mut pipes = Pipes {
             streams: Vec::with_capacity(3 + sends.len()),
             child_fds: vec![-1; SLOT_SEND_BUFFERS + sends.len()],
@@ -146,29 +146,15 @@ impl<F: AsFd> Stream<'_, F> {
         };
         let fd = fd.as_fd();
         match &mut self.role {
-            Role::Write { data, done } => loop {
-                match rustix::io::write(fd, &data[*done..]) {
-                    Ok(n) => {
-                        *done += n;
-                        if *done >= data.len() {
-                            // All written: end-of-file for the child.
-                            self.fd = None;
-                            return Ok(Serviced::Closed);
-                        }
-                        if n == 0 {
-                            return Ok(Serviced::Blocked);
-                        }
-                    }
-                    Err(Errno::AGAIN) => return Ok(Serviced::Blocked),
-                    Err(Errno::INTR) => {}
-                    Err(Errno::PIPE) => {
-                        // The child stopped reading: stop writing.
-                        self.fd = None;
-                        return Ok(Serviced::Epipe);
-                    }
-                    Err(e) => return Err(Error::io("writing to the child", e)),
+            Role::Write { data, done } => {
+                let serviced = write_some(fd, data, done)?;
+                if matches!(serviced, Serviced::Closed | Serviced::Epipe) {
+                    // All written (end-of-file for the child), or the
+                    // child stopped reading.
+                    self.fd = None;
                 }
-            },
+                Ok(serviced)
+            }
             Role::Read { buf, .. } => {
                 let mut reads = 0;
                 while reads < READS_PER_WAKE {
@@ -192,6 +178,32 @@ impl<F: AsFd> Stream<'_, F> {
                 }
                 Ok(Serviced::More)
             }
+        }
+    }
+}
+
+/// Writes `data[*done..]` to the non-blocking `fd` until it is all written
+/// (`Closed`: the caller closes `fd`, the child sees end-of-file), the pipe
+/// is full (`Blocked`) or the reader is gone (`Epipe`: the caller closes
+/// `fd`; not an error). `EINTR` is retried. Straight from the slice: the
+/// bytes (maybe a secret) are never copied. The caller keeps SIGPIPE
+/// blocked (`poll::SigpipeGuard`).
+pub(crate) fn write_some(
+    fd: BorrowedFd<'_>,
+    data: &[u8],
+    done: &mut usize,
+) -> Result<Serviced, Error> {
+    loop {
+        if *done >= data.len() {
+            return Ok(Serviced::Closed);
+        }
+        match rustix::io::write(fd, &data[*done..]) {
+            Ok(0) => return Ok(Serviced::Blocked),
+            Ok(n) => *done += n,
+            Err(Errno::AGAIN) => return Ok(Serviced::Blocked),
+            Err(Errno::INTR) => {}
+            Err(Errno::PIPE) => return Ok(Serviced::Epipe),
+            Err(e) => return Err(Error::io("writing to the child", e)),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! [`Buffered`] and configure its in-memory streams (the loop that drives
 //! them is in `crate::buffered`).
 
-use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use super::Command;
 use crate::buffered::Output;
 use crate::error::Error;
 use crate::mode::{Buffered, Direct};
+use crate::secret::Secret;
 use crate::Stdio;
 
 /// How long to keep draining pipes after the child exited, unless
@@ -27,6 +27,11 @@ impl Command<Direct> {
 
     /// Feeds `bytes` to the child's stdin, then closes it (libvirt's
     /// SetInputBuffer). Any bytes, NUL included. Switches to [`Buffered`].
+    ///
+    /// The bytes may be a secret (a key for `cryptsetup --key-file=-`):
+    /// they are erased as [`send_buffer`](Command::send_buffer)'s are, when
+    /// the command or the [`Prepared`](crate::Prepared) holding them is
+    /// dropped; see there for what is not erased.
     ///
     /// ```
     /// let out = safespawn::Command::new("cat").input(&b"a\0b"[..]).capture_stdout().run()?;
@@ -78,40 +83,6 @@ impl Command<Direct> {
     pub fn capture_interleaved(self) -> Command<Buffered> {
         self.into_buffered().capture_interleaved()
     }
-
-    /// Gives the child the read end of a new pipe at `child_fd`, through
-    /// which it reads `bytes` (libvirt's SetSendBuffer). A number already
-    /// planned (stdio, `pass_fd`, another send buffer) is a build error.
-    /// Switches to [`Buffered`].
-    ///
-    /// # Errors
-    ///
-    /// `build()` refuses a negative `child_fd`
-    /// ([`BuildErrorKind::Invalid`](crate::BuildErrorKind::Invalid)) and one
-    /// already planned (stdio, `pass_fd`, `map_fd`, another send buffer)
-    /// with [`BuildErrorKind::Collision`](crate::BuildErrorKind::Collision).
-    /// A `child_fd` not below `RLIMIT_NOFILE` is not refused by `build()`
-    /// (unlike [`map_fd`](Command::map_fd)'s): the child cannot place it,
-    /// which is [`Error::Spawn`] at stage [`Fds`](crate::Stage::Fds) with
-    /// `EBADF`. Creating the pipe at the run is [`Error::Io`] if it fails.
-    ///
-    /// # References
-    ///
-    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html),
-    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html);
-    /// Linux 2.6.27.
-    ///
-    /// ```
-    /// let out = safespawn::Command::new("sh").args(["-c", "cat <&3"])
-    ///     .send_buffer(3, "secret")
-    ///     .capture_stdout()
-    ///     .run()?;
-    /// assert_eq!(out.stdout, b"secret");
-    /// # Ok::<(), safespawn::Error>(())
-    /// ```
-    pub fn send_buffer(self, child_fd: RawFd, bytes: impl Into<Vec<u8>>) -> Command<Buffered> {
-        self.into_buffered().send_buffer(child_fd, bytes)
-    }
 }
 
 /// The [`Buffered`] builder. It has no `spawn`: buffers only work with a
@@ -144,7 +115,8 @@ impl Command<Direct> {
 /// ```
 impl Command<Buffered> {
     /// Feeds `bytes` to the child's stdin, then closes it; replaces earlier
-    /// input. Any bytes, NUL included.
+    /// input (which is erased). Any bytes, NUL included. Erased as
+    /// [`send_buffer`](Command::send_buffer)'s bytes are.
     ///
     /// ```
     /// let out = safespawn::Command::new("wc").arg("-c").capture_stdout()
@@ -153,7 +125,7 @@ impl Command<Buffered> {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn input(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.cfg.buffered.input = Some(bytes.into());
+        self.cfg.buffered.input = Some(Secret::new(bytes));
         self.cfg.fds.stdin = Stdio::piped();
         self
     }
@@ -206,46 +178,6 @@ impl Command<Buffered> {
         self.cfg.fds.stdout = Stdio::piped();
         self.cfg.fds.stderr = Stdio::null();
         self.cfg.fds.stderr_to_stdout = true;
-        self
-    }
-
-    /// Gives the child the read end of a new pipe at `child_fd`, through
-    /// which it reads `bytes`; the pipe is closed once everything is written.
-    /// Several send buffers are written concurrently, so a child may read
-    /// them in any order. A number already planned is a build error.
-    ///
-    /// # Errors
-    ///
-    /// `build()` refuses a negative `child_fd`
-    /// ([`BuildErrorKind::Invalid`](crate::BuildErrorKind::Invalid)) and one
-    /// already planned (stdio, `pass_fd`, `map_fd`, another send buffer)
-    /// with [`BuildErrorKind::Collision`](crate::BuildErrorKind::Collision).
-    /// A `child_fd` not below `RLIMIT_NOFILE` is not refused by `build()`
-    /// (unlike [`map_fd`](Command::map_fd)'s): the child cannot place it,
-    /// which is [`Error::Spawn`] at stage [`Fds`](crate::Stage::Fds) with
-    /// `EBADF`. Creating the pipe at the run is [`Error::Io`] if it fails.
-    ///
-    /// # References
-    ///
-    /// [`pipe2(2)`](https://man7.org/linux/man-pages/man2/pipe2.2.html),
-    /// [`dup3(2)`](https://man7.org/linux/man-pages/man2/dup3.2.html);
-    /// Linux 2.6.27.
-    ///
-    /// ```
-    /// let out = safespawn::Command::new("sh").args(["-c", "cat <&4; cat <&3"])
-    ///     .capture_stdout()
-    ///     .send_buffer(3, "three")
-    ///     .send_buffer(4, "four ")
-    ///     .run()?;
-    /// assert_eq!(out.stdout, b"four three");
-    /// assert!(safespawn::Command::new("true").send_buffer(1, "x").build().is_err());
-    /// # Ok::<(), safespawn::Error>(())
-    /// ```
-    pub fn send_buffer(mut self, child_fd: RawFd, bytes: impl Into<Vec<u8>>) -> Self {
-        self.cfg
-            .buffered
-            .send_buffers
-            .push((child_fd, bytes.into()));
         self
     }
 

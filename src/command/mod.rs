@@ -47,6 +47,7 @@ pub(crate) mod mounts;
 pub(crate) mod namespaces;
 pub(crate) mod process;
 pub(crate) mod seccomp;
+pub(crate) mod send_buffers;
 pub(crate) mod session;
 pub(crate) mod signals;
 
@@ -74,6 +75,8 @@ pub(crate) struct Config {
     pub forbid_fork: bool,
     pub timeout: Option<Duration>,
     pub buffered: BufferedPlan,
+    /// [`Command::send_buffer`], every mode: (child fd, bytes).
+    pub send_buffers: Vec<(std::os::fd::RawFd, crate::secret::Secret)>,
     /// Daemon mode: `Some`.
     pub daemon: Option<daemon::DaemonConfig>,
     /// The first problem found by a builder call, reported by `build()`.
@@ -625,7 +628,9 @@ impl Config {
         // After every check that needs no kernel object: the ruleset is one.
         let landlock = self.landlock.freeze()?;
         let buffered = std::mem::take(&mut self.buffered);
-        let send_fds: Vec<_> = buffered.send_buffers.iter().map(|(fd, _)| *fd).collect();
+        // Moved, never copied: the plan holds the one copy, erased with it.
+        let send_buffers = std::mem::take(&mut self.send_buffers);
+        let send_fds: Vec<_> = send_buffers.iter().map(|(fd, _)| *fd).collect();
         let env_shown = !self.env.inherits();
         let nonblocking_pipes = self.fds.nonblocking_pipes;
         let fds = std::mem::take(&mut self.fds).freeze(&send_fds)?;
@@ -693,6 +698,7 @@ impl Config {
             id_ranges,
             timeout: self.timeout,
             buffered,
+            send_buffers,
             highest_child_fd: owned
                 .iter()
                 .map(AsRawFd::as_raw_fd)

@@ -33,6 +33,7 @@ use crate::error::{BuildErrorKind, Error};
 use crate::mode::Direct;
 use crate::prepared::Prepared;
 use crate::process::{Finished, Running};
+use crate::secret::Secret;
 use crate::{spawn, sys, Command, Stdio};
 
 mod drive;
@@ -80,7 +81,7 @@ const ABORT_GRACE: Duration = Duration::from_millis(100);
 /// ```
 pub struct Pipeline {
     stages: Vec<Command<Direct>>,
-    input: Option<Vec<u8>>,
+    input: Option<Secret>,
     sigpipe_is_failure: bool,
     timeout: Option<Duration>,
     /// The first problem found by a builder call, reported by `build()`.
@@ -127,7 +128,9 @@ impl Pipeline {
     /// [`output`](Pipeline::output), closing it once all is written (or the
     /// stage stops reading). [`spawn`](Pipeline::spawn) writes nothing:
     /// the first stage's stdin is a pipe whose end
-    /// [`RunningPipeline::take_stdin`] gives.
+    /// [`RunningPipeline::take_stdin`] gives. The bytes are erased when the
+    /// pipeline (or its [`PreparedPipeline`]) is dropped, as
+    /// [`Command::send_buffer`]'s are.
     ///
     /// # Errors
     ///
@@ -143,7 +146,7 @@ impl Pipeline {
     /// # Ok::<(), safespawn::Error>(())
     /// ```
     pub fn input(mut self, bytes: impl Into<Vec<u8>>) -> Pipeline {
-        self.input = Some(bytes.into());
+        self.input = Some(Secret::new(bytes));
         self
     }
 
@@ -224,8 +227,11 @@ impl Pipeline {
     ///   the stage set itself (the stdin of a later stage, the stdout of
     ///   an earlier one: anything but the default [`Stdio::null`]), for
     ///   [`input`](Pipeline::input) with a first stage whose stdin is set,
-    ///   and for a pipeline joined after another with `|` that had input
-    ///   of its own (it would feed a stage that reads the pipe instead).
+    ///   for a pipeline joined after another with `|` that had input
+    ///   of its own (it would feed a stage that reads the pipe instead),
+    ///   and for a stage with a [`send_buffer`](Command::send_buffer)
+    ///   (`stage 1 (cat): child fd 3 (send_buffer)`: a stage's per-spawn
+    ///   fds are its stdio pipes).
     ///
     /// ```
     /// use safespawn::{Command, Stdio};
@@ -275,6 +281,14 @@ impl Pipeline {
                     "stdout",
                     "is the pipe to the next stage",
                 )?;
+            }
+            if let Some((fd, _)) = cmd.cfg.send_buffers.first() {
+                // A stage's slots are its stdio pipes only.
+                return Err(Error::build(
+                    BuildErrorKind::Conflict,
+                    format!("{name}: child fd {fd} (send_buffer)"),
+                    "a pipeline stage takes no send buffers; feed the first stage with input(), or run the command on its own",
+                ));
             }
             let prepared = cmd.build().map_err(|e| match e {
                 Error::Build {
@@ -487,7 +501,7 @@ impl fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("stages", &self.stages)
-            .field("input", &self.input.as_ref().map(Vec::len))
+            .field("input", &self.input.as_ref().map(|i| i.len()))
             .field("sigpipe_is_failure", &self.sigpipe_is_failure)
             .field("timeout", &self.timeout)
             .finish()
@@ -496,6 +510,10 @@ impl fmt::Debug for Pipeline {
 
 /// One stage's place in a running or finished pipeline.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "slots live in a pooled vector reused across spawns; boxing the `Running` (which keeps its send buffers' write ends in place) would allocate per spawn"
+)]
 enum Slot {
     Running(Running),
     Finished(Finished),
@@ -551,7 +569,7 @@ impl Pool {
 /// ```
 pub struct PreparedPipeline {
     stages: Vec<Prepared<Direct>>,
-    input: Option<Vec<u8>>,
+    input: Option<Secret>,
     sigpipe_is_failure: bool,
     timeout: Option<Duration>,
     line: Arc<str>,
@@ -859,7 +877,7 @@ impl fmt::Debug for PreparedPipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreparedPipeline")
             .field("stages", &self.stages)
-            .field("input", &self.input.as_ref().map(Vec::len))
+            .field("input", &self.input.as_ref().map(|i| i.len()))
             .field("sigpipe_is_failure", &self.sigpipe_is_failure)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()

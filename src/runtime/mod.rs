@@ -179,6 +179,17 @@ impl<T: AsFd + AsRawFd> Registered<T> {
         }
     }
 
+    /// Deregisters the fd and hands it back (to register it with another
+    /// reactor).
+    pub(crate) fn into_inner(self) -> io::Result<T> {
+        match self {
+            #[cfg(feature = "tokio")]
+            Registered::Tokio(fd) => Ok(fd.into_inner()),
+            #[cfg(feature = "async-io")]
+            Registered::AsyncIo(fd) => fd.into_inner(),
+        }
+    }
+
     /// Which reactor it is registered with.
     pub(crate) fn reactor(&self) -> Reactor {
         match self {

@@ -206,7 +206,11 @@ impl Running {
     /// `waitid(P_PIDFD, WEXITED | WNOHANG)`, and a child that has not exited
     /// yet is waited for again. No thread, no `SIGCHLD` handler, no global
     /// queue. A piped stdin not taken is closed first, as by
-    /// [`wait`](Running::wait).
+    /// [`wait`](Running::wait). Pending
+    /// [send buffers](crate::Command::send_buffer) are written meanwhile,
+    /// their pipes registered with the reactor for writability (never a
+    /// blocking write), until the child has read them, closed its end or
+    /// exited; a cancelled wait keeps what is left for the next one.
     ///
     /// Unlike `wait` it borrows the child, so it can be raced against a
     /// timer or a shutdown signal: it is **cancel-safe**. A `wait_async`
@@ -256,10 +260,24 @@ impl Running {
         poll_fn(|cx| self.poll_exit(cx)).await
     }
 
-    /// One poll of the child's exit (see [`Waiter::poll`]).
+    /// One poll of the child's exit (see [`Waiter::poll`]), writing the
+    /// pending send buffers meanwhile; the exit closes what is left of
+    /// them.
     pub(crate) fn poll_exit(&mut self, cx: &mut Context<'_>) -> Poll<Result<ExitStatus, Error>> {
-        let Running { waiter, child, .. } = self;
-        waiter.poll(child, cx)
+        let Running {
+            waiter,
+            child,
+            sends,
+            ..
+        } = self;
+        if let Poll::Ready(Err(e)) = sends.poll_write(cx) {
+            return Poll::Ready(Err(e));
+        }
+        let exit = waiter.poll(child, cx);
+        if exit.is_ready() {
+            sends.close();
+        }
+        exit
     }
 
     /// [`abort`](Running::abort) without blocking the thread: SIGTERM, a
@@ -295,6 +313,7 @@ impl Running {
     /// # }).unwrap();
     /// ```
     pub async fn abort_async(mut self) -> Result<Finished, Error> {
+        self.sends.close();
         if !self.child.reaped() {
             let _ = self.child.signal(Signal::TERM);
             let exited = self

@@ -390,11 +390,49 @@ pub async fn child_that_never_reads() {
         start.elapsed()
     );
     let out = helper("exit=0")
+        .capture_stdout()
         .send_buffer(3, vec![2u8; 4 * MIB])
         .run_async()
         .await
         .unwrap();
     assert!(out.status.success());
+    // Direct mode: the rest of the buffer, for `wait_async`, ends with the
+    // child, not an error (nor a SIGPIPE for this process).
+    let finished = helper("exit=0")
+        .send_buffer(3, vec![2u8; 4 * MIB])
+        .run_async()
+        .await
+        .unwrap();
+    assert!(finished.success());
+}
+
+/// A `Direct` child's send buffers, larger than their pipes: `spawn`
+/// writes what fits, `wait_async` the rest on the reactor (a thread reads
+/// the child's stdout meanwhile). Every byte arrives, and no fd is left
+/// behind.
+pub async fn direct_send_buffers() {
+    let fds_before = open_fds();
+    let three = pattern(3 * MIB, 3);
+    let five = pattern(5 * MIB + 7, 5);
+    let mut child = helper("cat-fd=5,cat-fd=3")
+        .send_buffer(3, three.clone())
+        .send_buffer(5, five.clone())
+        .stdout(safespawn::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.take_stdout().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut got).unwrap();
+        got
+    });
+    assert!(child.wait_async().await.unwrap().success());
+    let got = reader.join().unwrap();
+    let mut want = five;
+    want.extend_from_slice(&three);
+    assert_same("stdout", &got, &want);
+    drop(child);
+    assert_eq!(open_fds(), fds_before, "an fd was left behind");
 }
 
 /// A grandchild holding the pipe: bounded by `wait_delay`.

@@ -264,10 +264,14 @@ pub fn maximal_commands() -> Vec<Maximal> {
             helper("report")
                 .stdin(Stdio::piped())
                 .stderr_to_stdout()
-                .nonblocking_pipes(),
+                .nonblocking_pipes()
+                // A Direct send buffer: its pipe is a slot fd of the spawn.
+                .send_buffer(MAPPED + 1, "unread"),
             |r| {
                 assert!(r.fds[&0].starts_with("pipe:"), "{:?}", r.fds);
                 assert_eq!(r.fds[&2], r.fds[&1], "stderr_to_stdout");
+                assert!(r.fds[&(MAPPED + 1)].starts_with("pipe:"), "{:?}", r.fds);
+                assert_ne!(r.fds[&(MAPPED + 1)], r.fds[&0], "a pipe of its own");
             },
         ),
         entry("fds", swap, move |r| {

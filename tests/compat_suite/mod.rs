@@ -258,6 +258,39 @@ macro_rules! compat_suite {
             assert!(started.elapsed() < Duration::from_secs(10));
         }
 
+        /// A `Direct` child's send buffer, larger than its pipe: `wait`
+        /// writes the rest, watching the child by pid where its pidfd
+        /// cannot be polled; a child that exits (a grandchild holding the
+        /// read end, reading nothing) ends the writing; the fork path too.
+        #[test]
+        fn send_buffers_written_by_wait() {
+            setup();
+            let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+            for cmd in [helper("cat-fd=3"), forked(helper("cat-fd=3"))] {
+                let mut child = cmd
+                    .send_buffer(3, big.clone())
+                    .stdout(safespawn::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let mut stdout = child.take_stdout().unwrap();
+                let reader = std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    stdout.read_to_end(&mut got).unwrap();
+                    got
+                });
+                assert!(child.wait().unwrap().success());
+                assert!(reader.join().unwrap() == big, "the bytes differ");
+            }
+            let started = Instant::now();
+            let status = Command::new("sh")
+                .args(["-c", "sleep 3 & exit 0"])
+                .send_buffer(3, big)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            assert!(started.elapsed() < Duration::from_secs(2));
+        }
+
         #[test]
         fn spawn_paused_resume_and_drop() {
             setup();

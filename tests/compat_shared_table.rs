@@ -8,34 +8,13 @@
 
 mod common;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use common::{helper, report_of};
 use safespawn::__compat::{CLONE_REFUSES_SHARED_FILES, NO_CLOSE_RANGE_UNSHARE};
 use safespawn::Stdio;
 
 const HIGH: RawFd = 5000;
-
-fn open_high() -> OwnedFd {
-    let mut lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let want = (HIGH as u64) + 100;
-    if lim.current.is_some_and(|c| c < want) {
-        lim.current = Some(lim.maximum.map_or(want, |hard| hard.min(want)));
-        rustix::process::setrlimit(rustix::process::Resource::Nofile, lim).unwrap();
-    }
-    let null = std::fs::File::open("/dev/null").unwrap();
-    // SAFETY: F_DUPFD returns a new fd that this function owns.
-    let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD, HIGH) };
-    assert!(fd >= HIGH, "F_DUPFD: {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` was just opened and is owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn id_of(fd: RawFd) -> (u64, u64) {
-    // SAFETY: only borrowed for the fstat.
-    let st = rustix::fs::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).unwrap();
-    (st.st_dev, st.st_ino)
-}
 
 /// The program's table: only its planned fds, and (a copy of the whole
 /// table) sized for the parent's highest fd; the parent's fds unchanged
@@ -46,7 +25,7 @@ fn check_copied_table(what: &str, high: &OwnedFd) {
     let size: usize = report.field("fdsize").parse().unwrap();
     assert!(size > HIGH as usize, "{what}: FDSize {size}");
     let null = std::fs::File::open("/dev/null").unwrap();
-    let before = [0, 1, 2, high.as_raw_fd()].map(id_of);
+    let before = [0, 1, 2, high.as_raw_fd()].map(common::fd_identity);
     let mut child = helper("exit=0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -55,12 +34,16 @@ fn check_copied_table(what: &str, high: &OwnedFd) {
         .unwrap();
     drop(child.take_stdin());
     assert!(child.wait().unwrap().success(), "{what}");
-    assert_eq!([0, 1, 2, high.as_raw_fd()].map(id_of), before, "{what}");
+    assert_eq!(
+        [0, 1, 2, high.as_raw_fd()].map(common::fd_identity),
+        before,
+        "{what}"
+    );
 }
 
 #[test]
 fn refusals_fall_back_to_a_copy_of_the_table() {
-    let high = open_high();
+    let high = common::open_at_or_above(HIGH);
     safespawn::__force_compat(NO_CLOSE_RANGE_UNSHARE);
     check_copied_table("CLOSE_RANGE_UNSHARE refused", &high);
     safespawn::__force_compat(CLONE_REFUSES_SHARED_FILES);

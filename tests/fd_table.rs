@@ -12,30 +12,13 @@
 
 mod common;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
 use common::{helper, report_of};
 use safespawn::{Command, Stdio};
 
 /// The fd number the parent holds open far above the usual ones.
 const HIGH: RawFd = 5000;
-
-/// /dev/null at `HIGH`, not close-on-exec: an fd that would reach the
-/// program if the child kept it.
-fn open_high() -> OwnedFd {
-    let mut lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let want = (HIGH as u64) + 100;
-    if lim.current.is_some_and(|c| c < want) {
-        lim.current = Some(lim.maximum.map_or(want, |hard| hard.min(want)));
-        rustix::process::setrlimit(rustix::process::Resource::Nofile, lim).unwrap();
-    }
-    let null = std::fs::File::open("/dev/null").unwrap();
-    // SAFETY: F_DUPFD returns a new fd that this function owns.
-    let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD, HIGH) };
-    assert!(fd >= HIGH, "F_DUPFD: {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` was just opened and is owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
 
 /// Whether this system offers `close_range(2)` (Linux 5.9, and no seccomp
 /// profile refusing it): an empty range at the top closes nothing.
@@ -56,7 +39,7 @@ fn forked(cmd: Command) -> Command {
 
 #[test]
 fn the_program_gets_a_small_table_and_none_of_the_parents_fds() {
-    let high = open_high();
+    let high = common::open_at_or_above(HIGH);
     let report = report_of(helper("report"));
     assert_eq!(report.fd_numbers(), vec![0, 1, 2]);
     let small = fdsize(&report);
@@ -76,20 +59,13 @@ fn the_program_gets_a_small_table_and_none_of_the_parents_fds() {
     assert_eq!(report.fd_numbers(), vec![0, 1, 2, HIGH + 50]);
 }
 
-/// The identity of an open fd: (device, inode).
-fn id_of(fd: RawFd) -> (u64, u64) {
-    // SAFETY: only borrowed for the fstat.
-    let st = rustix::fs::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).unwrap();
-    (st.st_dev, st.st_ino)
-}
-
 #[test]
 fn the_childs_placements_never_touch_the_parents_table() {
     // Two files at numbers the child places other fds onto.
     let a = tempfile_at("a");
     let b = tempfile_at("b");
     let (a_fd, b_fd) = (a.as_raw_fd(), b.as_raw_fd());
-    let before = [0, 1, 2, a_fd, b_fd].map(id_of);
+    let before = [0, 1, 2, a_fd, b_fd].map(common::fd_identity);
     let null = std::fs::File::open("/dev/null").unwrap();
     for _ in 0..20 {
         let mut child = helper("exit=0")
@@ -105,7 +81,7 @@ fn the_childs_placements_never_touch_the_parents_table() {
         drop(child.take_stdin());
         assert!(child.wait().unwrap().success());
     }
-    assert_eq!([0, 1, 2, a_fd, b_fd].map(id_of), before);
+    assert_eq!([0, 1, 2, a_fd, b_fd].map(common::fd_identity), before);
 }
 
 fn tempfile_at(name: &str) -> std::fs::File {

@@ -629,3 +629,43 @@ pub fn own_status_field(key: &str) -> String {
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
 }
+
+/// An fd of this process at `min` or above: `/dev/null`, not
+/// close-on-exec (one a child would inherit if it kept it), with the soft
+/// `RLIMIT_NOFILE` raised to make room when needed.
+pub fn open_at_or_above(min: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let want = (min as u64) + 100;
+    if lim.current.is_some_and(|c| c < want) {
+        lim.current = Some(lim.maximum.map_or(want, |hard| hard.min(want)));
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, lim).unwrap();
+    }
+    let null = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: F_DUPFD returns a new fd that this function owns.
+    let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD, min) };
+    assert!(fd >= min, "F_DUPFD: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// The identity of an open fd of this process: (device, inode).
+pub fn fd_identity(fd: std::os::fd::RawFd) -> (u64, u64) {
+    // SAFETY: only borrowed for the fstat.
+    let st = rustix::fs::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).unwrap();
+    (st.st_dev, st.st_ino)
+}
+
+/// Whether this process runs on Linux `major.minor` or later and under no
+/// seccomp filter: then what the kernel offers is what a test sees.
+pub fn unfiltered_kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let have_major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let have_minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let unfiltered = status
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Seccomp:", "0"]);
+    (have_major, have_minor) >= (major, minor) && unfiltered
+}

@@ -85,15 +85,7 @@ macro_rules! compat_suite {
         /// (Linux 5.4) and under no seccomp filter: then the emulated
         /// system is exactly what the tests see.
         fn unfiltered_modern_kernel() -> bool {
-            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-            let mut parts = release.split(|c: char| !c.is_ascii_digit());
-            let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-            let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-            let status = std::fs::read_to_string("/proc/self/status").unwrap();
-            let unfiltered = status
-                .lines()
-                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Seccomp:", "0"]);
-            (major, minor) >= (5, 4) && unfiltered
+            common::unfiltered_kernel_at_least(5, 4)
         }
 
         #[test]

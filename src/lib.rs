@@ -436,6 +436,7 @@ assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"data"[..], &b"don
 //! | `Child::wait`, `try_wait`, `kill`, `id` | [`Running::wait`], [`Running::try_wait`], [`Running::signal`] / [`Running::abort`], [`Running::pid`] | `wait` and `abort` consume the child |
 //! | `Child::stdin.take()` | [`Running::take_stdin`] (and `take_stdout`, `take_stderr`) | std's `PipeReader` / `PipeWriter` |
 //! | `CommandExt::uid`, `gid`, `groups`, `process_group`, `pre_exec` | [`Command::uid`], [`Command::gid`], [`Command::groups`], [`Command::process_group`], [`Command::pre_exec`] | not read by `from_std`: std has no getters for them |
+//! | a `pre_exec` hook calling `setsid` and `ioctl(TIOCSCTTY)`, or `tcsetpgrp` (a pty, job control) | [`Command::controlling_tty`], [`Command::foreground`] | prepared steps of the vfork-style child, no hook (Go's `Setctty` / `Foreground`) |
 //! | `child_a.stdout` → `Stdio::from` → `child_b` | [`Pipeline`]: `cmd_a \| cmd_b` | pipes the parent never holds; pipefail, with an upstream `SIGPIPE` no failure by default |
 //! | the `io::Error` of a failed spawn | [`Error`] | converts to `io::Error` with the same `raw_os_error()` and kind; its own `Display` also names the stage and program |
 

@@ -27,7 +27,7 @@ impl<M: Mode> Command<M> {
     ///   returns. The rest is written while the child is waited for:
     ///   [`Running::wait`](crate::Running::wait),
     ///   [`wait_timeout`](crate::Running::wait_timeout),
-    ///   [`wait_async`](crate::Running::wait_async) (on the reactor) and
+    ///   `wait_async` (features `tokio`, `async-io`: on the reactor) and
     ///   the run methods built on them; [`try_wait`](crate::Running::try_wait)
     ///   writes what fits without blocking. A child that exits or closes
     ///   its end stops the writing, which is not an error. Dropping,

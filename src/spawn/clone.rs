@@ -115,23 +115,32 @@ pub(crate) fn clone_on(
     // than a refusal of clone3 or CLONE_PIDFD, so a refusal is only
     // remembered once the fallback with the same namespaces has worked.
     let ns = plan.child.ns.clone_flags;
-    if let Some(cgroup) = plan.child.cgroup.clone_fd() {
-        // CLONE_INTO_CGROUP, which build() found this kernel to take with
-        // clone3: a failure is the cgroup's (or the namespaces') answer,
-        // never clone3's absence, so nothing is learned from it and no
-        // other clone is tried (it would start the child in our cgroup).
-        // SAFETY: as for the clone3 call below.
-        let cloned = sharing_if_taken(&cx, |shared| unsafe {
+    // `clone3_vfork` with or without a cgroup (CLONE_INTO_CGROUP).
+    let mut clone3 = |cgroup: Option<c_int>| {
+        // SAFETY: the stack is a fresh 16-byte aligned buffer in this frame
+        // (both ends aligned: CHILD_STACK_SIZE is a multiple of 16), used by
+        // nothing else until clone3 returns; `clear_sighand_entry` runs the
+        // child steps, which keep the child contract (see crate::child) and
+        // end in execve or _exit; every signal is blocked; `cx` lives in
+        // this frame until clone3 returns.
+        sharing_if_taken(&cx, |shared| unsafe {
             sys::clone::clone3_vfork(
                 child::clear_sighand_entry,
                 stack.base(),
                 CHILD_STACK_SIZE,
                 arg,
                 ns | shared_files(shared),
-                Some(cgroup),
+                cgroup,
                 pidfd_slot,
             )
-        });
+        })
+    };
+    if let Some(cgroup) = plan.child.cgroup.clone_fd() {
+        // CLONE_INTO_CGROUP, which build() found this kernel to take with
+        // clone3: a failure is the cgroup's (or the namespaces') answer,
+        // never clone3's absence, so nothing is learned from it and no
+        // other clone is tried (it would start the child in our cgroup).
+        let cloned = clone3(Some(cgroup));
         let _ = sys::signal::set_signal_mask(&old_mask);
         let (pid, pidfd) = cloned.map_err(|e| placement_error(plan, e))?;
         return ChildPid::adopt(pid, pidfd);
@@ -144,23 +153,7 @@ pub(crate) fn clone_on(
     let mut cloned = Err(Errno::NOSYS);
     let mut how = "clone3";
     if sys::clone::clone3_usable() {
-        // SAFETY: the stack is a fresh 16-byte aligned buffer in this frame
-        // (both ends aligned: CHILD_STACK_SIZE is a multiple of 16), used by
-        // nothing else until clone3 returns; `clear_sighand_entry` runs the
-        // child steps, which keep the child contract (see crate::child) and
-        // end in execve or _exit; every signal is blocked; `cx` lives in
-        // this frame until clone3 returns.
-        cloned = sharing_if_taken(&cx, |shared| unsafe {
-            sys::clone::clone3_vfork(
-                child::clear_sighand_entry,
-                stack.base(),
-                CHILD_STACK_SIZE,
-                arg,
-                ns | shared_files(shared),
-                None,
-                pidfd_slot,
-            )
-        });
+        cloned = clone3(None);
     }
     let mut refused_ns_error = None;
     if matches!(cloned, Err(e) if sys::clone::clone3_refused(e, remember)) {

@@ -527,24 +527,31 @@ pub(crate) unsafe fn fork_raw() -> Result<libc::pid_t, Errno> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn clone3_path_is_taken_where_the_kernel_has_it() {
-        let status = crate::Command::new("true").status().unwrap();
-        assert!(status.success());
-        // CLONE_CLEAR_SIGHAND is Linux 5.5; a refusal there means a seccomp
-        // filter, and the fallback path is the one in use.
+    /// This kernel's release string, its (major, minor), and whether this
+    /// process runs under a seccomp filter.
+    fn this_kernel() -> (String, (u32, u32), bool) {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
         let mut parts = release.split(|c: char| !c.is_ascii_digit());
         let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
         let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        // A seccomp filter (a container profile, the compat launcher) may
-        // refuse clone3 on any kernel: then the fallback is right.
         let filtered = std::fs::read_to_string("/proc/self/status")
             .map(|s| {
                 s.lines()
                     .any(|l| l.starts_with("Seccomp:") && l.trim_end() != "Seccomp:\t0")
             })
             .unwrap_or(false);
+        (release, (major, minor), filtered)
+    }
+
+    #[test]
+    fn clone3_path_is_taken_where_the_kernel_has_it() {
+        let status = crate::Command::new("true").status().unwrap();
+        assert!(status.success());
+        // CLONE_CLEAR_SIGHAND is Linux 5.5; a refusal there means a seccomp
+        // filter, and the fallback path is the one in use.
+        // A seccomp filter (a container profile, the compat launcher) may
+        // refuse clone3 on any kernel: then the fallback is right.
+        let (release, (major, minor), filtered) = this_kernel();
         if filtered {
             eprintln!("clone3 check skipped: this process runs under a seccomp filter");
             assert!(clone3_usable() || !clone3_in_use());
@@ -560,16 +567,7 @@ mod tests {
 
     #[test]
     fn clone_into_cgroup_is_found_where_the_kernel_has_it() {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-        let mut parts = release.split(|c: char| !c.is_ascii_digit());
-        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let filtered = std::fs::read_to_string("/proc/self/status")
-            .map(|s| {
-                s.lines()
-                    .any(|l| l.starts_with("Seccomp:") && l.trim_end() != "Seccomp:\t0")
-            })
-            .unwrap_or(false);
+        let (release, (major, minor), filtered) = this_kernel();
         let have = have_clone_into_cgroup();
         // Cached: the same answer, and no child was ever made by the probe.
         assert_eq!(have_clone_into_cgroup(), have);

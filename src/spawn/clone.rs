@@ -178,15 +178,13 @@ pub(crate) fn clone_on(
             // `Channel`).
             cx.shared_table_end.set(-1);
             if let Channel::Frame { fallback, .. } = report {
-                let pipe = match fallback {
-                    Some(pipe) => pipe,
-                    None => match ReportPipe::new() {
-                        Ok(pipe) => fallback.insert(pipe),
-                        Err(e) => {
-                            let _ = sys::signal::set_signal_mask(&old_mask);
-                            return Err(e);
-                        }
-                    },
+                // The first and only clone of this channel that needs it.
+                let pipe = match ReportPipe::new() {
+                    Ok(pipe) => fallback.insert(pipe),
+                    Err(e) => {
+                        let _ = sys::signal::set_signal_mask(&old_mask);
+                        return Err(e);
+                    }
                 };
                 cx.report.set(pipe.write.as_raw_fd());
                 cx.report_in_frame.set(std::ptr::null_mut());

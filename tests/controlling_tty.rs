@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use common::maximal::{read_all, start, PATHS};
 use common::tripwire::ParentOnly;
-use common::{helper, pty, Pty, Report};
-use safespawn::{BuildErrorKind, Command, Direct, Errno, Error, Stage, Stdio};
+use common::{helper, pty, report_of, Pty, Report};
+use safespawn::{BuildErrorKind, Command, Direct, Errno, Error, Namespaces, Stage, Stdio};
 
 #[global_allocator]
 static GLOBAL: ParentOnly = ParentOnly;
@@ -35,6 +35,8 @@ static GLOBAL: ParentOnly = ParentOnly;
 const INNER: &str = "SAFESPAWN_TEST_TTY_INNER";
 /// What [`inner_foreground`] prints once every check held.
 const INNER_PASSED: &str = "controlling_tty: inner foreground checks passed";
+/// What [`inner_led_from_outside`] prints once every check held.
+const OUTSIDE_PASSED: &str = "controlling_tty: checks passed in a session led from outside";
 
 /// Runs `cmd` (whose report goes to a pipe) on every way into a child and
 /// returns the reports.
@@ -284,31 +286,23 @@ fn contradicting_options_are_build_errors() {
     assert!(daemon.to_string().contains("foreground()"), "{daemon}");
 }
 
-/// Runs this test binary again, as a child in a session of its own whose
-/// controlling terminal is a new pty, with only [`inner_foreground`]
-/// (which does the work) selected.
-#[test]
-fn foreground_makes_the_child_s_group_the_foreground_of_the_caller_s_terminal() {
-    let p = pty();
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(&exe)
-        .args([
-            "inner_foreground",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INNER, "1")
+/// This test binary again, running only the test `name` (which does its
+/// work only when `INNER` is set to `stage`), its output piped.
+fn this_binary(name: &str, stage: &str) -> Command<Direct> {
+    Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER, stage)
         .env_pass("PATH")
-        .stdin(p.slave_dup())
-        .controlling_tty(0)
         .stdout(Stdio::piped())
         .stderr_to_stdout()
-        .spawn()
-        .unwrap();
-    // Its output fits in the pipe: waited for first, with a deadline (a
-    // helper stopped by SIGTTOU before its exec would hang the inner
-    // test in its spawn), then read.
+}
+
+/// Spawns a re-executed test binary and returns its output once it
+/// succeeded. Its output fits in the pipe: waited for first, with a
+/// deadline (a helper stopped by SIGTTOU before its exec would hang the
+/// inner test in its spawn), then read.
+fn inner_output(cmd: Command<Direct>) -> String {
+    let mut child = cmd.spawn().unwrap();
     let status = child.wait_timeout(Duration::from_secs(120)).unwrap();
     let stdout = child.take_stdout().unwrap();
     if status.is_none() {
@@ -317,8 +311,21 @@ fn foreground_makes_the_child_s_group_the_foreground_of_the_caller_s_terminal() 
     let out = read_all(stdout);
     let status = status.unwrap_or_else(|| panic!("the inner test did not end in 120 s:\n{out}"));
     assert!(status.success(), "{status:?}\n{out}");
-    assert!(out.contains(INNER_PASSED), "{out}");
     assert!(out.contains("1 passed"), "{out}");
+    out
+}
+
+/// Runs this test binary again, as a child in a session of its own whose
+/// controlling terminal is a new pty, with only [`inner_foreground`]
+/// (which does the work) selected.
+#[test]
+fn foreground_makes_the_child_s_group_the_foreground_of_the_caller_s_terminal() {
+    let p = pty();
+    let cmd = this_binary("inner_foreground", "foreground")
+        .stdin(p.slave_dup())
+        .controlling_tty(0);
+    let out = inner_output(cmd);
+    assert!(out.contains(INNER_PASSED), "{out}");
 }
 
 /// The caller's side of the test above, in the re-executed binary (a
@@ -326,7 +333,7 @@ fn foreground_makes_the_child_s_group_the_foreground_of_the_caller_s_terminal() 
 /// controlling terminal is its stdin.
 #[test]
 fn inner_foreground() {
-    if std::env::var_os(INNER).is_none() {
+    if std::env::var_os(INNER).as_deref() != Some("foreground".as_ref()) {
         return;
     }
     let tty = std::io::stdin();
@@ -408,4 +415,86 @@ fn inner_foreground() {
     assert!(problem.contains("own controlling terminal"), "{problem}");
 
     println!("{INNER_PASSED}");
+}
+
+/// A process whose session leader is outside its pid namespace (a
+/// container's processes, a CI runner's, anything under `unshare --pid`)
+/// is told 0 for its session and for its terminal's: the terminal checks
+/// of `build()` must still know the terminal as its own, and must not
+/// fail on the 0. Two levels down: [`inner_session_leader`] leads a
+/// session on a new pty and starts [`inner_led_from_outside`] in a new pid
+/// namespace, where the checks run.
+#[test]
+fn a_session_led_from_outside_the_pid_namespace_keeps_its_terminal() {
+    let ns = pid_namespace();
+    if !common::can_unshare(ns) {
+        return;
+    }
+    let p = pty();
+    let cmd = this_binary("inner_session_leader", "leader")
+        .stdin(p.slave_dup())
+        .controlling_tty(0);
+    let out = inner_output(cmd);
+    assert!(out.contains(OUTSIDE_PASSED), "{out}");
+}
+
+/// A new pid namespace, in a new user namespace unless this is root.
+fn pid_namespace() -> Namespaces {
+    if common::is_root() {
+        Namespaces::PID
+    } else {
+        Namespaces::USER | Namespaces::PID
+    }
+}
+
+/// The session leader of the test above (a no-op in an ordinary run).
+#[test]
+fn inner_session_leader() {
+    if std::env::var_os(INNER).as_deref() != Some("leader".as_ref()) {
+        return;
+    }
+    let cmd = this_binary("inner_led_from_outside", "outside")
+        .stdin(Stdio::inherit())
+        .unshare(pid_namespace());
+    print!("{}", inner_output(cmd));
+}
+
+/// The checks of the test above, in a pid namespace its session leader is
+/// outside of (a no-op in an ordinary run).
+#[test]
+fn inner_led_from_outside() {
+    if std::env::var_os(INNER).as_deref() != Some("outside".as_ref()) {
+        return;
+    }
+    // SAFETY: getsid reads no memory of ours.
+    assert_eq!(unsafe { libc::getsid(0) }, 0, "the leader is outside");
+    // SAFETY: tcgetsid only asks the kernel about fd 0.
+    assert_eq!(unsafe { libc::tcgetsid(0) }, 0, "stdin is the terminal");
+
+    // Known as this process's terminal: foreground() builds and works.
+    let r = report_of(
+        helper("tty")
+            .stdin(Stdio::inherit())
+            .foreground()
+            .timeout(Duration::from_secs(30)),
+    );
+    let pid = r.field("tty_pid");
+    assert_eq!(r.field("tty_pgid"), pid, "a group of its own");
+    assert_eq!(r.field("tty_sid"), "0", "in the session led from outside");
+    assert_eq!(r.field("tty_fg"), pid, "its group is the foreground");
+
+    // And so it cannot be a new session's.
+    let (kind, item, problem) =
+        build_error(helper("tty").stdin(Stdio::inherit()).controlling_tty(0));
+    assert_eq!(kind, BuildErrorKind::Invalid, "{problem}");
+    assert_eq!(item, "controlling_tty(0)");
+    assert!(problem.contains("own controlling terminal"), "{problem}");
+
+    // Another terminal, nobody's yet, can.
+    let q = pty();
+    let r = report_of(helper("tty").stdin(q.slave_dup()).controlling_tty(0));
+    assert_eq!(r.field("tty_sid"), r.field("tty_pid"));
+    assert_eq!(r.field("tty_fg"), r.field("tty_pid"));
+
+    println!("{OUTSIDE_PASSED}");
 }

@@ -68,18 +68,26 @@ pub(crate) fn apply(session: &Session, parent_pid: i32) -> Result<(), Failure> {
         rustix::process::setpgid(None, pgid).at(Stage::ProcessGroup)?;
     }
     if let Some(fd) = session.foreground {
-        foreground(fd).at(Stage::Foreground)?;
+        // The group just joined: `getpid` for a new group of its own (the
+        // child's pid is never 0 in its own namespace; rustix's `getpgrp`
+        // would assert that of a group led from outside it).
+        let group = match session.process_group {
+            Some(pgid) if pgid != 0 => rustix::process::Pid::from_raw(pgid),
+            _ => None,
+        };
+        let group = group.unwrap_or_else(rustix::process::getpid);
+        foreground(fd, group).at(Stage::Foreground)?;
     }
     Ok(())
 }
 
-/// `tcsetpgrp(fd, getpgrp())` with `SIGTTOU` blocked for the call.
-fn foreground(fd: RawFd) -> Result<(), Errno> {
+/// `tcsetpgrp(fd, group)` with `SIGTTOU` blocked for the call.
+fn foreground(fd: RawFd, group: rustix::process::Pid) -> Result<(), Errno> {
     // SAFETY: the fd steps placed the caller's terminal at this number
     // (build() checked its source); it is only borrowed for the call.
     let tty = unsafe { BorrowedFd::borrow_raw(fd) };
     let before = sig::add_to_mask(libc::SIGTTOU)?;
-    let result = rustix::termios::tcsetpgrp(tty, rustix::process::getpgrp());
+    let result = rustix::termios::tcsetpgrp(tty, group);
     // A SIGTTOU sent meanwhile by someone else stays pending and arrives
     // as it would have, once the program's mask lets it.
     sig::set_signal_mask(&before)?;

@@ -412,10 +412,19 @@ impl SessionConfig {
 
 /// Whether `fd` is the calling process's controlling terminal: the
 /// kernel tells a terminal's session (`TIOCGSID`) only to the processes it
-/// is the controlling terminal of (and through a pseudo-terminal's master).
+/// is the controlling terminal of, and to whoever holds a pseudo-terminal's
+/// master.
+///
+/// Session ids are numbers in our pid namespace, and 0 when the leader is
+/// outside it (a container's or CI runner's processes; `unshare --pid`).
+/// Two 0s may be two sessions, so then only the kernel's rule decides: a
+/// terminal's own end answers only to its session, a master to anyone.
 fn is_own_controlling_terminal(fd: BorrowedFd<'_>) -> bool {
-    match (rustix::termios::tcgetsid(fd), rustix::process::getsid(None)) {
-        (Ok(tty), Ok(own)) => tty == own,
-        _ => false,
+    let Ok(tty) = crate::sys::tty::session_of(fd) else {
+        return false;
+    };
+    match crate::sys::tty::own_session() {
+        0 => tty == 0 && !crate::sys::tty::is_pty_master(fd),
+        own => tty == own,
     }
 }

@@ -6,8 +6,9 @@
 //! streams), [`creds`] (getgroups without allocating), [`mount`]
 //! (mount_setattr and its probe), [`landlock`] (the three landlock calls
 //! and the ABI probe), [`knobs`] (personality, the core scheduling
-//! probe, the `/proc` and selinuxfs fds of a plan) and [`seccomp`]
-//! (installing a seccomp filter, and the probe for `seccomp(2)`);
+//! probe, the `/proc` and selinuxfs fds of a plan), [`seccomp`]
+//! (installing a seccomp filter, and the probe for `seccomp(2)`) and
+//! [`tty`] (session ids, which rustix cannot return when they are 0);
 //! [`compat`] holds the test-only emulation of older kernels. Everything
 //! else goes through
 //! rustix.
@@ -29,6 +30,7 @@ pub(crate) mod landlock;
 pub(crate) mod mount;
 pub(crate) mod seccomp;
 pub(crate) mod signal;
+pub(crate) mod tty;
 
 /// Builds an `Errno` from a raw value without ever panicking: rustix's
 /// constructor asserts the range, and the child must not panic.

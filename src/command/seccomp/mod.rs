@@ -657,15 +657,6 @@ pub(crate) fn check(prog: &[Insn]) -> Result<(), String> {
     target_arch = "loongarch64"
 ))]
 mod lists;
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "x86",
-    target_arch = "arm",
-    target_arch = "riscv64",
-    target_arch = "loongarch64"
-))]
-use lists::generate;
 
 /// Without a name table, lists cannot be compiled.
 #[cfg(not(any(
@@ -676,15 +667,26 @@ use lists::generate;
     target_arch = "riscv64",
     target_arch = "loongarch64"
 )))]
-fn generate(_: bool, _: &[String], _: i32, _: &Through) -> Result<Compiled, Problem> {
-    Err((
-        BuildErrorKind::Invalid,
-        format!(
-            "no system call names on {}: use Seccomp::from_bpf",
-            std::env::consts::ARCH
-        ),
-    ))
+mod lists {
+    use super::{BuildErrorKind, Compiled, Problem, Through};
+
+    pub(super) fn generate(
+        _: bool,
+        _: &[String],
+        _: i32,
+        _: &Through,
+    ) -> Result<Compiled, Problem> {
+        Err((
+            BuildErrorKind::Invalid,
+            format!(
+                "no system call names on {}: use Seccomp::from_bpf",
+                std::env::consts::ARCH
+            ),
+        ))
+    }
 }
+
+use lists::generate;
 
 #[cfg(test)]
 mod tests {

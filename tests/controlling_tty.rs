@@ -315,17 +315,24 @@ fn inner_output(cmd: Command<Direct>) -> String {
     out
 }
 
+/// Runs the test `name` of this binary (at `stage`) as a child in a session
+/// of its own whose controlling terminal is a new pty, and checks that it
+/// printed `passed`.
+fn on_a_new_terminal(name: &str, stage: &str, passed: &str) {
+    let p = pty();
+    let cmd = this_binary(name, stage)
+        .stdin(p.slave_dup())
+        .controlling_tty(0);
+    let out = inner_output(cmd);
+    assert!(out.contains(passed), "{out}");
+}
+
 /// Runs this test binary again, as a child in a session of its own whose
 /// controlling terminal is a new pty, with only [`inner_foreground`]
 /// (which does the work) selected.
 #[test]
 fn foreground_makes_the_child_s_group_the_foreground_of_the_caller_s_terminal() {
-    let p = pty();
-    let cmd = this_binary("inner_foreground", "foreground")
-        .stdin(p.slave_dup())
-        .controlling_tty(0);
-    let out = inner_output(cmd);
-    assert!(out.contains(INNER_PASSED), "{out}");
+    on_a_new_terminal("inner_foreground", "foreground", INNER_PASSED);
 }
 
 /// The caller's side of the test above, in the re-executed binary (a
@@ -430,12 +437,7 @@ fn a_session_led_from_outside_the_pid_namespace_keeps_its_terminal() {
     if !common::can_unshare(ns) {
         return;
     }
-    let p = pty();
-    let cmd = this_binary("inner_session_leader", "leader")
-        .stdin(p.slave_dup())
-        .controlling_tty(0);
-    let out = inner_output(cmd);
-    assert!(out.contains(OUTSIDE_PASSED), "{out}");
+    on_a_new_terminal("inner_session_leader", "leader", OUTSIDE_PASSED);
 }
 
 /// A new pid namespace, in a new user namespace unless this is root.

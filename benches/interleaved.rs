@@ -53,7 +53,13 @@ const V_STATIC: &[&str] = &["raw", "prepared", "command", "std"];
 const F_STATIC: &[&str] = &["std_pre_exec"];
 /// The sandbox (see `support::sandbox`): the raw floor, the unconfined
 /// safespawn spawn, bwrap, and safespawn's sandbox.
-const SANDBOX: &[&str] = &["raw_sandbox", "prepared", "bwrap", "prepared_sandbox"];
+const SANDBOX: &[&str] = &[
+    "raw_sandbox",
+    "prepared",
+    "bwrap",
+    "prepared_sandbox",
+    "command_sandbox",
+];
 /// Every process knob and label at once, next to the unconfined spawn.
 const KNOBS: &[&str] = &["prepared", "prepared_knobs"];
 /// Landlock: the unconfined spawn and the same one landlocked (see
@@ -203,6 +209,8 @@ struct Runner<'a> {
     raw_sandbox: Option<support::sandbox::RawSandbox>,
     bwrap: Option<safespawn::Prepared>,
     prepared_sandbox: Option<safespawn::Prepared>,
+    /// The sandbox's description, for the method that builds it each time.
+    command_sandbox: Option<support::sandbox::SandboxSpec>,
     /// The knobs method, made only for a section that has it.
     prepared_knobs: Option<safespawn::Prepared>,
     /// Built on first use: a system without user namespaces for this user
@@ -278,6 +286,7 @@ impl<'a> Runner<'a> {
             raw_sandbox: wants("raw_sandbox").map(sandbox::RawSandbox::new),
             bwrap: wants("bwrap").and_then(sandbox::bwrap_prepared),
             prepared_sandbox: wants("prepared_sandbox").and_then(sandbox::prepared_sandbox),
+            command_sandbox: spec.filter(|_| methods.contains(&"command_sandbox")),
             prepared_knobs: methods
                 .contains(&"prepared_knobs")
                 .then(|| knobs_prepared(&targets.noop)),
@@ -330,6 +339,11 @@ impl<'a> Runner<'a> {
             "prepared_sandbox" => methods::safespawn_prepared(
                 self.prepared_sandbox.as_ref().expect("prepared_sandbox"),
             ),
+            "command_sandbox" => {
+                let spec = self.command_sandbox.as_ref().expect("command_sandbox");
+                let status = support::sandbox::command_sandbox(spec).expect("command_sandbox");
+                assert!(status.success(), "command_sandbox: {status:?}");
+            }
             "prepared_knobs" => {
                 methods::safespawn_prepared(self.prepared_knobs.as_ref().expect("prepared_knobs"))
             }
@@ -398,6 +412,16 @@ impl<'a> Runner<'a> {
                         "skipped prepared_sandbox: the sandbox failed ({s:?})"
                     )),
                     Err(e) => Err(format!("skipped prepared_sandbox: {e}")),
+                },
+            },
+            "command_sandbox" => match &self.command_sandbox {
+                None => Err("skipped command_sandbox: no sandbox here".into()),
+                Some(spec) => match support::sandbox::command_sandbox(spec) {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(format!(
+                        "skipped command_sandbox: the sandbox failed ({s:?})"
+                    )),
+                    Err(e) => Err(format!("skipped command_sandbox: {e}")),
                 },
             },
             "prepared_everything" => match &self.prepared_everything {
@@ -783,6 +807,24 @@ fn run_all(quick: bool) {
         } else {
             pending(name, goal, &why_missing(&[a, b]));
         }
+    }
+    if have("command_sandbox") && have("bwrap") {
+        let r = get("sandbox", "command_sandbox") / get("sandbox", "bwrap");
+        row(
+            "sandbox: safespawn sandboxed, a Command built each time / bwrap",
+            r,
+            "(info)",
+            true,
+        );
+    }
+    if have("command_sandbox") && have("prepared_sandbox") {
+        let d = get("sandbox", "command_sandbox") - get("sandbox", "prepared_sandbox");
+        row(
+            "sandbox: the sandbox's build() (Command − Prepared): µs",
+            d,
+            "(info)",
+            true,
+        );
     }
     if have("raw_sandbox") && have("bwrap") {
         let r = get("sandbox", "raw_sandbox") / get("sandbox", "bwrap");

@@ -842,6 +842,13 @@ fn sandbox_command(spec: &SandboxSpec) -> safespawn::Command {
     c
 }
 
+/// safespawn with the same sandbox, as a `Command` built and run each time
+/// (what a one-shot caller pays, as bwrap's caller does: `build()` with
+/// its checks of every mount, then the spawn).
+pub fn command_sandbox(spec: &SandboxSpec) -> Result<std::process::ExitStatus, safespawn::Error> {
+    sandbox_command(spec).status()
+}
+
 /// safespawn with the same sandbox.
 pub fn prepared_sandbox(spec: &SandboxSpec) -> Option<safespawn::Prepared> {
     Some(

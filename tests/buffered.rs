@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use common::census::{assert_same, pattern};
 use common::{helper, zombie_children, Report};
 use safespawn::{BuildErrorKind, Command, Error};
 
@@ -60,34 +61,6 @@ fn sigpipe_default() {
         let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         assert_ne!(old, libc::SIG_ERR);
     });
-}
-
-/// `len` bytes in which every 8-byte word differs, so a lost, repeated or
-/// reordered chunk shows up; cheap to make even in a debug build.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(len + 8);
-    let mut x = seed | 1;
-    while v.len() < len {
-        // xorshift64
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
-
-/// Compares big buffers without printing them.
-fn assert_same(what: &str, got: &[u8], want: &[u8]) {
-    if got != want {
-        let at = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!(
-            "{what}: got {} bytes, want {}; first difference at {at:?}",
-            got.len(),
-            want.len()
-        );
-    }
 }
 
 /// A leaked zombie stays; one of a concurrent test is reaped in a moment.

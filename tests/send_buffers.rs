@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use common::census::{assert_same, open_fds, pattern};
+use common::census::{assert_same, open_fds, pattern, read_in_thread};
 use common::{helper, zombie_children, Scratch};
 use safespawn::{BuildErrorKind, Command, Stdio};
 
@@ -50,16 +50,6 @@ fn fds_of_a_plain_child() -> usize {
     let n = open_fds() - before;
     child.abort().unwrap();
     n
-}
-
-/// Reads `r` to the end in a thread (the child writes while this thread
-/// waits for it).
-fn read_in_thread(mut r: std::io::PipeReader) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut got = Vec::new();
-        r.read_to_end(&mut got).unwrap();
-        got
-    })
 }
 
 /// A small buffer goes in whole at the spawn: its pipe is closed before

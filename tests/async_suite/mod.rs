@@ -15,7 +15,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crate::common::census::{assert_same, open_fds, pattern, raise_nofile, threads};
+use crate::common::census::{
+    assert_same, open_fds, pattern, raise_nofile, read_in_thread, threads,
+};
 use crate::common::{helper, zombie_children};
 use safespawn::{Command, Error, Running};
 
@@ -420,12 +422,7 @@ pub async fn direct_send_buffers() {
         .stdout(safespawn::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = child.take_stdout().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut got).unwrap();
-        got
-    });
+    let reader = read_in_thread(child.take_stdout().unwrap());
     assert!(child.wait_async().await.unwrap().success());
     let got = reader.join().unwrap();
     let mut want = five;

@@ -86,6 +86,18 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// Reads `r` to the end in a thread, for a test whose child writes while
+/// the test's own thread waits for it (or feeds it).
+pub fn read_in_thread(
+    mut r: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        got
+    })
+}
+
 /// Compares big buffers without printing them.
 pub fn assert_same(what: &str, got: &[u8], want: &[u8]) {
     if got != want {

@@ -264,12 +264,7 @@ macro_rules! compat_suite {
                     .stdout(safespawn::Stdio::piped())
                     .spawn()
                     .unwrap();
-                let mut stdout = child.take_stdout().unwrap();
-                let reader = std::thread::spawn(move || {
-                    let mut got = Vec::new();
-                    stdout.read_to_end(&mut got).unwrap();
-                    got
-                });
+                let reader = common::census::read_in_thread(child.take_stdout().unwrap());
                 assert!(child.wait().unwrap().success());
                 assert!(reader.join().unwrap() == big, "the bytes differ");
             }

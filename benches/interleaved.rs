@@ -659,6 +659,16 @@ fn run_all(quick: bool) {
             if ok { "yes" } else { "NO" }
         );
     };
+    let measured = |sec: &str, m: &str| best.contains_key(&(sec.to_string(), m.to_string()));
+    // An information row from methods `a` and `b` of section `sec`, when
+    // both were measured there (a section may skip a method it cannot run).
+    let info = |name: &str, sec: &str, a: &str, b: &str, combine: fn(f64, f64) -> f64| {
+        if measured(sec, a) && measured(sec, b) {
+            row(name, combine(get(sec, a), get(sec, b)), "(info)", true);
+        }
+    };
+    let ratio: fn(f64, f64) -> f64 = |a, b| a / b;
+    let minus: fn(f64, f64) -> f64 = |a, b| a - b;
     let r1 = get("mem0", "prepared") / get("mem0", "raw");
     row(
         "safespawn Prepared / raw clone (static, 0 MiB)",
@@ -771,7 +781,7 @@ fn run_all(quick: bool) {
     );
     // The sandbox: a goal row whose method is missing (no bwrap, a system
     // refusing the sandbox) says why instead of a number.
-    let have = |m: &str| best.contains_key(&("sandbox".to_string(), m.to_string()));
+    let have = |m: &str| measured("sandbox", m);
     let pending = |name: &str, goal: &str, missing: &str| {
         println!("| {name} | – | {goal} | pending: {missing} |");
     };
@@ -808,57 +818,49 @@ fn run_all(quick: bool) {
             pending(name, goal, &why_missing(&[a, b]));
         }
     }
-    if have("command_sandbox") && have("bwrap") {
-        let r = get("sandbox", "command_sandbox") / get("sandbox", "bwrap");
-        row(
-            "sandbox: safespawn sandboxed, a Command built each time / bwrap",
-            r,
-            "(info)",
-            true,
-        );
-    }
-    if have("command_sandbox") && have("prepared_sandbox") {
-        let d = get("sandbox", "command_sandbox") - get("sandbox", "prepared_sandbox");
-        row(
-            "sandbox: the sandbox's build() (Command − Prepared): µs",
-            d,
-            "(info)",
-            true,
-        );
-    }
-    if have("raw_sandbox") && have("bwrap") {
-        let r = get("sandbox", "raw_sandbox") / get("sandbox", "bwrap");
-        row("sandbox: the raw floor / bwrap", r, "(info)", true);
-    }
-    if have("raw_sandbox") {
-        let d = get("sandbox", "raw_sandbox") - get("sandbox", "prepared");
-        row(
-            "sandbox: the raw floor − unconfined safespawn (the sandbox's kernel work): µs",
-            d,
-            "(info)",
-            true,
-        );
-    }
-    if best.contains_key(&("knobs".to_string(), "prepared_knobs".to_string())) {
-        let d = get("knobs", "prepared_knobs") - get("knobs", "prepared");
-        row(
-            "knobs: every process knob and label − unconfined safespawn: µs",
-            d,
-            "(info)",
-            true,
-        );
-    }
-    if best.contains_key(&("landlock".to_string(), "prepared_landlock".to_string())) {
-        let d = get("landlock", "prepared_landlock") - get("landlock", "prepared");
-        row(
-            "landlock: landlocked − unconfined safespawn (restrict_self, no_new_privs for a plain user, the exec's checks): µs",
-            d,
-            "(info)",
-            true,
-        );
-    }
+    info(
+        "sandbox: safespawn sandboxed, a Command built each time / bwrap",
+        "sandbox",
+        "command_sandbox",
+        "bwrap",
+        ratio,
+    );
+    info(
+        "sandbox: the sandbox's build() (Command − Prepared): µs",
+        "sandbox",
+        "command_sandbox",
+        "prepared_sandbox",
+        minus,
+    );
+    info(
+        "sandbox: the raw floor / bwrap",
+        "sandbox",
+        "raw_sandbox",
+        "bwrap",
+        ratio,
+    );
+    info(
+        "sandbox: the raw floor − unconfined safespawn (the sandbox's kernel work): µs",
+        "sandbox",
+        "raw_sandbox",
+        "prepared",
+        minus,
+    );
+    info(
+        "knobs: every process knob and label − unconfined safespawn: µs",
+        "knobs",
+        "prepared_knobs",
+        "prepared",
+        minus,
+    );
+    info(
+        "landlock: landlocked − unconfined safespawn (restrict_self, no_new_privs for a plain user, the exec's checks): µs",
+        "landlock",
+        "prepared_landlock",
+        "prepared",
+        minus,
+    );
     // The cgroup: what each way of placing the child adds to a spawn.
-    let have_cg = |m: &str| best.contains_key(&("cgroup".to_string(), m.to_string()));
     for (name, m) in [
         (
             "cgroup: placed by clone3 (CLONE_INTO_CGROUP) − unconfined: µs",
@@ -869,7 +871,7 @@ fn run_all(quick: bool) {
             "prepared_cgroup_write",
         ),
     ] {
-        if have_cg(m) && have_cg("prepared") {
+        if measured("cgroup", m) && measured("cgroup", "prepared") {
             let d = get("cgroup", m) - get("cgroup", "prepared");
             row(name, d, "(info)", true);
         } else {
@@ -886,16 +888,13 @@ fn run_all(quick: bool) {
         "(info)",
         true,
     );
-    let have_all = |m: &str| best.contains_key(&("everything".to_string(), m.to_string()));
-    if have_all("prepared_everything") && have_all("prepared_sandbox") {
-        let r = get("everything", "prepared_everything") / get("everything", "prepared_sandbox");
-        row(
-            "everything (sandbox + seccomp + landlock + knobs + cgroup) / the sandbox alone",
-            r,
-            "(info)",
-            true,
-        );
-    }
+    info(
+        "everything (sandbox + seccomp + landlock + knobs + cgroup) / the sandbox alone",
+        "everything",
+        "prepared_everything",
+        "prepared_sandbox",
+        ratio,
+    );
     let allow = get("seccomp", "prepared_seccomp_allow") - get("seccomp", "prepared");
     row(
         &format!(
